@@ -1,0 +1,5 @@
+"""Allow `python -m scalp_radar`."""
+
+from scalp_radar.cli import main
+
+raise SystemExit(main())
