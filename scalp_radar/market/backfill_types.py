@@ -1,0 +1,94 @@
+"""Plain data shared by the backfill engine and its UIs (CLI progress bar, TUI modal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillRequest:
+    """What the user asked for: symbols x timeframes over [since_ms, until_ms)."""
+
+    symbols: tuple[str, ...]
+    timeframes: tuple[str, ...]
+    since_ms: int
+    until_ms: int
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One request's worth of candles: [start_ms, end_ms) on one endpoint."""
+
+    symbol: str
+    timeframe: str
+    start_ms: int
+    end_ms: int
+    endpoint: str  # "candles" (recent) or "history-candles"
+
+    @property
+    def name(self) -> str:
+        """Readable name used in reports: 'BTC/USDT:USDT 1m 2026-01-01T00:00Z..2026-01-01T03:20Z'."""
+        from datetime import UTC, datetime
+
+        def fmt(ms: int) -> str:
+            return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+        return f"{self.symbol} {self.timeframe} {fmt(self.start_ms)}..{fmt(self.end_ms)}"
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillPlan:
+    """Windows to fetch, shown to the user before any request is made."""
+
+    windows: tuple[Window, ...]
+    expected_candles: int
+    eta_s: float
+    already_stored: int = 0
+
+    @property
+    def requests(self) -> int:
+        """Number of REST requests the plan needs (one per window)."""
+        return len(self.windows)
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillProgress:
+    """A progress event published while a backfill runs."""
+
+    windows_done: int
+    windows_total: int
+    candles_stored: int
+    candles_per_s: float
+    eta_s: float | None
+    current: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillResult:
+    """How a backfill ended: complete, cancelled, or with named missing windows."""
+
+    candles_stored: int
+    windows_done: int
+    windows_total: int
+    elapsed_s: float
+    cancelled: bool = False
+    failed_windows: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def complete(self) -> bool:
+        """True when every window was fetched and nothing was cancelled."""
+        return not self.cancelled and not self.failed_windows
+
+    def summary(self) -> str:
+        """One line for a CLI or a notification."""
+        if self.cancelled:
+            return (
+                f"cancelled after {self.windows_done}/{self.windows_total} windows, "
+                f"{self.candles_stored} candles stored; rerun to complete"
+            )
+        if self.failed_windows:
+            shown = "; ".join(self.failed_windows[:5])
+            more = f" (+{len(self.failed_windows) - 5} more)" if len(self.failed_windows) > 5 else ""
+            return f"incomplete: {len(self.failed_windows)} windows missing: {shown}{more}"
+        return f"complete: {self.candles_stored} candles stored in {self.elapsed_s:.1f}s"
