@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,28 +16,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 _EPS = 1e-9
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     """Side of a position or signal."""
 
     LONG = "LONG"
     SHORT = "SHORT"
 
 
-class OrderType(str, Enum):
+class OrderType(StrEnum):
     """How an order executes."""
 
     MARKET = "MARKET"
     LIMIT = "LIMIT"
 
 
-class OrderSide(str, Enum):
+class OrderSide(StrEnum):
     """Buy or sell."""
 
     BUY = "BUY"
     SELL = "SELL"
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     """Lifecycle of an order."""
 
     PENDING = "PENDING"
@@ -47,7 +47,7 @@ class OrderStatus(str, Enum):
     CANCELLED = "CANCELLED"
 
 
-class SignalStrength(str, Enum):
+class SignalStrength(StrEnum):
     """Qualitative strength of a signal."""
 
     STRONG = "STRONG"
@@ -55,7 +55,7 @@ class SignalStrength(str, Enum):
     WEAK = "WEAK"
 
 
-class MarketRegime(str, Enum):
+class MarketRegime(StrEnum):
     """Market state a strategy may condition on."""
 
     TRENDING_UP = "TRENDING_UP"
@@ -81,7 +81,7 @@ _TF_MS: dict[str, int] = {
 }
 
 
-class TimeFrame(str, Enum):
+class TimeFrame(StrEnum):
     """Candle timeframe, valued by its ccxt string ("1m", "1h", ...)."""
 
     M1 = "1m"

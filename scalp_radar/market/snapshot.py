@@ -7,10 +7,10 @@ other threads only ever see a complete, frozen object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class StreamState(str, Enum):
+class StreamState(StrEnum):
     """Connection state of one (symbol, timeframe) stream."""
 
     CONNECTING = "connecting"
