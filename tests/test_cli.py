@@ -1,0 +1,139 @@
+"""The `scalp-radar` command line as a user runs it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scalp_radar import __version__
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60):
+    """Run `python -m scalp_radar ARGS` from cwd with a private HOME (no user state leaks)."""
+    full_env = {
+        **os.environ,
+        "HOME": str(cwd),
+        "XDG_DATA_HOME": str(cwd / "data"),
+        "XDG_STATE_HOME": str(cwd / "state"),
+        "PYTHONPATH": str(REPO),
+    }
+    full_env.pop("SCALP_RADAR_CONFIG", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "scalp_radar", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(result, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_version(tmp_path):
+    result = run_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_help_lists_commands_and_imports_no_ccxt_or_textual(tmp_path):
+    code = (
+        "import sys, contextlib, io\n"
+        "from scalp_radar.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try: main(['--help'])\n"
+        "    except SystemExit: pass\n"
+        "assert 'backfill' in out.getvalue() and '--demo' in out.getvalue(), out.getvalue()\n"
+        "heavy = [m for m in ('ccxt', 'textual') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_config_check_prints_summary_from_any_directory(tmp_path):
+    result = run_cli("config", "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "bitget" in out.lower()
+    for symbol in ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"):
+        assert symbol in out
+    assert "market_data" in out
+    # Data defaults to the user's data directory, never the current directory.
+    assert str(tmp_path / "data") in out
+    assert not list(tmp_path.glob("*.db"))
+
+
+def test_config_init_then_check_with_edited_copy(tmp_path):
+    result = run_cli("config", "init", "mycfg", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mycfg" / "assets.yaml").is_file()
+    again = run_cli("config", "init", "mycfg", cwd=tmp_path)
+    assert again.returncode == 2 and "exist" in again.stderr
+    check = run_cli("--config", "mycfg", "config", "check", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+
+
+def test_config_check_bad_yaml_is_one_line_with_file(tmp_path):
+    cfg = tmp_path / "cfg"
+    shutil.copytree(REPO / "config", cfg)
+    (cfg / "risk.yaml").write_text("kill_switch: [unclosed\n")
+    result = run_cli("config", "check", "--config", str(cfg), cwd=tmp_path)
+    assert_one_line_error(result, "risk.yaml")
+
+
+def test_config_env_var_override_and_unknown_key(tmp_path):
+    cfg = tmp_path / "cfg"
+    shutil.copytree(REPO / "config", cfg)
+    text = (cfg / "assets.yaml").read_text()
+    (cfg / "assets.yaml").write_text(text + "\ntypo_key: 1\n")
+    result = run_cli("config", "check", cwd=tmp_path, env={"SCALP_RADAR_CONFIG": str(cfg)})
+    assert_one_line_error(result, "assets.yaml", "typo_key")
+
+
+def test_missing_config_dir_is_one_line(tmp_path):
+    result = run_cli("--config", str(tmp_path / "nope"), "config", "check", cwd=tmp_path)
+    assert_one_line_error(result, "nope")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--headless", "--status-interval", "0"], "--status-interval"),
+        (["--refresh-hz", "-1"], "--refresh-hz"),
+    ],
+)
+def test_bad_numeric_flags_are_one_line(tmp_path, args, needle):
+    result = run_cli(*args, cwd=tmp_path)
+    assert_one_line_error(result, needle)
+
+
+def test_non_database_file_as_db_is_refused_and_untouched(tmp_path):
+    fake_db = tmp_path / "notes.db"
+    fake_db.write_text("my precious notes\n")
+    result = run_cli("--headless", "--db", str(fake_db), "--demo", cwd=tmp_path, timeout=90)
+    assert_one_line_error(result, str(fake_db))
+    assert fake_db.read_text() == "my precious notes\n"
