@@ -71,6 +71,8 @@ class StreamSnapshot:
     attempt: int = 0
     next_retry_in_s: float | None = None
     reason: str | None = None
+    # Optional, additive (TUI detail chart): the buffer's latest candles, oldest first.
+    recent_candles: tuple[CandleView, ...] = ()
 
     @property
     def key(self) -> str:
