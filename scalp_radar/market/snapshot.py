@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# BucketStats lives with the limiter; re-exported here so market/ and tui/ import it from one place.
+from scalp_radar.core.rate_limiter import BucketStats as BucketStats
+
 
 class StreamState(StrEnum):
     """Connection state of one (symbol, timeframe) stream."""
@@ -19,21 +22,6 @@ class StreamState(StrEnum):
     RECONNECTING = "reconnecting"
     FAILED = "failed"
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class BucketStats:
-    """What a UI shows of one rate-limiter category."""
-
-    category: str
-    tokens: float
-    capacity: float
-    refill_rate: float
-    queued: int
-    total_acquired: int
-    total_wait_s: float
-    max_wait_s: float
-    rejected_429: int = 0
 
 
 @dataclass(frozen=True, slots=True)
