@@ -45,6 +45,7 @@ class BackfillPlan:
     expected_candles: int
     eta_s: float
     already_stored: int = 0
+    now_ms: int = 0  # the planner's "now": windows end at or before the last closed candle
 
     @property
     def requests(self) -> int:
@@ -74,6 +75,9 @@ class BackfillResult:
     elapsed_s: float
     cancelled: bool = False
     failed_windows: tuple[str, ...] = field(default_factory=tuple)
+    # Candles the exchange did not have (before listing, exchange-side gaps): fetched windows
+    # that came back short. Not a failure; `data list` shows them as holes.
+    missing_candles: int = 0
 
     @property
     def complete(self) -> bool:
@@ -89,6 +93,8 @@ class BackfillResult:
             )
         if self.failed_windows:
             shown = "; ".join(self.failed_windows[:5])
-            more = f" (+{len(self.failed_windows) - 5} more)" if len(self.failed_windows) > 5 else ""
+            more = (
+                f" (+{len(self.failed_windows) - 5} more)" if len(self.failed_windows) > 5 else ""
+            )
             return f"incomplete: {len(self.failed_windows)} windows missing: {shown}{more}"
         return f"complete: {self.candles_stored} candles stored in {self.elapsed_s:.1f}s"
