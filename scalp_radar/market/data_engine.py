@@ -1,0 +1,553 @@
+"""The data engine: live candle streams -> validated buffers -> SQLite, callbacks and snapshots.
+
+One watch loop per (symbol, timeframe) shares one ccxt.pro exchange. Closed candles are written
+in batches; gaps are healed over REST through the rate limiter; an immutable `EngineSnapshot` is
+rebuilt a few times a second for UIs on other threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
+
+from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
+from scalp_radar.market.backoff import Backoff
+from scalp_radar.market.clock import SystemClock, clock_speed
+from scalp_radar.market.exchange_holder import ExchangeHolder
+from scalp_radar.market.snapshot import (
+    CandleView,
+    ConnectionFacts,
+    EngineSnapshot,
+    Incident,
+    StreamSnapshot,
+    StreamState,
+)
+from scalp_radar.market.stream import StreamWorker
+from scalp_radar.market.validator import DataValidator
+
+__all__ = ["DataEngine", "DataValidator"]
+
+CandleCallback = Callable[[Candle], Any]
+# How often the exchange clock offset is measured again.
+CLOCK_CHECK_S = 300.0
+# Heal attempts before a gap is left open (it stays counted in gaps_open).
+HEAL_ATTEMPTS = 6
+
+
+class DataEngine:
+    """Streams, validates, buffers, persists and publishes candles for every configured stream."""
+
+    def __init__(
+        self,
+        config: Any,
+        db: Any | None,
+        limiter: Any,
+        *,
+        sim_url: str | None = None,
+        demo: bool = False,
+        clock: Any | None = None,
+        exchange_options: dict | None = None,
+        exchange_factory: Callable[[], Any] | None = None,
+        max_heal_candles: int | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.limiter = limiter
+        self.sim_url = sim_url if sim_url is not None else getattr(config.exchange, "sim_url", None)
+        self.demo = demo
+        self.clock = clock or SystemClock()
+        self.engine_cfg = config.engine
+        self._exchange_options = exchange_options
+        self.holder = ExchangeHolder(exchange_factory or self._create_exchange)
+        ws = config.exchange.websocket
+        self.websocket_enabled = bool(getattr(config.secrets, "enable_websocket", True))
+        self.max_heal_candles = max_heal_candles or max(
+            int(self.engine_cfg.buffer_size),
+            int(getattr(self.engine_cfg, "max_heal_candles", 0) or 0),
+        )
+        self.streams: list[StreamWorker] = [
+            StreamWorker(
+                self,
+                symbol,
+                tf,
+                buffer_size=int(self.engine_cfg.buffer_size),
+                stale_multiplier=float(self.engine_cfg.stale_multiplier),
+                stale_min_s=float(self.engine_cfg.stale_min_s),
+                backoff=Backoff(
+                    float(ws.reconnect_delay_s),
+                    float(ws.max_reconnect_delay_s),
+                    float(ws.stable_after_s),
+                ),
+            )
+            for symbol, tf in config.streams
+        ]
+        self._by_key = {(s.symbol, s.timeframe): s for s in self.streams}
+        self._sub_interval_s = 1.0 / max(0.1, float(ws.subscribe_rate_per_s))
+        self._next_sub_at = 0.0
+        self._callbacks: list[CandleCallback] = []
+        self._pending: dict[tuple[str, str, int], Candle] = {}
+        self._upserts: dict[tuple[str, str, int], Candle] = {}
+        self._pending_incidents: list[Incident] = []
+        self._incidents: deque[Incident] = deque(maxlen=int(self.engine_cfg.incidents_max))
+        self._tasks: list[asyncio.Task] = []
+        self._side_tasks: set[asyncio.Task] = set()
+        self._flush_lock = asyncio.Lock()
+        self._started_ms: int | None = None
+        self._reconnects = 0
+        self._clock_offset_ms: float | None = None
+        self._database_ok = True
+        self._rates: dict[int, tuple[int, int, float]] = {}  # id(stream) -> (updates, at_ms, rate)
+        self._running = False
+        self._snapshot = self._build_snapshot()
+
+    # ----- public API -------------------------------------------------------------------------
+
+    def on_candle(self, callback: CandleCallback) -> None:
+        """Call `callback(candle)` (sync or async) for every live closed candle."""
+        self._callbacks.append(callback)
+
+    def snapshot(self) -> EngineSnapshot:
+        """The latest immutable snapshot (safe to read from any thread)."""
+        return self._snapshot
+
+    def get_data(self, symbol: str, *, include_forming: bool = True) -> MultiTimeframeData:
+        """Buffered candles of every timeframe of `symbol` (forming candle last, when asked)."""
+        candles: dict[TimeFrame, list[Candle]] = {
+            s.timeframe: s.buffer.candles(include_forming=include_forming)
+            for s in self.streams
+            if s.symbol == symbol
+        }
+        return MultiTimeframeData(symbol=symbol, candles=candles)
+
+    @property
+    def exchange(self) -> Any:
+        """The current ccxt.pro exchange (it is replaced after a socket is poisoned)."""
+        return self.holder.ensure()
+
+    @property
+    def incidents(self) -> list[Incident]:
+        """Incidents kept in memory, newest first."""
+        return list(reversed(self._incidents))
+
+    async def start(self) -> None:
+        """Load stored history into the buffers and start every stream (unless websockets are off)."""
+        if self._running:
+            return
+        self._running = True
+        self._started_ms = self.clock.now_ms()
+        if self.db is not None:
+            await self._load_history()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._snapshot_loop(), name="engine-snapshot"))
+        if not self.websocket_enabled:
+            logger.warning("ENABLE_WEBSOCKET is false: the engine will not stream candles")
+            for s in self.streams:
+                s.state = StreamState.STOPPED
+                s.reason = "ENABLE_WEBSOCKET=false"
+            self._snapshot = self._build_snapshot()
+            return
+        self._tasks.append(loop.create_task(self._flush_loop(), name="engine-flush"))
+        self._tasks.append(loop.create_task(self._clock_loop(), name="engine-clock"))
+        for s in self.streams:
+            self._tasks.append(loop.create_task(s.run(), name=f"stream {s.key}"))
+        logger.info(
+            "data engine started: {} streams{}", len(self.streams), " (DEMO)" if self.demo else ""
+        )
+        self._snapshot = self._build_snapshot()
+
+    async def stop(self) -> None:
+        """Stop every stream, write everything received, close the exchange."""
+        if not self._running:
+            return
+        self._running = False
+        tasks = self._tasks + list(self._side_tasks)
+        self._tasks = []
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+        for s in self.streams:
+            if s.state is not StreamState.FAILED:
+                s.state = StreamState.STOPPED
+                s.next_retry_at = None
+        try:
+            await self.flush(final=True)
+        finally:
+            await self.holder.close()
+            self._snapshot = self._build_snapshot()
+            logger.info("data engine stopped")
+
+    async def flush(self, *, final: bool = False) -> int:
+        """Write pending closed candles (and on stop, the forming ones' closed history) and incidents."""
+        if self.db is None:
+            self._pending.clear()
+            self._upserts.clear()
+            self._pending_incidents.clear()
+            return 0
+        async with self._flush_lock:
+            pending, self._pending = self._pending, {}
+            upserts, self._upserts = self._upserts, {}
+            incidents, self._pending_incidents = self._pending_incidents, []
+            written = 0
+            try:
+                if pending:
+                    batch = sorted(
+                        pending.values(), key=lambda c: (c.symbol, c.timeframe, c.timestamp)
+                    )
+                    written = await self.db.insert_candles_batch(batch)
+                    for c in batch:
+                        s = self._by_key.get((c.symbol, c.timeframe))
+                        if s is not None and (
+                            s.flushed_upto is None or c.timestamp > s.flushed_upto
+                        ):
+                            s.flushed_upto = c.timestamp
+                for c in upserts.values():
+                    # A later state of an already stored candle: replace the stored row.
+                    await self.db.delete_candles(
+                        c.symbol, c.timeframe, c.timestamp, c.timestamp + 1
+                    )
+                    await self.db.insert_candles_batch([c])
+                if incidents and hasattr(self.db, "insert_incidents"):
+                    await self.db.insert_incidents(incidents)
+                self._database_ok = True
+            except asyncio.CancelledError:
+                self._requeue(pending, upserts, incidents)
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep data and retry at the next flush
+                self._database_ok = False
+                self._requeue(pending, upserts, incidents)
+                logger.error("database write failed (will retry): {}", exc)
+                if final:
+                    raise
+            return written
+
+    def _requeue(self, pending: dict, upserts: dict, incidents: list) -> None:
+        for k, v in pending.items():
+            self._pending.setdefault(k, v)
+        for k, v in upserts.items():
+            self._upserts.setdefault(k, v)
+        self._pending_incidents[:0] = incidents
+
+    # ----- hooks used by StreamWorker ---------------------------------------------------------
+
+    async def pace_subscribe(self) -> None:
+        """Space (re)subscriptions under Bitget's 10 messages/s per connection."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._next_sub_at)
+        self._next_sub_at = at + self._sub_interval_s
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    def stream_closed(self, stream: StreamWorker, candles: list[Candle], corrected: bool) -> None:
+        """Queue closed candles for the database and tell the callbacks."""
+        for c in candles:
+            key = (c.symbol, c.timeframe.value, c.timestamp)
+            self._pending[key] = c
+            if corrected and stream.flushed_upto is not None and c.timestamp <= stream.flushed_upto:
+                self._upserts[key] = c
+        if corrected:
+            return
+        for c in candles:
+            for cb in self._callbacks:
+                self._call(cb, c)
+
+    def stream_gap(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None:
+        """Record a gap and start healing it over REST."""
+        step = stream.timeframe.to_milliseconds()
+        n = (end_ms - start_ms) // step
+        stream.gaps_detected += 1
+        stream.gaps_open += 1
+        self.incident(
+            "gap",
+            stream.symbol,
+            stream.timeframe.value,
+            f"{n} candle(s) missing from {_iso(start_ms)}",
+        )
+        floor = end_ms - self.max_heal_candles * step
+        if start_ms < floor:
+            self.incident(
+                "gap",
+                stream.symbol,
+                stream.timeframe.value,
+                f"{(floor - start_ms) // step} older candle(s) before {_iso(floor)} left to backfill",
+            )
+            start_ms = floor
+        if not bool(getattr(self.engine_cfg, "heal_gaps", True)):
+            return
+        self._spawn(self._heal(stream, start_ms, end_ms), f"heal {stream.key}")
+
+    def incident(
+        self,
+        kind: str,
+        symbol: str | None,
+        timeframe: str | None,
+        message: str,
+        duration_s: float | None = None,
+    ) -> None:
+        """Keep an incident in memory and queue it for the database."""
+        inc = Incident(self.clock.now_ms(), kind, symbol, timeframe, message, duration_s)
+        self._incidents.append(inc)
+        self._pending_incidents.append(inc)
+        if len(self._pending_incidents) > 10 * self._incidents.maxlen:  # database down for long
+            del self._pending_incidents[: -self._incidents.maxlen]
+
+    def count_reconnect(self) -> None:
+        """Count one stream reconnect."""
+        self._reconnects += 1
+
+    # ----- internals --------------------------------------------------------------------------
+
+    def _create_exchange(self) -> Any:
+        from scalp_radar.market.exchange import create_exchange
+
+        return create_exchange(self.config, self.sim_url, options=self._exchange_options)
+
+    async def _load_history(self) -> None:
+        """Warm each buffer with the newest stored candles, so a restart continues history."""
+        for s in self.streams:
+            try:
+                latest = await self.db.get_latest_candle_timestamp(s.symbol, s.timeframe)
+                if latest is None:
+                    continue
+                step = s.timeframe.to_milliseconds()
+                start = latest - (s.buffer.maxlen - 1) * step
+                rows = await self.db.get_candles(s.symbol, s.timeframe, start, latest + 1)
+                s.buffer.seed(rows)
+                s.buffer.last_closed_ts = latest
+                s.flushed_upto = latest
+            except Exception as exc:  # noqa: BLE001 - an unreadable history is not fatal
+                self._database_ok = False
+                logger.error("{}: could not load stored history: {}", s.key, exc)
+
+    def _call(self, cb: CandleCallback, candle: Candle) -> None:
+        try:
+            result = cb(candle)
+            if inspect.isawaitable(result):
+                self._spawn(result, "on_candle callback")
+        except Exception:  # noqa: BLE001 - a user callback must not stop the engine
+            logger.exception("on_candle callback {!r} raised", cb)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(_logged(coro, name), name=name)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _heal(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None:
+        """Fetch [start_ms, end_ms) over REST until every candle is there, then merge it."""
+        heal_range = _heal_fn()
+        step = stream.timeframe.to_milliseconds()
+        expected = set(range(start_ms, end_ms, step))
+        began = self.clock.now_ms()
+        backoff = Backoff(0.2, 10.0, 60.0)
+        have: dict[int, Candle] = {}
+        for attempt in range(1, HEAL_ATTEMPTS + 1):
+            try:
+                candles = await heal_range(
+                    self.holder.ensure(),
+                    None,  # the engine writes through its own batch (one writer, one path)
+                    self.limiter,
+                    stream.symbol,
+                    stream.timeframe,
+                    start_ms,
+                    end_ms,
+                    now_ms=max(end_ms + step, self.clock.now_ms()),
+                )
+                for c in candles:
+                    if c.timestamp in expected:
+                        have[c.timestamp] = c
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried below
+                logger.warning("{}: heal attempt {} failed: {}", stream.key, attempt, exc)
+            if expected.issubset(have):
+                break
+            await asyncio.sleep(backoff.next_delay())
+        got = sorted(have.values(), key=lambda c: c.timestamp)
+        added = stream.buffer.merge(got)
+        for c in got:
+            self._pending.setdefault((c.symbol, c.timeframe.value, c.timestamp), c)
+        took = (self.clock.now_ms() - began) / 1000
+        if expected.issubset(have):
+            stream.gaps_open -= 1
+            stream.gaps_healed += 1
+            self.incident(
+                "heal",
+                stream.symbol,
+                stream.timeframe.value,
+                f"healed {len(expected)} candle(s) from {_iso(start_ms)} ({len(added)} new in buffer)",
+                took,
+            )
+        else:
+            self.incident(
+                "error",
+                stream.symbol,
+                stream.timeframe.value,
+                f"gap not healed: {len(expected) - len(have)} candle(s) still missing from {_iso(start_ms)}",
+                took,
+            )
+
+    async def _flush_loop(self) -> None:
+        interval = float(self.engine_cfg.flush_interval_s)
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await self.flush()
+
+    async def _snapshot_loop(self) -> None:
+        interval = 1.0 / max(0.1, float(self.engine_cfg.snapshot_hz))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self._snapshot = self._build_snapshot()
+            except Exception:  # noqa: BLE001 - never let the UI feed die
+                logger.exception("snapshot build failed")
+
+    async def _clock_loop(self) -> None:
+        """Measure the exchange clock offset at start and then periodically."""
+        while True:
+            try:
+                if self.limiter is not None:
+                    await self.limiter.acquire("market_data")
+                ex = self.holder.ensure()
+                t0 = self.clock.now_ms()
+                server = await ex.fetch_time()
+                t1 = self.clock.now_ms()
+                if server is not None:
+                    self._clock_offset_ms = float(server) - (t0 + t1) / 2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the offset is informational
+                logger.debug("clock offset check failed: {}", exc)
+            await asyncio.sleep(CLOCK_CHECK_S)
+
+    def _build_snapshot(self) -> EngineSnapshot:
+        now = self.clock.now_ms()
+        speed = clock_speed(self.clock)
+        points = int(self.engine_cfg.sparkline_points)
+        mono = time.monotonic()
+        streams = []
+        for s in self.streams:
+            buf = s.buffer
+            last = buf.forming or (buf.closed[-1] if buf.closed else None)
+            view = None
+            if last is not None:
+                view = CandleView(
+                    last.timestamp,
+                    last.open,
+                    last.high,
+                    last.low,
+                    last.close,
+                    last.volume,
+                    buf.forming is None,
+                )
+            age = (
+                None
+                if s.last_update_ms is None
+                else max(0.0, (now - s.last_update_ms) / 1000 / speed)
+            )
+            streams.append(
+                StreamSnapshot(
+                    symbol=s.symbol,
+                    timeframe=s.timeframe.value,
+                    state=s.state,
+                    last_candle=view,
+                    recent_closes=buf.recent_closes(points),
+                    buffer_len=len(buf),
+                    buffer_capacity=buf.maxlen,
+                    gaps_detected=s.gaps_detected,
+                    gaps_healed=s.gaps_healed,
+                    gaps_open=s.gaps_open,
+                    invalid_dropped=s.invalid_dropped,
+                    duplicates_dropped=s.duplicates_dropped + s.out_of_order_dropped,
+                    last_update_age_s=age,
+                    updates_per_s=self._rate(s, now, speed),
+                    reconnects=s.reconnects,
+                    attempt=s.backoff.attempt,
+                    next_retry_in_s=None
+                    if s.next_retry_at is None
+                    else max(0.0, s.next_retry_at - mono),
+                    reason=s.reason,
+                    recent_candles=_views(buf, points),
+                )
+            )
+        uptime = (
+            0.0 if self._started_ms is None else max(0.0, (now - self._started_ms) / 1000 / speed)
+        )
+        limiter_stats = ()
+        if self.limiter is not None:
+            with contextlib.suppress(Exception):
+                limiter_stats = tuple(self.limiter.stats())
+        facts = ConnectionFacts(
+            exchange=str(getattr(self.config.exchange, "name", "bitget")),
+            demo=self.demo,
+            websocket_enabled=self.websocket_enabled,
+            uptime_s=uptime,
+            reconnects=self._reconnects,
+            clock_offset_ms=self._clock_offset_ms,
+            database_ok=self._database_ok,
+        )
+        return EngineSnapshot(
+            taken_at_ms=now,
+            streams=tuple(streams),
+            limiter=limiter_stats,
+            connection=facts,
+            incidents=tuple(reversed(self._incidents)),
+        )
+
+    def _rate(self, s: StreamWorker, now_ms: int, speed: float) -> float:
+        """Updates per real second, smoothed over about a second."""
+        prev = self._rates.get(id(s))
+        if prev is None:
+            self._rates[id(s)] = (s.updates, now_ms, 0.0)
+            return 0.0
+        n0, t0, rate = prev
+        dt = (now_ms - t0) / 1000 / speed
+        if dt >= 1.0:
+            rate = (s.updates - n0) / dt
+            self._rates[id(s)] = (s.updates, now_ms, rate)
+        return rate
+
+
+def _views(buf: Any, n: int) -> tuple[CandleView, ...]:
+    candles = list(buf.closed)[-n:]
+    views = [
+        CandleView(c.timestamp, c.open, c.high, c.low, c.close, c.volume, True) for c in candles
+    ]
+    f = buf.forming
+    if f is not None:
+        views.append(CandleView(f.timestamp, f.open, f.high, f.low, f.close, f.volume, False))
+    return tuple(views[-n:])
+
+
+def _heal_fn() -> Callable[..., Any]:
+    """The shared `heal_range` from the backfill module when available, else the fallback."""
+    try:
+        from scalp_radar.market import backfill  # noqa: F401 - heal_range needs the Backfiller
+        from scalp_radar.market.holes import heal_range
+
+        return heal_range
+    except ImportError:
+        from scalp_radar.market.gap_healer import heal_range
+
+        return heal_range
+
+
+async def _logged(coro: Any, name: str) -> None:
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001
+        logger.exception("{} failed", name)
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms / 1000))

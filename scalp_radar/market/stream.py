@@ -1,0 +1,332 @@
+"""One watch loop per (symbol, timeframe): state machine, watchdog, backoff, ingestion."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from loguru import logger
+
+from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.market.backoff import Backoff
+from scalp_radar.market.buffer import CandleBuffer, Outcome
+from scalp_radar.market.clock import clock_speed
+from scalp_radar.market.exchange_holder import ExchangeHolder
+from scalp_radar.market.snapshot import StreamState
+from scalp_radar.market.validator import DataValidator
+
+# Timeframes ccxt.pro can stream from Bitget (2h, 3d and 1M have no channel mapping).
+WATCHABLE: frozenset[str] = frozenset(
+    {"1m", "3m", "5m", "15m", "30m", "1h", "4h", "6h", "12h", "1d", "1w"}
+)
+# An error event naming our own instrument this many times in a row fails the stream.
+MAX_OWN_ERRORS = 3
+# Extra time allowed for the first watch of a connection (dial + load_markets + snapshot).
+CONNECT_GRACE_S = 10.0
+
+
+def expected_update_interval_s(tf: TimeFrame) -> float:
+    """Market seconds within which a healthy stream pushes at least once (1 s for 1m, 60 s for 1h).
+
+    Bitget pushes the forming candle several times a second while trades happen; this bound is
+    for a quiet market, scaled with the timeframe and clamped to [1, 60] s.
+    """
+    return min(60.0, max(1.0, tf.to_milliseconds() / 1000 / 60))
+
+
+def stale_after_s(tf: TimeFrame, multiplier: float, floor_s: float, speed: float = 1.0) -> float:
+    """Real seconds without an update after which the stream counts as stale."""
+    return max(floor_s, multiplier * expected_update_interval_s(tf) / speed)
+
+
+class StreamHost(Protocol):
+    """What a stream needs from its engine."""
+
+    holder: ExchangeHolder
+    clock: Any
+
+    async def pace_subscribe(self) -> None: ...
+    def stream_closed(
+        self, stream: StreamWorker, candles: list[Candle], corrected: bool
+    ) -> None: ...
+    def stream_gap(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None: ...
+    def incident(
+        self,
+        kind: str,
+        symbol: str | None,
+        timeframe: str | None,
+        message: str,
+        duration_s: float | None = None,
+    ) -> None: ...
+    def count_reconnect(self) -> None: ...
+
+
+class StreamWorker:
+    """Runs `watch_ohlcv` for one stream forever, feeding a `CandleBuffer`."""
+
+    def __init__(
+        self,
+        host: StreamHost,
+        symbol: str,
+        timeframe: TimeFrame,
+        *,
+        buffer_size: int,
+        stale_multiplier: float,
+        stale_min_s: float,
+        backoff: Backoff,
+    ) -> None:
+        self.host = host
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.buffer = CandleBuffer(symbol, timeframe, buffer_size)
+        self.backoff = backoff
+        self.stale_multiplier = stale_multiplier
+        self.stale_min_s = stale_min_s
+        self.state = StreamState.CONNECTING
+        self.reason: str | None = None
+        self.next_retry_at: float | None = None  # time.monotonic() of the next attempt
+        self.last_update_ms: int | None = None  # clock time of the last accepted row
+        self.updates = 0
+        self.raw_rows = 0
+        self.invalid_dropped = 0
+        self.duplicates_dropped = 0
+        self.out_of_order_dropped = 0
+        self.corrections = 0
+        self.gaps_detected = 0
+        self.gaps_healed = 0
+        self.gaps_open = 0
+        self.reconnects = 0
+        self.stale_events = 0
+        self._own_errors = 0
+        self._down_since_ms: int | None = None
+        self.flushed_upto: int | None = None  # newest ts already written to the database
+
+    @property
+    def key(self) -> str:
+        """ "BTC/USDT:USDT 1m"."""
+        return f"{self.symbol} {self.timeframe.value}"
+
+    def stale_timeout_s(self) -> float:
+        """Real seconds without an update before this stream is stale."""
+        return stale_after_s(
+            self.timeframe,
+            self.stale_multiplier,
+            self.stale_min_s,
+            clock_speed(self.host.clock),
+        )
+
+    def fail(self, reason: str) -> None:
+        """Stop this stream for good with a visible reason."""
+        self.state = StreamState.FAILED
+        self.reason = reason
+        self.next_retry_at = None
+        logger.error("{} failed: {}", self.key, reason)
+        self.host.incident("error", self.symbol, self.timeframe.value, f"stream failed: {reason}")
+
+    async def run(self) -> None:
+        """The watch loop; returns only when the stream fails (cancel it to stop)."""
+        if self.timeframe.value not in WATCHABLE:
+            self.fail(f"bitget cannot stream {self.timeframe.value} candles")
+            return
+        import ccxt  # lazy: ccxt costs ~0.7 s to import
+
+        resync = True  # the first batch of a subscription is the snapshot
+        while True:
+            holder = self.host.holder
+            ex = holder.ensure()
+            gen = holder.generation
+            if resync:
+                await self.host.pace_subscribe()
+                timeout = self.stale_timeout_s() + CONNECT_GRACE_S
+            else:
+                timeout = self.stale_timeout_s()
+            try:
+                rows = await asyncio.wait_for(
+                    ex.watch_ohlcv(self.symbol, self.timeframe.value), timeout
+                )
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                await self._on_stale(gen, resync)
+                resync = True
+                continue
+            except ccxt.BadSymbol as exc:
+                self.fail(f"unknown symbol: {_short(exc)}")
+                return
+            except ccxt.BadRequest as exc:
+                if self._names_me(exc):
+                    self._own_errors += 1
+                    if self._own_errors >= MAX_OWN_ERRORS or self.symbol not in (ex.markets or {}):
+                        self.fail(f"rejected by the exchange: {_short(exc)}")
+                        await holder.recycle(gen, f"{self.key} subscription rejected")
+                        return
+                await self._on_poisoned(gen, exc, backoff=self._names_me(exc))
+                resync = True
+                continue
+            except ccxt.NetworkError as exc:
+                if holder.generation != gen:
+                    self._mark_down(f"exchange re-created: {_short(exc)}")
+                elif _socket_alive(ex):
+                    # An error event (e.g. 30006) left the socket up with a dead subscription.
+                    await self._on_poisoned(gen, exc, backoff=True)
+                else:
+                    await self._on_disconnect(exc)
+                resync = True
+                continue
+            except ccxt.ExchangeError as exc:
+                await self._on_poisoned(gen, exc, backoff=True)
+                resync = True
+                continue
+            except TypeError as exc:
+                self.fail(f"cannot stream this timeframe: {exc}")
+                return
+            except Exception as exc:  # noqa: BLE001 - a stream must never die of a surprise
+                logger.exception("{}: unexpected error in watch loop", self.key)
+                await self._on_disconnect(exc)
+                resync = True
+                continue
+            self._on_data()
+            self.ingest(rows, resync=resync)
+            resync = False
+
+    def ingest(self, rows: Sequence[Sequence[Any]], *, resync: bool = False) -> None:
+        """Validate and buffer the rows of one `watch_ohlcv` result."""
+        host = self.host
+        tf = self.timeframe
+        self.raw_rows += len(rows)
+        prev_ts: int | None = None
+        closed: list[Candle] = []
+        corrected: list[Candle] = []
+        for row in rows:
+            ts = row[0] if row else None
+            if not resync and prev_ts is not None and isinstance(ts, int) and ts < prev_ts:
+                # ccxt appends an unseen older ts at the end of its cache: a raw out-of-order push.
+                self.out_of_order_dropped += 1
+                continue
+            candle, why = DataValidator.check_candle(row, self.symbol, tf)
+            if candle is None:
+                self.invalid_dropped += 1
+                host.incident("invalid", self.symbol, tf.value, f"invalid candle dropped: {why}")
+                continue
+            prev_ts = candle.timestamp
+            result = self.buffer.apply(candle, resync=resync)
+            outcome = result.outcome
+            if outcome is Outcome.DUPLICATE:
+                if not resync:
+                    self.duplicates_dropped += 1
+                continue
+            if outcome is Outcome.OUT_OF_ORDER:
+                self.out_of_order_dropped += 1
+                continue
+            self.updates += 1
+            if result.gap is not None:
+                host.stream_gap(self, *result.gap)
+            if outcome is Outcome.CLOSED:
+                closed.extend(result.closed)
+            elif outcome is Outcome.CORRECTED:
+                self.corrections += 1
+                corrected.extend(result.closed)
+        self.last_update_ms = host.clock.now_ms()
+        if closed:
+            host.stream_closed(self, closed, False)
+        if corrected:
+            host.stream_closed(self, corrected, True)
+
+    def _on_data(self) -> None:
+        if self.state is not StreamState.LIVE:
+            if self._down_since_ms is not None:
+                down_s = (self.host.clock.now_ms() - self._down_since_ms) / 1000
+                self.host.incident(
+                    "reconnect", self.symbol, self.timeframe.value, "stream live again", down_s
+                )
+            self._down_since_ms = None
+            self.state = StreamState.LIVE
+            self.reason = None
+            self.next_retry_at = None
+            self.backoff.connected()
+        self._own_errors = 0
+        self.backoff.reset_if_stable()
+
+    def _mark_down(self, reason: str) -> None:
+        if self._down_since_ms is None:
+            self._down_since_ms = self.host.clock.now_ms()
+        if self.state is StreamState.LIVE:
+            self.reconnects += 1
+            self.host.count_reconnect()
+            self.host.incident("disconnect", self.symbol, self.timeframe.value, reason)
+        if self.state is not StreamState.STALE:
+            self.state = StreamState.RECONNECTING
+        self.reason = reason
+
+    async def _sleep_backoff(self) -> None:
+        delay = self.backoff.next_delay()
+        self.next_retry_at = time.monotonic() + delay
+        self.state = StreamState.RECONNECTING
+        await asyncio.sleep(delay)
+        self.next_retry_at = None
+
+    async def _on_disconnect(self, exc: BaseException) -> None:
+        self._mark_down(f"disconnected: {_short(exc)}")
+        await self._sleep_backoff()
+
+    async def _on_stale(self, gen: int, resync: bool) -> None:
+        if resync:
+            # No snapshot at all: a dial or subscription that never completed.
+            self._mark_down("no data after subscribing")
+        else:
+            self.stale_events += 1
+            was_live = self.state is StreamState.LIVE
+            self._mark_down(f"stale: no update for {self.stale_timeout_s():.1f}s")
+            self.state = StreamState.STALE
+            if was_live:
+                self.host.incident(
+                    "stale",
+                    self.symbol,
+                    self.timeframe.value,
+                    f"no update for {self.stale_timeout_s():.1f}s",
+                )
+        # Re-calling watch on a silent socket would just wait again: force a fresh connection.
+        await self.host.holder.recycle(gen, f"{self.key} stale")
+        await self._sleep_backoff()
+
+    async def _on_poisoned(self, gen: int, exc: BaseException, *, backoff: bool) -> None:
+        self._mark_down(f"error event: {_short(exc)}")
+        await self.host.holder.recycle(gen, f"{self.key}: {_short(exc)}")
+        if backoff:
+            await self._sleep_backoff()
+
+    def _names_me(self, exc: BaseException) -> bool:
+        """True when an error event names this stream's instrument."""
+        ex = self.host.holder.exchange
+        market_id = None
+        try:
+            market_id = ex.market(self.symbol)["id"] if ex is not None else None
+        except Exception:  # noqa: BLE001 - unknown market: cannot be ours by id
+            market_id = None
+        if not market_id:
+            return False
+        text = str(exc)
+        return re.search(rf"instId\W+{re.escape(market_id)}\b", text) is not None
+
+
+def _socket_alive(ex: Any) -> bool:
+    """True when the public websocket is still open (the error came from an error event)."""
+    try:
+        url = ex.urls["api"]["ws"]["public"]
+        client = (ex.clients or {}).get(url)
+    except Exception:  # noqa: BLE001
+        return False
+    if client is None:
+        return False
+    conn = getattr(client, "connection", None)
+    return conn is not None and not getattr(conn, "closed", True)
+
+
+def _short(exc: BaseException) -> str:
+    """One line naming the exception, bounded in length."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text[:200]

@@ -1,0 +1,111 @@
+"""Validation of raw OHLCV rows before anything reaches a buffer or the database."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from scalp_radar.core.models import Candle, TimeFrame
+
+
+class DataValidator:
+    """Stateless checks on candles: shape and values, gaps, duplicates."""
+
+    @staticmethod
+    def validate_candle(
+        row: Sequence | Candle,
+        symbol: str | None = None,
+        timeframe: TimeFrame | str | None = None,
+        *,
+        now_ms: int | None = None,
+    ) -> Candle | None:
+        """A valid `Candle` from a ccxt row `[ts, o, h, l, c, v]` (or a Candle), else None.
+
+        When `now_ms` is given, a candle that opens after the current candle is rejected too.
+        """
+        candle, _ = DataValidator.check_candle(row, symbol, timeframe, now_ms=now_ms)
+        return candle
+
+    @staticmethod
+    def check_candle(
+        row: Sequence | Candle,
+        symbol: str | None = None,
+        timeframe: TimeFrame | str | None = None,
+        *,
+        now_ms: int | None = None,
+    ) -> tuple[Candle | None, str | None]:
+        """Like `validate_candle`, and also the reason when the row is rejected."""
+        if isinstance(row, Candle):
+            candle = row
+        else:
+            if symbol is None or timeframe is None:
+                return None, "symbol and timeframe are required for a raw row"
+            try:
+                if len(row) < 6:
+                    return None, f"row has {len(row)} fields, expected 6"
+                ts = row[0]
+                if isinstance(ts, float):
+                    if not ts.is_integer():
+                        return None, f"timestamp {ts!r} is not an integer"
+                    ts = int(ts)
+                values = [float(v) for v in row[1:6]]
+            except (TypeError, ValueError) as exc:
+                return None, f"unreadable row: {exc}"
+            if not isinstance(ts, int) or isinstance(ts, bool):
+                return None, f"timestamp {ts!r} is not an integer"
+            if any(not math.isfinite(v) for v in values):
+                return None, "non-finite value"
+            o, h, low, c, v = values
+            if h < low:
+                return None, f"high {h} below low {low}"
+            try:
+                tf = timeframe if isinstance(timeframe, TimeFrame) else TimeFrame(timeframe)
+                candle = Candle(
+                    symbol=symbol,
+                    timeframe=tf,
+                    timestamp=ts,
+                    open=o,
+                    high=h,
+                    low=low,
+                    close=c,
+                    volume=v,
+                )
+            except (ValidationError, ValueError) as exc:
+                first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                return None, first
+        if candle.high < candle.low:
+            return None, f"high {candle.high} below low {candle.low}"
+        if now_ms is not None and candle.timestamp > candle.timeframe.align(now_ms):
+            return None, f"timestamp {candle.timestamp} is in the future"
+        return candle, None
+
+    @staticmethod
+    def check_gap(prev_ts: int | None, ts: int, timeframe: TimeFrame) -> int:
+        """Number of candles missing between `prev_ts` and `ts` (0 when contiguous or unknown)."""
+        if prev_ts is None or ts <= prev_ts:
+            return 0
+        step = timeframe.to_milliseconds()
+        return max(0, (ts - prev_ts) // step - 1)
+
+    @staticmethod
+    def is_duplicate(last_ts: int | None, ts: int) -> bool:
+        """True when `ts` is not newer than the last closed candle's timestamp."""
+        return last_ts is not None and ts <= last_ts
+
+    @staticmethod
+    def is_progression(old: Candle, new: Candle) -> bool:
+        """True when `new` can be a later state of the same candle as `old`.
+
+        Within one candle the range only widens and the volume only grows, so an update that
+        narrows either is an out-of-order (stale) push, not a correction.
+        """
+        eps = 1e-9
+        return (
+            new.timestamp == old.timestamp
+            and new.open == old.open
+            and new.high >= old.high - eps
+            and new.low <= old.low + eps
+            and new.volume >= old.volume - eps
+        )

@@ -1,0 +1,163 @@
+"""Unit tests of the engine's pure parts: validator, rolling buffer, backoff, staleness bound."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.market.backoff import Backoff
+from scalp_radar.market.buffer import CandleBuffer, Outcome
+from scalp_radar.market.stream import expected_update_interval_s, stale_after_s
+from scalp_radar.market.validator import DataValidator
+
+SYM = "BTC/USDT:USDT"
+TF = TimeFrame.M1
+STEP = 60_000
+T0 = 1_700_000_040_000 - 1_700_000_040_000 % STEP
+
+
+def row(i: int, o=100.0, h=101.0, lo=99.0, c=100.5, v=10.0) -> list:
+    return [T0 + i * STEP, o, h, lo, c, v]
+
+
+def candle(i: int, **kw) -> Candle:
+    got = DataValidator.validate_candle(row(i, **kw), SYM, TF)
+    assert got is not None
+    return got
+
+
+class TestValidator:
+    def test_valid_row_becomes_candle(self):
+        c = DataValidator.validate_candle(row(0), SYM, TF)
+        assert c is not None and c.timestamp == T0 and c.close == 100.5
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            [T0, 100.0, 99.0, 101.0, 100.0, 1.0],  # high < low
+            [T0, 100.0, 101.0, 99.0, 100.0, -1.0],  # negative volume
+            [T0, 0.0, 101.0, 99.0, 100.0, 1.0],  # zero open
+            [T0 + 1, 100.0, 101.0, 99.0, 100.0, 1.0],  # misaligned ts
+            [T0, float("nan"), 101.0, 99.0, 100.0, 1.0],  # NaN
+            [T0, float("inf"), 101.0, 99.0, 100.0, 1.0],  # inf
+            [T0, 100.0, 101.0, 99.0],  # short row
+            [T0, "x", 101.0, 99.0, 100.0, 1.0],  # unreadable
+            [None, 100.0, 101.0, 99.0, 100.0, 1.0],  # no timestamp
+            [T0, 100.0, 99.5, 99.0, 100.0, 1.0],  # high below open/close
+        ],
+    )
+    def test_invalid_rows_rejected_with_reason(self, bad):
+        c, why = DataValidator.check_candle(bad, SYM, TF)
+        assert c is None and why
+
+    def test_future_candle_rejected_when_now_given(self):
+        assert DataValidator.validate_candle(row(5), SYM, TF, now_ms=T0 + STEP) is None
+        assert DataValidator.validate_candle(row(1), SYM, TF, now_ms=T0 + STEP) is not None
+
+    def test_check_gap_and_duplicate(self):
+        assert DataValidator.check_gap(T0, T0 + STEP, TF) == 0
+        assert DataValidator.check_gap(T0, T0 + 4 * STEP, TF) == 3
+        assert DataValidator.check_gap(None, T0, TF) == 0
+        assert DataValidator.is_duplicate(T0, T0) and DataValidator.is_duplicate(T0, T0 - STEP)
+        assert not DataValidator.is_duplicate(T0, T0 + STEP) and not DataValidator.is_duplicate(
+            None, T0
+        )
+
+
+class TestBuffer:
+    def test_forming_then_close_on_newer_ts(self):
+        b = CandleBuffer(SYM, TF, 10)
+        assert b.apply(candle(0)).outcome is Outcome.FORMING
+        assert b.apply(candle(0, h=102.0, c=101.0, v=12.0)).outcome is Outcome.FORMING
+        r = b.apply(candle(1))
+        assert r.outcome is Outcome.CLOSED and r.closed[0].high == 102.0 and r.gap is None
+        assert [c.timestamp for c in b.closed] == [T0] and b.forming.timestamp == T0 + STEP
+
+    def test_duplicate_and_out_of_order_dropped(self):
+        b = CandleBuffer(SYM, TF, 10)
+        for i in range(3):
+            b.apply(candle(i))
+        assert b.apply(candle(1)).outcome is Outcome.DUPLICATE  # identical to closed
+        assert b.apply(candle(0, c=99.5)).outcome is Outcome.OUT_OF_ORDER  # older than last closed
+        assert b.apply(candle(2)).outcome is Outcome.DUPLICATE  # same forming
+        # A stale state of the forming candle (narrower range, less volume) is refused.
+        b.apply(candle(2, h=103.0, v=20.0))
+        assert b.apply(candle(2, h=101.5, v=15.0)).outcome is Outcome.OUT_OF_ORDER
+        assert b.forming.high == 103.0
+        assert [c.timestamp for c in b.closed] == [T0, T0 + STEP]
+
+    def test_correction_of_last_closed_only_if_progression(self):
+        b = CandleBuffer(SYM, TF, 10)
+        b.apply(candle(0))
+        b.apply(candle(1))
+        r = b.apply(candle(0, h=101.5, c=101.0, v=11.0))
+        assert r.outcome is Outcome.CORRECTED and b.closed[-1].volume == 11.0
+        assert b.apply(candle(0, v=10.5)).outcome is Outcome.OUT_OF_ORDER
+
+    def test_gap_detected_on_skipped_candles(self):
+        b = CandleBuffer(SYM, TF, 10)
+        b.apply(candle(0))
+        b.apply(candle(1))
+        r = b.apply(candle(4))
+        assert r.outcome is Outcome.CLOSED
+        assert r.gap == (T0 + 2 * STEP, T0 + 4 * STEP)
+
+    def test_bounded_and_merge_fills_hole(self):
+        b = CandleBuffer(SYM, TF, 5)
+        for i in [0, 1, 4, 5, 6, 7]:
+            b.apply(candle(i))
+        assert len(b.closed) == 5 and b.last_closed_ts == T0 + 6 * STEP
+        added = b.merge([candle(2), candle(3)])
+        assert [c.timestamp for c in added] == [T0 + 2 * STEP, T0 + 3 * STEP]
+        assert [c.timestamp for c in b.closed] == [T0 + i * STEP for i in range(2, 7)]
+        assert b.maxlen == 5 and len(b.closed) == 5
+
+    def test_restart_gap_from_seeded_history(self):
+        b = CandleBuffer(SYM, TF, 10)
+        b.seed([candle(0), candle(1)])
+        # Snapshot after restart: old rows are expected, then a jump.
+        assert b.apply(candle(0), resync=True).outcome is Outcome.DUPLICATE
+        r = b.apply(candle(5), resync=True)
+        assert r.outcome is Outcome.FORMING and r.gap == (T0 + 2 * STEP, T0 + 5 * STEP)
+
+    def test_recent_closes(self):
+        b = CandleBuffer(SYM, TF, 10)
+        for i in range(4):
+            b.apply(candle(i, c=100.0 + i * 0.1, h=101.0))
+        assert b.recent_closes(2) == pytest.approx((100.2, 100.3))
+
+
+class TestBackoff:
+    def test_grows_with_jitter_and_cap(self):
+        b = Backoff(1.0, 8.0, 60.0, rng=random.Random(1))
+        delays = [b.next_delay() for _ in range(8)]
+        ceilings = [1, 2, 4, 8, 8, 8, 8, 8]
+        for d, cap in zip(delays, ceilings, strict=True):
+            assert cap / 2 <= d <= cap
+        assert b.attempt == 8
+
+    def test_reset_after_stable_period(self):
+        now = [0.0]
+        b = Backoff(1.0, 8.0, 10.0, monotonic=lambda: now[0])
+        b.next_delay()
+        b.next_delay()
+        b.connected()
+        now[0] = 5.0
+        assert not b.reset_if_stable() and b.attempt == 2
+        now[0] = 10.5
+        assert b.reset_if_stable() and b.attempt == 0
+
+    def test_bad_arguments(self):
+        with pytest.raises(ValueError, match="base_s"):
+            Backoff(0.0, 1.0)
+
+
+def test_stale_bound_scales_with_timeframe_and_speed():
+    assert expected_update_interval_s(TimeFrame.M1) == 1.0
+    assert expected_update_interval_s(TimeFrame.H1) == 60.0
+    assert expected_update_interval_s(TimeFrame.W1) == 60.0
+    assert stale_after_s(TimeFrame.M1, 3.0, 15.0) == 15.0
+    assert stale_after_s(TimeFrame.H1, 3.0, 15.0) == 180.0
+    assert stale_after_s(TimeFrame.H1, 3.0, 0.5, speed=60.0) == 3.0
