@@ -11,6 +11,7 @@ import asyncio
 import selectors
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -359,6 +360,18 @@ def test_from_exchange_config_builds_four_buckets_in_order() -> None:
         (5.0, 5.0, 5.0),
         (5.0, 3.0, 3.0),
     ]
+
+
+def test_from_the_shipped_config() -> None:
+    from scalp_radar.core.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config")
+    stats = RateLimiter.from_exchange_config(config.exchange).stats()
+    assert [s.category for s in stats] == list(CATEGORIES)
+    for s in stats:
+        limits = config.exchange.rate_limits[s.category]
+        assert (s.refill_rate, s.capacity) == (limits.requests_per_second, float(limits.burst))
+        assert s.tokens == s.capacity  # starts full
 
 
 def test_from_exchange_config_accepts_an_app_config() -> None:
