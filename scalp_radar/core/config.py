@@ -268,16 +268,27 @@ def load_config(
 
 _lock = threading.Lock()
 _cached: AppConfig | None = None
+_cached_arg: Path | str | None = None
 
 
 def get_config(config_dir: Path | str | None = None, force_reload: bool = False) -> AppConfig:
-    """The process-wide config, loaded once; reloads when forced or asked for another dir."""
-    global _cached
+    """The process-wide config, loaded once.
+
+    Reloads when force_reload is set (from the directory given then, else the one used for
+    the first load) or when asked for a directory other than the cached one.
+    """
+    global _cached, _cached_arg
     with _lock:
-        wanted = resolve_config_dir(config_dir) if config_dir is not None else None
-        stale = wanted is not None and _cached is not None and _cached.config_dir != wanted
-        if _cached is None or force_reload or stale:
-            _cached = load_config(config_dir)
+        if _cached is not None and config_dir is None and not force_reload:
+            return _cached
+        wanted = config_dir if config_dir is not None else _cached_arg
+        if (
+            _cached is not None
+            and not force_reload
+            and resolve_config_dir(wanted) == _cached.config_dir
+        ):
+            return _cached
+        _cached, _cached_arg = load_config(wanted), wanted
         return _cached
 
 

@@ -200,7 +200,9 @@ def error_from_validation(
     exc: ValidationError, model: type[BaseModel], file: Path, node: yaml.Node | None
 ) -> ConfigError:
     """First error of a ValidationError as a located ConfigError (counts the others)."""
-    errors = exc.errors()
+    # A typo'd key yields "missing" for the right name and "extra" for the typo; the
+    # extra one (with its did-you-mean) is the useful one to show.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     loc = tuple(first["loc"])
     expected = describe_error(first, model)
