@@ -1,0 +1,214 @@
+"""`scalp-radar --headless`: the engine on the main thread, status lines instead of a UI.
+
+SIGINT and SIGTERM flush everything received and exit 0. In demo mode every status output says
+DEMO so simulated prices are never mistaken for real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from loguru import logger
+
+from scalp_radar.market.snapshot import EngineSnapshot, StreamState
+
+
+def status_dict(snap: EngineSnapshot) -> dict[str, Any]:
+    """The status line's facts as plain JSON-able values."""
+    conn = snap.connection
+    states: dict[str, int] = {}
+    for s in snap.streams:
+        states[s.state.value] = states.get(s.state.value, 0) + 1
+    return {
+        "mode": "DEMO" if conn.demo else "REAL",
+        "demo": conn.demo,
+        "at_ms": snap.taken_at_ms,
+        "exchange": conn.exchange,
+        "websocket": conn.websocket_enabled,
+        "uptime_s": round(conn.uptime_s, 1),
+        "reconnects": conn.reconnects,
+        "clock_offset_ms": None if conn.clock_offset_ms is None else round(conn.clock_offset_ms, 1),
+        "database_ok": conn.database_ok,
+        "states": states,
+        "gaps": {
+            "detected": sum(s.gaps_detected for s in snap.streams),
+            "healed": sum(s.gaps_healed for s in snap.streams),
+            "open": sum(s.gaps_open for s in snap.streams),
+        },
+        "invalid_dropped": sum(s.invalid_dropped for s in snap.streams),
+        "duplicates_dropped": sum(s.duplicates_dropped for s in snap.streams),
+        "updates_per_s": round(sum(s.updates_per_s for s in snap.streams), 1),
+        "streams": [
+            {
+                "key": s.key,
+                "state": s.state.value,
+                "close": s.last_candle.close if s.last_candle else None,
+                "age_s": None if s.last_update_age_s is None else round(s.last_update_age_s, 2),
+                "reason": s.reason,
+            }
+            for s in snap.streams
+        ],
+        "last_incident": snap.incidents[0].message if snap.incidents else None,
+    }
+
+
+def status_line(snap: EngineSnapshot) -> str:
+    """One human line: mode, stream states, freshest prices, gaps, reconnects, database."""
+    d = status_dict(snap)
+    states = " ".join(f"{k}={v}" for k, v in sorted(d["states"].items()))
+    prices = []
+    seen: set[str] = set()
+    for s in snap.streams:
+        if s.symbol in seen or s.last_candle is None:
+            continue
+        seen.add(s.symbol)
+        prices.append(f"{s.symbol.split('/')[0]} {s.last_candle.close:g}")
+    failed = [f"{s.key}: {s.reason}" for s in snap.streams if s.state is StreamState.FAILED]
+    parts = [
+        d["mode"] + (" (simulated prices)" if d["demo"] else ""),
+        f"streams {len(snap.streams)} [{states}]",
+        ", ".join(prices) or "no prices yet",
+        f"gaps {d['gaps']['detected']}/{d['gaps']['healed']}/{d['gaps']['open']} (found/healed/open)",
+        f"reconnects {d['reconnects']}",
+        f"{d['updates_per_s']:.1f} upd/s",
+        "db ok" if d["database_ok"] else "DB ERROR",
+        f"up {d['uptime_s']:.0f}s",
+    ]
+    if not d["websocket"]:
+        parts.insert(1, "websocket OFF (ENABLE_WEBSOCKET=false)")
+    if failed:
+        parts.append("failed: " + "; ".join(failed))
+    return " | ".join(parts)
+
+
+async def run_headless_async(
+    config: Any,
+    *,
+    db_path: Path | str | None,
+    demo: bool = False,
+    sim_url: str | None = None,
+    status_interval: float = 10.0,
+    json_lines: bool = False,
+    sim_speed: float = 1.0,
+    out: TextIO | None = None,
+    stop_event: asyncio.Event | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM (or `stop_event`), printing status; flush and return 0."""
+    from scalp_radar.market.runner import open_engine
+
+    out = out or sys.stdout
+    stop = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        stack = await open_engine(
+            config, db_path=db_path, demo=demo, sim_url=sim_url, sim_speed=sim_speed
+        )
+        try:
+            logger.info(
+                "headless engine running{} (status every {}s; Ctrl-C to stop)",
+                " in DEMO mode" if demo else "",
+                status_interval,
+            )
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), max(0.05, status_interval))
+                _emit(stack.engine.snapshot(), json_lines, out)
+        finally:
+            logger.info("stopping: flushing candles to the database{}", " (DEMO)" if demo else "")
+            await stack.aclose()
+            _emit(stack.engine.snapshot(), json_lines, out)
+    finally:
+        for sig in installed:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+def run_headless(
+    config: Any,
+    *,
+    db_path: Path | str | None,
+    demo: bool = False,
+    sim_url: str | None = None,
+    status_interval: float = 10.0,
+    json_lines: bool = False,
+    sim_speed: float = 1.0,
+) -> int:
+    """Blocking entry for `scalp-radar --headless`; returns the process exit code."""
+    try:
+        return asyncio.run(
+            run_headless_async(
+                config,
+                db_path=db_path,
+                demo=demo,
+                sim_url=sim_url,
+                status_interval=status_interval,
+                json_lines=json_lines,
+                sim_speed=sim_speed,
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+
+
+def _emit(snap: EngineSnapshot, json_lines: bool, out: TextIO) -> None:
+    if json_lines:
+        out.write(json.dumps(status_dict(snap), separators=(",", ":")) + "\n")
+        out.flush()
+    else:
+        logger.info(status_line(snap))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m scalp_radar.market.headless [--demo] [--db PATH] ...` until the CLI is wired."""
+    import argparse
+
+    from scalp_radar.core.config import ConfigError, load_config
+
+    p = argparse.ArgumentParser(prog="python -m scalp_radar.market.headless")
+    p.add_argument("--config-dir", type=Path, default=None)
+    p.add_argument("--db", type=Path, default=None, help="SQLite file (default: the data dir)")
+    p.add_argument("--demo", action="store_true", help="run against an in-process simulator")
+    p.add_argument("--sim-url", default=None)
+    p.add_argument("--sim-speed", type=float, default=1.0)
+    p.add_argument("--status-interval", type=float, default=10.0)
+    p.add_argument("--json", action="store_true", dest="json_lines")
+    p.add_argument("--log-level", default=None)
+    args = p.parse_args(argv)
+    try:
+        config = load_config(args.config_dir)
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        return 2
+    from scalp_radar.core.logging_setup import setup_logging
+
+    setup_logging(args.log_level or config.secrets.log_level, log_dir=None, console=True)
+    db_path = args.db or config.secrets.database_path
+    if db_path is None:
+        from scalp_radar.core.paths import default_db_path
+
+        db_path = default_db_path()
+    return run_headless(
+        config,
+        db_path=db_path,
+        demo=args.demo,
+        sim_url=args.sim_url,
+        status_interval=args.status_interval,
+        json_lines=args.json_lines,
+        sim_speed=args.sim_speed,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

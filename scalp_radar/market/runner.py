@@ -1,0 +1,228 @@
+"""The engine on its own asyncio loop in its own thread, for UIs; plus the shared start-up stack."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from scalp_radar.market.data_engine import DataEngine
+from scalp_radar.market.snapshot import EngineSnapshot
+
+START_TIMEOUT_S = 30.0
+
+
+@dataclass
+class EngineStack:
+    """Everything one engine process owns: optional simulator, database, limiter, engine."""
+
+    engine: DataEngine
+    db: Any | None
+    limiter: Any
+    sim: Any | None = None
+
+    async def aclose(self) -> None:
+        """Stop the engine (flushing), then close the database and the simulator."""
+        try:
+            await self.engine.stop()
+        finally:
+            if self.db is not None:
+                with contextlib.suppress(Exception):
+                    await self.db.close()
+            if self.sim is not None:
+                with contextlib.suppress(Exception, asyncio.TimeoutError):
+                    await asyncio.wait_for(self.sim.stop(), 1.0)
+
+
+async def open_engine(
+    config: Any,
+    *,
+    db_path: Path | str | None,
+    demo: bool = False,
+    sim_url: str | None = None,
+    sim_speed: float = 1.0,
+    clock: Any | None = None,
+    exchange_options: dict | None = None,
+    start: bool = True,
+) -> EngineStack:
+    """Build (and by default start) the engine; in demo mode start a simulator on 127.0.0.1 first."""
+    from scalp_radar.core.rate_limiter import RateLimiter
+
+    sim = None
+    db = None
+    try:
+        if demo and sim_url is None:
+            from scalp_radar.sim import SimExchange
+
+            sim = SimExchange(symbols=list(config.symbols), speed=sim_speed, port=0)
+            await sim.start()
+            sim_url = sim.url
+            clock = clock or sim.clock
+            logger.warning("DEMO: simulated market at {} — prices are not real", sim_url)
+        if db_path is not None:
+            from scalp_radar.core.database import Database
+
+            db = Database(db_path)
+            await db.init()
+        limiter = RateLimiter.from_exchange_config(config.exchange)
+        engine = DataEngine(
+            config,
+            db,
+            limiter,
+            sim_url=sim_url,
+            demo=demo,
+            clock=clock,
+            exchange_options=exchange_options,
+        )
+        stack = EngineStack(engine, db, limiter, sim)
+        if start:
+            await engine.start()
+        return stack
+    except BaseException:
+        if db is not None:
+            with contextlib.suppress(Exception):
+                await db.close()
+        if sim is not None:
+            with contextlib.suppress(Exception):
+                await sim.stop()
+        raise
+
+
+class EngineRunner:
+    """Runs a `DataEngine` on a private loop in a daemon thread; every method is thread-safe."""
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        db_path: Path | str | None,
+        demo: bool = False,
+        sim_url: str | None = None,
+        sim_speed: float = 1.0,
+        exchange_options: dict | None = None,
+    ) -> None:
+        self.config = config
+        self.db_path = db_path
+        self.demo = demo
+        self.sim_url = sim_url
+        self.sim_speed = sim_speed
+        self.exchange_options = exchange_options
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stack: EngineStack | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._stop_event: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    # Attributes the TUI and backfills reach for.
+    @property
+    def engine(self) -> DataEngine | None:
+        """The engine, once started."""
+        return self.stack.engine if self.stack else None
+
+    @property
+    def limiter(self) -> Any:
+        """The process-wide rate limiter (shared with backfills)."""
+        return self.stack.limiter if self.stack else None
+
+    @property
+    def db(self) -> Any:
+        """The open database, or None."""
+        return self.stack.db if self.stack else None
+
+    @property
+    def exchange(self) -> Any:
+        """The engine's current ccxt.pro exchange."""
+        return self.stack.engine.holder.exchange if self.stack else None
+
+    @property
+    def sim(self) -> Any:
+        """The in-process simulator in demo mode, else None."""
+        return self.stack.sim if self.stack else None
+
+    def start(self) -> None:
+        """Start the thread, the loop, (in demo) the simulator and the engine; wait until started."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="scalp-radar-engine", daemon=True)
+        self._thread.start()
+        if not self._started.wait(START_TIMEOUT_S):
+            raise RuntimeError(f"engine did not start within {START_TIMEOUT_S:.0f}s")
+        if self._error is not None:
+            self._thread.join(1.0)
+            raise self._error
+
+    def stop(self, timeout_s: float = 0.9) -> None:
+        """Stop the engine (flushing) and join the thread; safe from any thread, bounded in time."""
+        thread, loop, ev = self._thread, self.loop, self._stop_event
+        if thread is None:
+            return
+        if loop is not None and ev is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(ev.set)
+        if threading.current_thread() is not thread:
+            thread.join(timeout_s)
+        if not thread.is_alive():
+            self._thread = None
+
+    def snapshot(self) -> EngineSnapshot | None:
+        """The engine's latest snapshot, or None before start."""
+        stack = self.stack
+        return stack.engine.snapshot() if stack else None
+
+    def run_coroutine(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
+        """Schedule `coro` on the engine loop (backfills share its limiter and exchange)."""
+        if self.loop is None or self.loop.is_closed():
+            coro.close()
+            raise RuntimeError("engine is not running")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._error = self._error or exc
+        finally:
+            with contextlib.suppress(Exception):
+                _cancel_all(loop)
+            loop.close()
+            self._started.set()
+
+    async def _main(self) -> None:
+        self._stop_event = asyncio.Event()
+        try:
+            self.stack = await open_engine(
+                self.config,
+                db_path=self.db_path,
+                demo=self.demo,
+                sim_url=self.sim_url,
+                sim_speed=self.sim_speed,
+                exchange_options=self.exchange_options,
+            )
+        except BaseException as exc:
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        await self._stop_event.wait()
+        await self.stack.aclose()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel stragglers (e.g. ccxt internals) so the loop closes without warnings."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in pending:
+        t.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.wait(pending, timeout=0.2))
+    loop.run_until_complete(loop.shutdown_asyncgens())
