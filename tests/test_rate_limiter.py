@@ -390,6 +390,15 @@ def test_from_exchange_config_bad_value_names_the_category() -> None:
         RateLimiter.from_exchange_config(_exchange_config(position=_Limits(0, 3)))
 
 
+def test_from_exchange_config_accepts_plain_mappings_and_names_a_missing_field() -> None:
+    limits = {c: {"requests_per_second": 2, "burst": 4} for c in CATEGORIES}
+    limiter = RateLimiter.from_exchange_config(SimpleNamespace(rate_limits=limits))
+    assert {(s.refill_rate, s.capacity) for s in limiter.stats()} == {(2.0, 4.0)}
+    del limits["account"]["burst"]
+    with pytest.raises(ValueError, match=r"exchange.rate_limits.account.burst: expected a number"):
+        RateLimiter.from_exchange_config(SimpleNamespace(rate_limits=limits))
+
+
 async def test_unknown_category_names_the_valid_ones() -> None:
     limiter = RateLimiter.from_exchange_config(_exchange_config())
     with pytest.raises(KeyError) as info:

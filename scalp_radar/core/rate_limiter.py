@@ -204,6 +204,16 @@ class TokenBucket:
         )
 
 
+def _limit_field(limits: Any, category: str, field: str) -> Any:
+    """`limits.field` (a RateLimitConfig) or `limits[field]` (a plain mapping)."""
+    if isinstance(limits, Mapping):
+        if field in limits:
+            return limits[field]
+    elif hasattr(limits, field):
+        return getattr(limits, field)
+    raise ValueError(f"exchange.rate_limits.{category}.{field}: expected a number")
+
+
 class RateLimiter:
     """One TokenBucket per request category."""
 
@@ -235,8 +245,8 @@ class RateLimiter:
         ordered = list(CATEGORIES) + [c for c in rate_limits if c not in CATEGORIES]
         buckets = {
             name: TokenBucket(
-                rate_per_s=rate_limits[name].requests_per_second,
-                capacity=rate_limits[name].burst,
+                rate_per_s=_limit_field(rate_limits[name], name, "requests_per_second"),
+                capacity=_limit_field(rate_limits[name], name, "burst"),
                 name=name,
                 clock=clock,
             )
