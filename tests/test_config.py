@@ -480,7 +480,7 @@ def test_summarize_shows_what_config_check_prints(cfg, tmp_path):
         assert symbol in text
     for category in ("market_data", "trade", "account", "position"):
         assert category in text
-    assert "1m 5m 15m 1h" in text and "= 12" in text
+    assert "1m 5m 15m 1h" in text and "streams:    12 " in text
     assert "disabled" in text and "/data/radar.db" in text
     assert "hunter2" not in text and "bob:***@db" in text
     assert "live" in summarize(load_config(REPO / "config"))

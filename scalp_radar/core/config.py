@@ -327,7 +327,7 @@ def summarize(config: AppConfig) -> str:
         f"exchange:   {exchange.name} ({target}), {exchange.api.product_type}, "
         f"{exchange.api.price_type} price",
         f"websocket:  {exchange.websocket.url} ({websocket})",
-        f"streams:    {len(config.assets)} assets x timeframes = {len(config.streams)}",
+        f"streams:    {len(config.streams)} ({len(config.assets)} assets x their timeframes)",
     ]
     for asset in config.assets:
         tfs = " ".join(tf.value for tf in asset.timeframes)

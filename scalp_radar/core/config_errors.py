@@ -189,7 +189,9 @@ def describe_error(
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             return msg[len(prefix) :]
-    msg = msg.replace("Input should be", "expected", 1)
+    msg = msg.replace("Input should be", "expected", 1).replace(
+        "Keys should be strings", "expected text keys", 1
+    )
     if show_input and "input" in error and not isinstance(error["input"], dict | list):
         text = repr(error["input"])
         msg += f" (got {text[:60]})"
