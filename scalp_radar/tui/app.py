@@ -1,0 +1,149 @@
+"""The Scalp Radar Textual app: polls a SnapshotSource and hosts the screens."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.binding import Binding
+from textual.clock import Clock
+
+from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.tui.backfill_job import BackfillJob
+from scalp_radar.tui.screens.main import MainScreen
+from scalp_radar.tui.source import SnapshotSource
+
+
+class ScalpRadarApp(App):
+    """Pulls the engine's latest immutable snapshot `refresh_hz` times a second; never per tick."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Scalp Radar"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        source: SnapshotSource,
+        *,
+        demo: bool = False,
+        refresh_hz: float = 4.0,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.demo = demo
+        self.refresh_hz = refresh_hz
+        # A given clock means "deterministic": no animations, no blinking cursors.
+        self.clock = clock or Clock()
+        self.frozen = clock is not None
+        if self.frozen:
+            self.animation_level = "none"
+        self.timeframe: str | None = None
+        self.selected = 0
+        self.snapshot: EngineSnapshot | None = None
+        self.backfill_job: BackfillJob | None = None
+        self._stopped = False
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(id="main")
+
+    def on_mount(self) -> None:
+        self.sub_title = "DEMO · simulated prices, not real" if self.demo else ""
+        self.set_interval(1 / self.refresh_hz, self.refresh_snapshot)
+
+    # -- polling -------------------------------------------------------------------------------
+
+    def refresh_snapshot(self) -> None:
+        """One tick: pull the latest snapshot and let the visible screen show it."""
+        snapshot = self.source.snapshot()
+        self.snapshot = snapshot
+        if snapshot is not None:
+            self._fit_selection(snapshot)
+            exchange = snapshot.connection.exchange
+            if self.title != f"Scalp Radar · {exchange}":
+                self.title = f"Scalp Radar · {exchange}"
+        if self.backfill_job is not None:
+            self.backfill_job.poll(self)
+        with self.batch_update():
+            tick = getattr(self.screen, "tick", None)
+            if tick is not None:
+                tick(snapshot)
+
+    def _fit_selection(self, snapshot: EngineSnapshot) -> None:
+        timeframes = snapshot.timeframes
+        if self.timeframe not in timeframes:
+            self.timeframe = timeframes[0] if timeframes else None
+        self.selected = min(self.selected, max(0, len(snapshot.symbols) - 1))
+
+    @property
+    def selected_symbol(self) -> str | None:
+        """The symbol under the radar cursor."""
+        if self.snapshot is None or not self.snapshot.symbols:
+            return None
+        return self.snapshot.symbols[self.selected]
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def action_cycle_timeframe(self) -> None:
+        """Next timeframe of the snapshot, wrapping around."""
+        if self.snapshot is None or not self.snapshot.timeframes:
+            return
+        tfs = self.snapshot.timeframes
+        i = tfs.index(self.timeframe) if self.timeframe in tfs else -1
+        self.timeframe = tfs[(i + 1) % len(tfs)]
+        self.refresh_snapshot()
+
+    def action_select(self, step: int) -> None:
+        """Move the radar cursor by `step` symbols (wrapping)."""
+        if self.snapshot is None or not self.snapshot.symbols:
+            return
+        self.selected = (self.selected + step) % len(self.snapshot.symbols)
+        self.refresh_snapshot()
+
+    def action_detail(self) -> None:
+        from scalp_radar.tui.screens.detail import DetailScreen
+
+        if self.selected_symbol is not None:
+            self.push_screen(DetailScreen(self.selected_symbol))
+
+    def action_help(self) -> None:
+        from scalp_radar.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_backfill(self) -> None:
+        from scalp_radar.tui.screens.backfill import BackfillScreen
+
+        if self.snapshot is not None:
+            self.push_screen(BackfillScreen())
+        else:
+            self.notify("The engine has not published a snapshot yet.", severity="warning")
+
+    async def action_quit(self) -> None:
+        self.stop_source()
+        self.exit()
+
+    def stop_source(self) -> None:
+        """Stop the engine once (idempotent); also called when the app unmounts."""
+        if not self._stopped:
+            self._stopped = True
+            self.source.stop()
+
+    def on_unmount(self) -> None:
+        self.stop_source()
+
+
+def make_app(
+    source: SnapshotSource,
+    *,
+    demo: bool = False,
+    refresh_hz: float = 4.0,
+    clock: Clock | None = None,
+) -> ScalpRadarApp:
+    """The one factory used by the CLI, the tests and the screenshot script."""
+    if refresh_hz <= 0:
+        raise ValueError(f"refresh_hz: expected a positive number, got {refresh_hz}")
+    return ScalpRadarApp(source, demo=demo, refresh_hz=refresh_hz, clock=clock)

@@ -1,0 +1,126 @@
+"""Small text formatters shared by the panes (pure functions, no Textual)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.text import Text
+
+from scalp_radar.market.snapshot import StreamSnapshot, StreamState
+
+# Severity order used to sort streams (problems first) and to colour badges.
+STATE_RANK = {
+    StreamState.FAILED: 0,
+    StreamState.RECONNECTING: 1,
+    StreamState.STALE: 2,
+    StreamState.CONNECTING: 3,
+    StreamState.STOPPED: 4,
+    StreamState.LIVE: 5,
+}
+STATE_STYLE = {
+    StreamState.LIVE: "green",
+    StreamState.STALE: "bold yellow",
+    StreamState.RECONNECTING: "bold yellow",
+    StreamState.CONNECTING: "cyan",
+    StreamState.FAILED: "bold red",
+    StreamState.STOPPED: "dim",
+}
+STATE_ICON = {
+    StreamState.LIVE: "●",
+    StreamState.STALE: "◌",
+    StreamState.RECONNECTING: "↻",
+    StreamState.CONNECTING: "…",
+    StreamState.FAILED: "✖",
+    StreamState.STOPPED: "■",
+}
+
+
+def short_symbol(symbol: str) -> str:
+    """'BTC/USDT:USDT' -> 'BTC/USDT' (the settle currency is implied on a USDT-M screen)."""
+    return symbol.split(":", 1)[0]
+
+
+def base(symbol: str) -> str:
+    """'BTC/USDT:USDT' -> 'BTC'."""
+    return symbol.split("/", 1)[0]
+
+
+def price(value: float | None) -> str:
+    """A price with precision that suits its magnitude."""
+    if value is None:
+        return "—"
+    if value >= 1000:
+        return f"{value:,.1f}"
+    if value >= 10:
+        return f"{value:,.2f}"
+    if value >= 1:
+        return f"{value:,.4f}"
+    return f"{value:.6g}"
+
+
+def change_pct(closes: tuple[float, ...]) -> float | None:
+    """Change from the first to the last close, in percent."""
+    if len(closes) < 2 or closes[0] == 0:
+        return None
+    return (closes[-1] / closes[0] - 1) * 100
+
+
+def change_text(pct: float | None) -> Text:
+    """'+1.23%' in green, '-0.40%' in red (the sign carries the meaning without colour)."""
+    if pct is None:
+        return Text("—", style="dim")
+    style = "green" if pct > 0 else "red" if pct < 0 else ""
+    return Text(f"{pct:+.2f}%", style=style)
+
+
+def duration(seconds: float | None) -> str:
+    """Compact duration: '0.4s', '48s', '3m05s', '2h15m', '3d04h'."""
+    if seconds is None:
+        return "—"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def badge(stream: StreamSnapshot | None, *, compact: bool = False) -> Text:
+    """Freshness badge: '● live', '◌ stale 48s', '↻ retry#3 in 4s', '✖ failed'.
+
+    `compact` drops what a neighbouring column already shows (the age) to fit 10 cells.
+    """
+    if stream is None:
+        return Text("… waiting", style="dim")
+    state = stream.state
+    label = f"{STATE_ICON[state]} {state.value}"
+    if state is StreamState.STALE and stream.last_update_age_s is not None and not compact:
+        label += f" {duration(stream.last_update_age_s)}"
+    elif state is StreamState.RECONNECTING:
+        label = (
+            f"{STATE_ICON[state]} #{stream.attempt}"
+            if compact
+            else f"{STATE_ICON[state]} retry#{stream.attempt}"
+        )
+        if stream.next_retry_in_s is not None:
+            label += f" in {stream.next_retry_in_s:.0f}s"
+    return Text(label, style=STATE_STYLE[state])
+
+
+def clock_time(ms: int) -> str:
+    """'HH:MM:SS' in UTC."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S")
+
+
+def level_bar(fraction: float, width: int) -> Text:
+    """A horizontal bar of `width` cells, eighth-block precise; red when nearly empty."""
+    fraction = min(1.0, max(0.0, fraction))
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    style = "red" if fraction < 0.15 else "yellow" if fraction < 0.5 else "green"
+    return Text(bar.ljust(width, "·"), style=style)

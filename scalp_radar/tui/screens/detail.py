@@ -1,0 +1,107 @@
+"""Detail screen: a candlestick chart of one symbol's buffer for the selected timeframe."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual_plotext import PlotextPlot
+
+from scalp_radar.market.snapshot import EngineSnapshot, StreamSnapshot
+from scalp_radar.tui import format as fmt
+
+if TYPE_CHECKING:
+    from scalp_radar.tui.app import ScalpRadarApp
+
+# PlotextPlot costs 15-60 ms per redraw: at most this often, and only while visible.
+REDRAW_EVERY_S = 1.0
+MAX_CANDLES = 120
+
+
+class DetailScreen(Screen):
+    """Candles of the selected symbol; `t` cycles the timeframe, escape goes back."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("t", "app.cycle_timeframe", "Timeframe"),
+    ]
+
+    app: ScalpRadarApp  # type: ignore[assignment]
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__()
+        self.symbol = symbol
+        self._drawn: tuple[object, ...] | None = None
+        self._last_draw = float("-inf")
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◎")
+        yield Static("", id="detail-info")
+        yield PlotextPlot(id="chart")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.tick(self.app.snapshot, force=True)
+
+    def tick(self, snapshot: EngineSnapshot | None, force: bool = False) -> None:
+        """Redraw when the stream changed, at most once per REDRAW_EVERY_S (app clock)."""
+        if snapshot is None or not self.is_current:
+            return
+        tf = self.app.timeframe
+        stream = snapshot.stream(self.symbol, tf) if tf else None
+        now = self.app.clock.time
+        key = (
+            tf,
+            stream.recent_candles if stream else None,
+            stream.recent_closes if stream else None,
+        )
+        if key == self._drawn:
+            return
+        if (
+            not force
+            and now - self._last_draw < REDRAW_EVERY_S
+            and self._drawn
+            and self._drawn[0] == tf
+        ):
+            return
+        self._drawn = key
+        self._last_draw = now
+        self._draw(stream, tf)
+
+    def _draw(self, stream: StreamSnapshot | None, tf: str | None) -> None:
+        info = self.query_one("#detail-info", Static)
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        name = f"{fmt.short_symbol(self.symbol)} {tf or ''}"
+        if stream is None:
+            info.update(f"{name}: no stream")
+            plot.refresh()
+            return
+        last = stream.last_candle
+        info.update(
+            f"[b]{name}[/b]  last {fmt.price(last.close if last else None)}  "
+            f"chg {fmt.change_text(fmt.change_pct(stream.recent_closes)).markup}  "
+            f"feed {fmt.badge(stream).markup}  buffer {stream.buffer_len}/{stream.buffer_capacity}"
+        )
+        candles = stream.recent_candles[-MAX_CANDLES:]
+        if candles:
+            xs = list(range(len(candles)))
+            data = {
+                "Open": [c.open for c in candles],
+                "Close": [c.close for c in candles],
+                "High": [c.high for c in candles],
+                "Low": [c.low for c in candles],
+            }
+            plt.candlestick(xs, data)
+            ticks = xs[:: max(1, len(xs) // 6)]
+            plt.xticks(ticks, [fmt.clock_time(candles[i].timestamp)[:5] for i in ticks])
+            plt.title(f"{name} · {len(candles)} candles (UTC)")
+        elif stream.recent_closes:
+            plt.plot(list(stream.recent_closes), marker="braille")
+            plt.title(f"{name} · closes (no candles in snapshot)")
+        plot.refresh()

@@ -1,0 +1,40 @@
+"""Help: every key, and what the panes and badges mean."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HELP = """\
+[b]Keys[/b]
+  [b]↑ ↓ / j k[/b]  select a symbol          [b]t[/b]      cycle the timeframe
+  [b]enter[/b]      candlestick chart         [b]b[/b]      backfill history
+  [b]?[/b]          this help                 [b]q[/b]      quit (stops the engine)
+  [b]escape[/b]     close a dialog or chart
+
+[b]Feed badges[/b]   ● live   ◌ stale (no update for a while)
+              ↻ retry#n (reconnecting, next try in)   ✖ failed
+
+[b]Buffers[/b]  candles held per timeframe (of 500); [b]![/b] = open gap;
+          gaps d/h/o = detected / healed / still open
+[b]Rate limiter[/b]  tokens left per bucket, queued requests, 429s seen
+[b]Connection[/b]  problem streams first; rc = reconnects; clk = exchange
+          clock offset
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """A modal listing the keys; any of escape, ? or q closes it."""
+
+    BINDINGS = [
+        Binding("escape,question_mark,q", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = "Help"
+            box.border_subtitle = "escape to close"
+            yield Static(HELP, id="help-text")

@@ -1,0 +1,66 @@
+"""The main screen: radar on top, buffers / limiter / connection / incidents below."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.tui.widgets.buffers import BuffersPane
+from scalp_radar.tui.widgets.connection import ConnectionPane
+from scalp_radar.tui.widgets.incidents import IncidentsPane
+from scalp_radar.tui.widgets.limiter import LimiterPane
+from scalp_radar.tui.widgets.radar import RadarPane
+
+if TYPE_CHECKING:
+    from scalp_radar.tui.app import ScalpRadarApp
+
+
+class MainScreen(Screen):
+    """Everything at a glance; keys select a symbol, cycle the timeframe, open modals."""
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    BINDINGS = [
+        Binding("b", "app.backfill", "Backfill"),
+        Binding("t", "app.cycle_timeframe", "Timeframe"),
+        Binding("enter", "app.detail", "Chart"),
+        Binding("j,down", "app.select(1)", "Select", key_display="j/k"),
+        Binding("k,up", "app.select(-1)", "Prev", show=False),
+    ]
+
+    app: ScalpRadarApp  # type: ignore[assignment]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◎")
+        yield RadarPane(id="radar")
+        with Container(id="body"):
+            yield BuffersPane()
+            yield LimiterPane()
+            yield ConnectionPane()
+            yield IncidentsPane()
+        yield Footer()
+
+    _ready = False
+
+    def on_mount(self) -> None:
+        self._ready = True
+        self.app.refresh_snapshot()
+
+    def tick(self, snapshot: EngineSnapshot | None) -> None:
+        """Show `snapshot`; called by the app's refresh timer inside batch_update()."""
+        if not self._ready:
+            return
+        app = self.app
+        self.query_one(RadarPane).show(snapshot, app.timeframe, app.selected, app.demo)
+        if snapshot is None:
+            return
+        self.query_one(BuffersPane).show(snapshot)
+        self.query_one(LimiterPane).show(snapshot)
+        self.query_one(ConnectionPane).show(snapshot)
+        self.query_one(IncidentsPane).show(snapshot)

@@ -1,0 +1,48 @@
+"""Connection pane: state per stream (problems first), reconnects, age, updates/s; process facts."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.tui import format as fmt
+from scalp_radar.tui.widgets.table import Cell, PaneTable
+
+
+class ConnectionPane(PaneTable):
+    """One row per stream; uptime, clock offset and total reconnects in the border."""
+
+    def __init__(self, *, id: str = "connection") -> None:  # noqa: A002
+        cols = [
+            ("stream", "stream", 7),
+            ("state", "state", 10),
+            ("age", "age", 5),
+            ("ups", "upd/s", 5),
+            ("rc", "rc", 2),
+        ]
+        super().__init__("Connection", cols, id=id)
+
+    def show(self, snapshot: EngineSnapshot) -> None:
+        index = {s.key: i for i, s in enumerate(snapshot.streams)}
+        streams = sorted(snapshot.streams, key=lambda s: (fmt.STATE_RANK[s.state], index[s.key]))
+        rows: dict[str, dict[str, Cell]] = {}
+        for s in streams:
+            rows[s.key] = {
+                "stream": f"{fmt.base(s.symbol)} {s.timeframe}",
+                "state": fmt.badge(s, compact=True),
+                "age": Text(fmt.duration(s.last_update_age_s), justify="right"),
+                "ups": Text(f"{s.updates_per_s:.1f}", justify="right"),
+                "rc": Text(
+                    str(s.reconnects), style="yellow" if s.reconnects else "dim", justify="right"
+                ),
+            }
+        self.sync_rows(rows)
+        c = snapshot.connection
+        live = sum(1 for s in snapshot.streams if s.state.value == "live")
+        offset = "—" if c.clock_offset_ms is None else f"{c.clock_offset_ms:+.0f}ms"
+        ws = "" if c.websocket_enabled else " · ws off"
+        db = "" if c.database_ok else " · [bold red]db down[/]"
+        self.border_title = f"Connection {live}/{len(snapshot.streams)} live"
+        self.border_subtitle = (
+            f"up {fmt.duration(c.uptime_s)} · rc {c.reconnects} · clk {offset}{ws}{db}"
+        )

@@ -1,0 +1,48 @@
+"""Incidents pane: the latest disconnects, gaps, heals and errors, newest first."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from scalp_radar.market.snapshot import EngineSnapshot, Incident
+from scalp_radar.tui import format as fmt
+from scalp_radar.tui.widgets.table import Cell, PaneTable
+
+KIND_STYLE = {
+    "error": "bold red",
+    "disconnect": "red",
+    "stale": "yellow",
+    "gap": "yellow",
+    "invalid": "yellow",
+    "reconnect": "cyan",
+    "heal": "green",
+    "backfill": "blue",
+}
+MAX_ROWS = 50
+
+
+class IncidentsPane(PaneTable):
+    """Rebuilt only when the incident tuple changes (incidents are rare)."""
+
+    def __init__(self, *, id: str = "incidents") -> None:  # noqa: A002
+        cols = [("at", "time", 8), ("kind", "kind", 6), ("what", "what", None)]
+        super().__init__("Incidents", cols, id=id)
+        self._shown: tuple[Incident, ...] | None = None
+
+    def show(self, snapshot: EngineSnapshot) -> None:
+        incidents = snapshot.incidents[:MAX_ROWS]
+        if incidents == self._shown:
+            return
+        self._shown = incidents
+        rows: dict[str, dict[str, Cell]] = {}
+        for i, inc in enumerate(incidents):
+            where = (
+                f"{fmt.base(inc.symbol)} {inc.timeframe or ''}".strip() + " " if inc.symbol else ""
+            )
+            rows[f"{inc.at_ms}-{i}"] = {
+                "at": fmt.clock_time(inc.at_ms),
+                "kind": Text(inc.kind[:6], style=KIND_STYLE.get(inc.kind, "")),
+                "what": f"{where}{inc.message}",
+            }
+        self.sync_rows(rows)
+        self.border_title = f"Incidents ({len(snapshot.incidents)})"

@@ -1,0 +1,97 @@
+"""Radar pane: one row per symbol with price, change, sparkline and freshness badge."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+from scalp_radar.market.snapshot import EngineSnapshot, StreamSnapshot
+from scalp_radar.tui import format as fmt
+
+
+class RadarRow(Horizontal):
+    """One symbol; keeps its last shown values so unchanged cells are not repainted."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(classes="radar-row")
+        self.symbol = symbol
+        self._shown: dict[str, object] = {}
+        self._pending: tuple[StreamSnapshot | None, bool] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("  ", classes="mark")
+        yield Static(fmt.short_symbol(self.symbol), classes="sym")
+        yield Static("", classes="price")
+        yield Static("", classes="chg")
+        yield Sparkline([], classes="spark")
+        yield Static("", classes="badge")
+
+    def _set(self, name: str, value: object, apply) -> None:  # noqa: ANN001
+        if self._shown.get(name) != value:
+            self._shown[name] = value
+            apply(value)
+
+    def on_mount(self) -> None:
+        if self._pending is not None:
+            self.show(*self._pending)
+
+    def show(self, stream: StreamSnapshot | None, selected: bool) -> None:
+        """Show one stream (the selected timeframe's) of this symbol."""
+        if not self.is_mounted:
+            self._pending = (stream, selected)
+            return
+        self.set_class(selected, "-selected")
+        self._set("mark", "▶ " if selected else "  ", self.query_one(".mark", Static).update)
+        closes = stream.recent_closes if stream else ()
+        last = stream.last_candle.close if stream and stream.last_candle else None
+        if last is None and closes:
+            last = closes[-1]
+        self._set("price", fmt.price(last), self.query_one(".price", Static).update)
+        self._set(
+            "chg", fmt.change_text(fmt.change_pct(closes)), self.query_one(".chg", Static).update
+        )
+        # Sparkline only redraws when given a new list object.
+        self._set("spark", closes, lambda c: setattr(self.query_one(Sparkline), "data", list(c)))
+        state = stream.state if stream else None
+        self.set_class(state is not None and state.value != "live", "-degraded")
+        self._set("badge", fmt.badge(stream), self.query_one(".badge", Static).update)
+
+
+class RadarPane(Vertical):
+    """Every symbol of the snapshot, in config order; `show` rebuilds rows only if symbols change."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.border_title = "Radar"
+        self._symbols: tuple[str, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="radar-head"):
+            yield Static("", classes="mark")
+            yield Static("symbol", classes="sym")
+            yield Static("last", classes="price")
+            yield Static("chg", classes="chg")
+            yield Static("recent closes", classes="spark-head")
+            yield Static("feed", classes="badge")
+        yield Static("waiting for the engine's first snapshot…", classes="radar-empty")
+
+    def show(
+        self, snapshot: EngineSnapshot | None, timeframe: str | None, selected: int, demo: bool
+    ) -> None:
+        """Update every row for the selected timeframe."""
+        title = f"Radar · {timeframe or '—'}"
+        self.border_title = f"{title} · [reverse bold] DEMO [/]" if demo else title
+        if snapshot is None:
+            return
+        if snapshot.symbols != self._symbols:
+            self._symbols = snapshot.symbols
+            self.query(RadarRow).remove()
+            self.query(".radar-empty").remove()
+            self.mount_all([RadarRow(s) for s in self._symbols])
+        points = 0
+        for i, row in enumerate(self.query(RadarRow)):
+            stream = snapshot.stream(row.symbol, timeframe) if timeframe else None
+            points = max(points, len(stream.recent_closes) if stream else 0)
+            row.show(stream, i == selected)
+        self.border_subtitle = f"chg over last {points} × {timeframe}" if points else ""
