@@ -1,4 +1,4 @@
-"""Pydantic models of the four YAML config files, `.env` secrets, and the cross-checked AppConfig.
+"""Pydantic models of the four YAML config files and the cross-checked AppConfig.
 
 Every model rejects unknown keys so a typo fails at load time instead of being ignored.
 """
@@ -14,20 +14,18 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    SecretStr,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scalp_radar.core.config_errors import CrossCheckError
+from scalp_radar.core.config_secrets import SecretsConfig
 from scalp_radar.core.models import TimeFrame
 
 # ccxt.pro's bitget has no websocket channel for these (watch_ohlcv raises TypeError).
 NON_STREAMABLE_TIMEFRAMES = frozenset({TimeFrame.H2})
 STREAMABLE_TIMEFRAMES = tuple(tf for tf in TimeFrame if tf not in NON_STREAMABLE_TIMEFRAMES)
 RATE_LIMIT_CATEGORIES = ("market_data", "trade", "account", "position")
-LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]+/USDT:USDT$")
 
 
@@ -372,60 +370,6 @@ class ExchangesFile(_Strict):
 
     exchange: ExchangeConfig
     data_engine: EngineConfig = Field(default_factory=EngineConfig)
-
-
-# ---------------------------------------------------------------- .env
-
-
-class SecretsConfig(BaseSettings):
-    """Secrets and machine-specific settings from environment variables and `.env` files.
-
-    Which `.env` files are read is decided by the loader (see `config.load_config`); real
-    environment variables always win over file values. Secret values never appear in
-    repr, str or error messages.
-    """
-
-    model_config = SettingsConfigDict(
-        env_file=None,
-        case_sensitive=False,
-        extra="forbid",
-        hide_input_in_errors=True,
-        validate_assignment=True,
-    )
-
-    bitget_api_key: SecretStr | None = None
-    bitget_secret: SecretStr | None = None
-    bitget_passphrase: SecretStr | None = None
-    database_path: Path | None = None
-    database_url: str | None = None
-    enable_websocket: bool = True
-    log_level: str = "INFO"
-
-    @field_validator(
-        "bitget_api_key",
-        "bitget_secret",
-        "bitget_passphrase",
-        "database_path",
-        "database_url",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        # `KEY=` in a .env file means "not set", not an empty secret or the path ".".
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        if level not in LOG_LEVELS:
-            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
-        return level
-
-    @property
-    def has_api_keys(self) -> bool:
-        """True when key, secret and passphrase are all set."""
-        return all((self.bitget_api_key, self.bitget_secret, self.bitget_passphrase))
 
 
 # ---------------------------------------------------------------- AppConfig
