@@ -1,0 +1,105 @@
+"""Bad backfill input gets one line and exit 2 before any request (no exchange is reachable here)."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+
+import pytest
+
+from scalp_radar.core.config import load_config
+from scalp_radar.market.backfill_cli import (
+    InputError,
+    add_backfill_arguments,
+    add_data_arguments,
+    parse_when,
+    resolve_range,
+    run_backfill,
+    select_streams,
+)
+
+DAY = 86_400_000
+
+
+def _dead_url() -> str:
+    """A URL nothing listens on: any request made would fail with a network error instead."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _args(tmp_path, *argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_backfill_arguments(parser)
+    args = parser.parse_args(list(argv))
+    args.app_config = load_config()
+    args.db_path = tmp_path / "c.db"
+    args.sim_url = getattr(args, "sim_url", None) or _dead_url()
+    args.demo = getattr(args, "demo", False)
+    return args
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (("--symbol", "BTCUSDT"), "--symbol: expected a ccxt perpetual symbol"),
+        (("--timeframe", "7m"), "--timeframe: unknown timeframe '7m'"),
+        (("--since", "2026-13-01"), "--since: expected an ISO date"),
+        (("--until", "yesterday"), "--until: expected an ISO date"),
+        (("--since", "2026-02-01", "--until", "2026-01-01"), "must be before until"),
+        (("--since", "2099-01-01"), "--since: 2099-01-01 is in the future"),
+        (("--days", "0"), "--days: expected a number of days > 0"),
+        (("--days", "3", "--since", "2026-01-01"), "--days and --since"),
+        (("--concurrency", "0"), "--concurrency: expected 1..32"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_before_any_request(tmp_path, capsys, argv, needle):
+    code = run_backfill(_args(tmp_path, *argv))
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+    assert not (tmp_path / "c.db").exists()  # nothing was opened, let alone requested
+
+
+def test_parse_when_forms():
+    assert parse_when("2026-01-01", "--since") == 1_767_225_600_000
+    assert parse_when("2026-01-01T00:01", "--since") == 1_767_225_660_000
+    assert parse_when("2026-01-01 00:01:00Z", "--since") == 1_767_225_660_000
+    assert parse_when("2026-01-01T02:01+02:00", "--since") == 1_767_225_660_000
+    with pytest.raises(InputError, match="--until"):
+        parse_when("01/02/2026", "--until")
+
+
+def test_range_defaults_and_clipping(tmp_path):
+    now = 1_790_000_000_000
+    args = _args(tmp_path)
+    assert resolve_range(args, now) == (now - 30 * DAY, now)
+    args = _args(tmp_path, "--days", "1.5", "--until", "2099-01-01")
+    assert resolve_range(args, now) == (now - int(1.5 * DAY), now)  # until clipped to now
+
+
+def test_default_streams_are_the_configured_ones(tmp_path):
+    config = load_config()
+    selection = select_streams(_args(tmp_path), config)
+    assert selection.symbols == tuple(config.symbols)
+    for asset, (symbol, tfs) in zip(config.assets, selection.streams, strict=True):
+        assert symbol == asset.symbol
+        assert tfs == tuple(str(t) for t in asset.timeframes)
+    chosen = select_streams(
+        _args(tmp_path, "--symbol", "eth/usdt:usdt", "--timeframe", "5m", "--timeframe", "1h"),
+        config,
+    )
+    assert chosen.streams == (("ETH/USDT:USDT", ("5m", "1h")),)
+
+
+def test_data_parser_requires_an_action():
+    parser = argparse.ArgumentParser()
+    add_data_arguments(parser)
+    assert parser.parse_args(["list", "--holes"]).data_command == "list"
+    args = parser.parse_args(["repair", "--symbol", "BTC/USDT:USDT", "--retries", "2"])
+    assert (args.data_command, args.retries) == ("repair", 2)
+    with pytest.raises(SystemExit):
+        parser.parse_args([])
