@@ -399,13 +399,19 @@ def test_secrets_never_appear_in_repr_str_or_errors(cfg, tmp_path):
 
 def test_env_vars_override_env_file_values(cfg, tmp_path, monkeypatch):
     env = tmp_path / "x.env"
-    env.write_text("LOG_LEVEL=debug\nDATABASE_PATH=/tmp/radar.db\nENABLE_WEBSOCKET=false  # dev\n")
+    env.write_text(
+        "LOG_LEVEL=debug\nDATABASE_PATH=/tmp/radar.db\nENABLE_WEBSOCKET=false  # dev\n"
+        "BITGET_API_KEY=\nDATABASE_URL=\n"
+    )
     secrets = load_config(cfg, env_file=env).secrets
     assert (secrets.log_level, secrets.database_path, secrets.enable_websocket) == (
         "DEBUG",
         Path("/tmp/radar.db"),
         False,
     )
+    assert secrets.bitget_api_key is None and secrets.database_url is None
+    monkeypatch.setenv("DATABASE_PATH", "")  # empty means unset: the file's value stays
+    assert load_config(cfg, env_file=env).secrets.database_path == Path("/tmp/radar.db")
     monkeypatch.setenv("LOG_LEVEL", "warning")
     monkeypatch.setenv("ENABLE_WEBSOCKET", "1")
     secrets = load_config(cfg, env_file=env).secrets

@@ -29,6 +29,7 @@ class SecretsConfig(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_file=None,
+        env_ignore_empty=True,  # `export LOG_LEVEL=` means unset, like `KEY=` in a .env file
         case_sensitive=False,
         extra="forbid",
         hide_input_in_errors=True,
@@ -126,8 +127,9 @@ def load_secrets(env_files: list[Path], *, strict: list[bool] | None = None) -> 
                     hint = unknown_key_hint(SecretsConfig, (), key, upper=True)
                     raise ConfigError(hint, file=path, line=line, key=key)
                 continue
-            values[fields[key]], origin[fields[key]] = value, (path, line)
-    environ = {k.upper() for k in os.environ}
+            if value.strip():  # `KEY=` means unset
+                values[fields[key]], origin[fields[key]] = value, (path, line)
+    environ = {k.upper() for k, v in os.environ.items() if v.strip()}
     # Environment variables beat file values: drop file values they shadow, then let
     # pydantic-settings read the environment itself.
     values = {k: v for k, v in values.items() if k.upper() not in environ}
