@@ -378,8 +378,6 @@ class ExchangesFile(_Strict):
 class AppConfig(_Strict):
     """The whole configuration, cross-validated across files."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
     assets: list[AssetConfig]
     correlation_groups: dict[str, CorrelationGroupConfig] = Field(default_factory=dict)
     strategies: StrategiesConfig
