@@ -640,14 +640,14 @@ class Database:
         return await self._write("delete candles", body)
 
     async def get_coverage(self) -> list[CoverageRow]:
-        """First/last open time and count for every stored (symbol, timeframe), sorted."""
+        """First/last open time and count per stored (symbol, timeframe); by symbol, then duration."""
         rows = await self._fetchall(
             "get coverage",
             "SELECT symbol, timeframe, MIN(timestamp), MAX(timestamp), COUNT(*) FROM candles"
-            " GROUP BY symbol, timeframe ORDER BY symbol, timeframe",
+            " GROUP BY symbol, timeframe",
         )
         known = {tf.value: tf for tf in TimeFrame}
-        return [
+        out = [
             CoverageRow(
                 symbol=r[0],
                 timeframe=known.get(r[1], r[1]),
@@ -657,6 +657,15 @@ class Database:
             )
             for r in rows
         ]
+        # "1m" before "5m" before "1h", not text order; unknown timeframes last.
+        out.sort(
+            key=lambda c: (
+                c.symbol,
+                c.timeframe.to_milliseconds() if isinstance(c.timeframe, TimeFrame) else 1 << 62,
+                str(c.timeframe),
+            )
+        )
+        return out
 
     # ---------------------------------------------------------------- signals and trades
 
