@@ -66,10 +66,11 @@ class ScalpRadarApp(App):
                 self.title = f"Scalp Radar · {exchange}"
         if self.backfill_job is not None:
             self.backfill_job.poll(self)
-        with self.batch_update():
-            tick = getattr(self.screen, "tick", None)
-            if tick is not None:
-                tick(snapshot)
+        screen = self.screen
+        # Screens set `ready` in on_mount, once their widgets exist.
+        if getattr(screen, "ready", False):
+            with self.batch_update():
+                screen.tick(snapshot)  # type: ignore[attr-defined]
 
     def _fit_selection(self, snapshot: EngineSnapshot) -> None:
         timeframes = snapshot.timeframes

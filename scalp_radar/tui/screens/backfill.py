@@ -8,12 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, SelectionList, Static
+from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from scalp_radar.market.snapshot import EngineSnapshot
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.backfill_form import FormError, parse_request
 from scalp_radar.tui.backfill_job import BackfillJob
+from scalp_radar.tui.widgets.checks import CheckBox, CheckList
 
 if TYPE_CHECKING:
     from scalp_radar.tui.app import ScalpRadarApp
@@ -28,36 +29,36 @@ class BackfillScreen(ModalScreen[None]):
     ]
 
     app: ScalpRadarApp  # type: ignore[assignment]
+    ready = False
 
     def compose(self) -> ComposeResult:
         app = self.app
         snapshot = app.snapshot
         symbols = snapshot.symbols if snapshot else ()
         timeframes = snapshot.timeframes if snapshot else ()
-        blink = not app.frozen
         with Vertical(id="bf-box") as box:
             box.border_title = "Backfill history into the database"
-            box.border_subtitle = "tab next · space toggle · enter start · esc close"
+            box.border_subtitle = "tab next · space toggle · ctrl+s start · esc close"
             with Horizontal(id="bf-lists"):
-                symbols_list = SelectionList[str](
+                symbols_list = CheckList(
                     *((fmt.short_symbol(s), s, s == app.selected_symbol) for s in symbols),
                     id="bf-symbols",
                 )
                 symbols_list.border_title = "symbols"
                 yield symbols_list
-                tf_list = SelectionList[str](
+                tf_list = CheckList(
                     *((tf, tf, tf == app.timeframe) for tf in timeframes), id="bf-timeframes"
                 )
                 tf_list.border_title = "timeframes"
                 yield tf_list
             with Horizontal(id="bf-period"):
                 yield Label("days", classes="bf-label")
-                yield Input("1", id="bf-days", cursor_blink=blink)
+                yield Input("1", id="bf-days")
                 yield Label("or from", classes="bf-label")
-                yield Input(placeholder="YYYY-MM-DD", id="bf-from", cursor_blink=blink)
+                yield Input(placeholder="YYYY-MM-DD", id="bf-from")
                 yield Label("to", classes="bf-label")
-                yield Input(placeholder="YYYY-MM-DD", id="bf-to", cursor_blink=blink)
-                yield Checkbox("force", id="bf-force")
+                yield Input(placeholder="YYYY-MM-DD", id="bf-to")
+                yield CheckBox("force", id="bf-force")
             yield Static("", id="bf-error")
             yield Static("", id="bf-plan")
             yield ProgressBar(id="bf-progress", show_eta=False, clock=app.clock)
@@ -68,6 +69,9 @@ class BackfillScreen(ModalScreen[None]):
                 yield Button("Close", id="bf-close")
 
     def on_mount(self) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = not self.app.frozen
+        self.ready = True
         self.tick(self.app.snapshot)
 
     # -- events --------------------------------------------------------------------------------
@@ -106,12 +110,12 @@ class BackfillScreen(ModalScreen[None]):
             return
         try:
             request = parse_request(
-                list(self.query_one("#bf-symbols", SelectionList).selected),
-                list(self.query_one("#bf-timeframes", SelectionList).selected),
+                list(self.query_one("#bf-symbols", CheckList).selected),
+                list(self.query_one("#bf-timeframes", CheckList).selected),
                 self.query_one("#bf-days", Input).value,
                 self.query_one("#bf-from", Input).value,
                 self.query_one("#bf-to", Input).value,
-                self.query_one("#bf-force", Checkbox).value,
+                self.query_one("#bf-force", CheckBox).value,
                 now_ms=snapshot.taken_at_ms,
             )
         except FormError as exc:

@@ -30,6 +30,7 @@ class DetailScreen(Screen):
     ]
 
     app: ScalpRadarApp  # type: ignore[assignment]
+    ready = False
 
     def __init__(self, symbol: str) -> None:
         super().__init__()
@@ -44,6 +45,7 @@ class DetailScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.ready = True
         self.tick(self.app.snapshot, force=True)
 
     def tick(self, snapshot: EngineSnapshot | None, force: bool = False) -> None:

@@ -46,16 +46,14 @@ class MainScreen(Screen):
             yield IncidentsPane()
         yield Footer()
 
-    _ready = False
+    ready = False
 
     def on_mount(self) -> None:
-        self._ready = True
+        self.ready = True
         self.app.refresh_snapshot()
 
     def tick(self, snapshot: EngineSnapshot | None) -> None:
         """Show `snapshot`; called by the app's refresh timer inside batch_update()."""
-        if not self._ready:
-            return
         app = self.app
         self.query_one(RadarPane).show(snapshot, app.timeframe, app.selected, app.demo)
         if snapshot is None:

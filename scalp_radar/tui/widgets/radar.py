@@ -18,6 +18,7 @@ class RadarRow(Horizontal):
         self.symbol = symbol
         self._shown: dict[str, object] = {}
         self._pending: tuple[StreamSnapshot | None, bool] | None = None
+        self._ready = False
 
     def compose(self) -> ComposeResult:
         yield Static("  ", classes="mark")
@@ -33,12 +34,14 @@ class RadarRow(Horizontal):
             apply(value)
 
     def on_mount(self) -> None:
+        # `is_mounted` only turns True after this handler, so track readiness ourselves.
+        self._ready = True
         if self._pending is not None:
             self.show(*self._pending)
 
     def show(self, stream: StreamSnapshot | None, selected: bool) -> None:
         """Show one stream (the selected timeframe's) of this symbol."""
-        if not self.is_mounted:
+        if not self._ready:
             self._pending = (stream, selected)
             return
         self.set_class(selected, "-selected")

@@ -1,0 +1,79 @@
+"""Snapshot tests of every screen: fixed snapshots, frozen clocks, no engine.
+
+Regenerate after an intended visual change: `.venv/bin/pytest tests/test_tui_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from tests.tui_fixtures import degraded_snapshot, healthy_snapshot, static_app
+
+NARROW = (80, 24)
+WIDE = (160, 48)
+
+
+class TestMainScreen:
+    def test_healthy_80x24(self, snap_compare):
+        app, _ = static_app(healthy_snapshot())
+        assert snap_compare(app, terminal_size=NARROW)
+
+    def test_healthy_160x48(self, snap_compare):
+        app, _ = static_app(healthy_snapshot())
+        assert snap_compare(app, terminal_size=WIDE)
+
+    def test_degraded_80x24(self, snap_compare):
+        app, _ = static_app(degraded_snapshot(), demo=False)
+        assert snap_compare(app, terminal_size=NARROW)
+
+    def test_degraded_160x48(self, snap_compare):
+        app, _ = static_app(degraded_snapshot(), demo=False)
+        assert snap_compare(app, terminal_size=WIDE)
+
+    def test_second_symbol_5m_selected(self, snap_compare):
+        app, _ = static_app(degraded_snapshot(), demo=False)
+        assert snap_compare(app, terminal_size=NARROW, press=["j", "j", "t"])
+
+
+class TestOtherScreens:
+    def test_help(self, snap_compare):
+        app, _ = static_app()
+        assert snap_compare(app, terminal_size=NARROW, press=["question_mark"])
+
+    def test_detail_chart(self, snap_compare):
+        app, _ = static_app()
+        assert snap_compare(app, terminal_size=NARROW, press=["enter"])
+
+    def test_detail_chart_wide(self, snap_compare):
+        app, _ = static_app()
+        assert snap_compare(app, terminal_size=WIDE, press=["j", "enter"])
+
+
+class TestBackfillModal:
+    def test_empty(self, snap_compare):
+        app, _ = static_app()
+        assert snap_compare(app, terminal_size=NARROW, press=["b"])
+
+    def test_validation_error(self, snap_compare):
+        app, source = static_app()
+
+        async def run_before(pilot: Pilot) -> None:
+            await pilot.press("b", "tab", "tab", "backspace", "x", "enter")
+
+        assert snap_compare(app, terminal_size=NARROW, run_before=run_before)
+        assert source.started == []
+
+    def test_running(self, snap_compare):
+        app, _ = static_app(hold_at=3, step_s=0.0)
+
+        async def run_before(pilot: Pilot) -> None:
+            await pilot.press("b", "ctrl+s")
+            for _ in range(200):
+                job = app.backfill_job
+                if job is not None and job.latest is not None and job.latest.windows_done == 3:
+                    break
+                await pilot.pause(0.01)
+            app.refresh_snapshot()
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=NARROW, run_before=run_before)
