@@ -1,0 +1,306 @@
+"""REST endpoints of the simulated Bitget v2 public API (bitget-v2-public.md section 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from scalp_radar.sim.clock import SimClock
+from scalp_radar.sim.faults import FaultInjector
+from scalp_radar.sim.format import num, rest_row
+from scalp_radar.sim.limits import Bucket, SimLimits
+from scalp_radar.sim.market import LISTING_MS, Market, Row
+from scalp_radar.sim.timeframes import (
+    DAY_MS,
+    GRANULARITY,
+    RECENT_DEPTH_DAYS,
+    TF_MS,
+    align,
+    prev_start,
+)
+
+PRODUCT_TYPES = (
+    "USDT-FUTURES",
+    "COIN-FUTURES",
+    "USDC-FUTURES",
+    "SUSDT-FUTURES",
+    "SCOIN-FUTURES",
+    "SUSDC-FUTURES",
+)
+MAX_SPAN_MS = 90 * DAY_MS
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BitgetError(Exception):
+    """An error answered the way Bitget does: HTTP status plus a JSON body with a code."""
+
+    def __init__(self, status: int, code: str, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.code = code
+        self.msg = msg
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BitgetError(400, "400172", f"Parameter {name} verification failed") from None
+
+
+def rows_back(tf: str, end_ts: int, count: int) -> int:
+    """Start of the candle `count` candles before the aligned end_ts."""
+    if tf == "1M":
+        ts = end_ts
+        for _ in range(count):
+            ts = prev_start("1M", ts)
+        return ts
+    return end_ts - count * TF_MS[tf]
+
+
+class RestApi:
+    """The public REST endpoints; `routes()` gives them to the aiohttp app."""
+
+    def __init__(
+        self, market: Market, clock: SimClock, limits: SimLimits, faults: FaultInjector
+    ) -> None:
+        self.market = market
+        self.clock = clock
+        self.limits = limits
+        self.faults = faults
+        rates = limits.rest_rates or {}
+        self._buckets = {name: Bucket(rate) for name, rate in rates.items()}
+        self.requests = 0  # served requests, for tests and benchmarks
+
+    def routes(self) -> list[web.RouteDef]:
+        """Route table."""
+        return [
+            web.get("/api/v2/public/time", self._wrap("time", self.time)),
+            web.get("/api/v2/spot/public/coins", self._wrap("coins", self.coins)),
+            web.get("/api/v2/mix/market/contracts", self._wrap("contracts", self.contracts)),
+            web.get("/api/v2/mix/market/candles", self._wrap("candles", self.candles)),
+            web.get(
+                "/api/v2/mix/market/history-candles",
+                self._wrap("history-candles", self.history_candles),
+            ),
+            web.get("/api/v2/mix/market/ticker", self._wrap("ticker", self.ticker)),
+        ]
+
+    # -- envelope, limits and faults -----------------------------------------------------------
+    def _envelope(self, data: object) -> web.Response:
+        body = {"code": "00000", "msg": "success", "requestTime": self.clock.now_ms(), "data": data}
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+    def _error(self, status: int, code: str, msg: str) -> web.Response:
+        body = {"code": code, "msg": msg, "requestTime": self.clock.now_ms(), "data": None}
+        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+    def _wrap(self, endpoint: str, handler: Callable[[web.Request], Awaitable[object]]) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            fault = self.faults.take_rest(endpoint)
+            if fault is not None:
+                response = await self._fault_response(*fault)
+                if response is not None:
+                    return response
+            bucket = self._buckets.get(endpoint)
+            if bucket is not None and not bucket.take():
+                return self._error(429, "429", "Too Many Requests")
+            try:
+                data = await handler(request)
+            except BitgetError as exc:
+                return self._error(exc.status, exc.code, exc.msg)
+            self.requests += 1
+            return self._envelope(data)
+
+        return wrapped
+
+    async def _fault_response(self, kind: str, params: dict) -> web.Response | None:
+        if kind == "rest429":
+            return self._error(429, "429", "Too Many Requests")
+        if kind == "rest429text":
+            return web.Response(status=429, text="Too Many Requests")
+        if kind == "rest5xx":
+            status = int(params.get("status", 502))
+            return web.Response(status=status, text=f"{status} Server Error")
+        if kind == "slow":
+            await asyncio.sleep(float(params.get("delay", 15)))
+        return None  # slow: answer normally, late
+
+    # -- endpoints -------------------------------------------------------------------------------
+    async def time(self, request: web.Request) -> object:
+        return {"serverTime": str(self.clock.now_ms())}
+
+    async def coins(self, request: web.Request) -> object:
+        return []
+
+    async def contracts(self, request: web.Request) -> object:
+        product = request.query.get("productType", "")
+        if product.upper() not in PRODUCT_TYPES:
+            raise BitgetError(400, "40019", "Parameter productType cannot be empty or invalid")
+        if product.upper() != "USDT-FUTURES":
+            return []
+        symbol = request.query.get("symbol")
+        out = []
+        for spec in self.market.specs.values():
+            if symbol and symbol.upper() != spec.inst_id:
+                continue
+            vp = spec.volume_places
+            step = f"{10.0**-vp:.{vp}f}" if vp else "1"
+            out.append(
+                {
+                    "symbol": spec.inst_id,
+                    "baseCoin": spec.base,
+                    "quoteCoin": spec.quote,
+                    "buyLimitPriceRatio": "0.05",
+                    "sellLimitPriceRatio": "0.05",
+                    "feeRateUpRatio": "0.005",
+                    "makerFeeRate": "0.0002",
+                    "takerFeeRate": "0.0006",
+                    "openCostUpRatio": "0.01",
+                    "supportMarginCoins": [spec.quote],
+                    "minTradeNum": step,
+                    "priceEndStep": "1",
+                    "volumePlace": str(vp),
+                    "pricePlace": str(spec.price_places),
+                    "sizeMultiplier": step,
+                    "symbolType": "perpetual",
+                    "minTradeUSDT": "5",
+                    "maxSymbolOrderNum": "200",
+                    "maxProductOrderNum": "400",
+                    "maxPositionNum": "150",
+                    "symbolStatus": "normal",
+                    "offTime": "-1",
+                    "limitOpenTime": "-1",
+                    "deliveryTime": "",
+                    "deliveryStartTime": "",
+                    "deliveryPeriod": "",
+                    "launchTime": str(LISTING_MS),
+                    "fundInterval": "8",
+                    "minLever": "1",
+                    "maxLever": "125",
+                    "posLimit": "0.05",
+                    "maintainTime": "",
+                }
+            )
+        return out
+
+    def _symbol(self, request: web.Request) -> str:
+        symbol = request.query.get("symbol")
+        if not symbol:
+            raise BitgetError(400, "40019", "Parameter symbol cannot be empty")
+        product = request.query.get("productType")
+        if not product:
+            raise BitgetError(400, "40019", "Parameter productType cannot be empty")
+        if product.upper() != "USDT-FUTURES" or self.market.resolve(symbol) is None:
+            raise BitgetError(400, "40034", f"Parameter {symbol} does not exist")
+        return self.market.resolve(symbol)  # type: ignore[return-value]
+
+    async def ticker(self, request: web.Request) -> object:
+        inst = self._symbol(request)
+        return [self.ticker_data(inst, self.clock.now_ms(), rest=True)]
+
+    def ticker_data(self, inst: str, now: int, *, rest: bool) -> dict:
+        """Ticker fields for the REST endpoint (rest=True) or the websocket channel."""
+        m = self.market
+        spec = m.spec(inst)
+        last = m.forming(inst, "1m", now)[4]
+        open24, high24, low24, vol24 = m.day_stats(inst, now)
+        tick = spec.tick
+        places = spec.price_places
+        bid, ask = round(last - tick, places), round(last + tick, places)
+        change = round((last - open24) / open24, 4) if open24 else 0.0
+        open_utc = m.day_open(inst, now)
+        change_utc = round((last - open_utc) / open_utc, 4) if open_utc else 0.0
+        index = round(last * 0.9999, places)
+        common = {
+            "lastPr": num(last),
+            "askPr": num(ask),
+            "bidPr": num(bid),
+            "bidSz": "1.5",
+            "askSz": "2.1",
+            "high24h": num(high24),
+            "low24h": num(low24),
+            "ts": str(now),
+            "change24h": num(change),
+            "baseVolume": num(round(vol24, spec.volume_places)),
+            "quoteVolume": num(round(vol24 * last, 2)),
+            "openUtc": num(open_utc),
+            "changeUtc24h": num(change_utc),
+            "indexPrice": num(index),
+            "fundingRate": "0.0001",
+            "holdingAmount": num(round(vol24 * 0.8, spec.volume_places)),
+            "open24h": num(open24),
+            "markPrice": num(last),
+        }
+        if rest:
+            return {"symbol": inst, "usdtVolume": common["quoteVolume"], **common}
+        next_funding = (now // (8 * 3_600_000) + 1) * 8 * 3_600_000
+        return {
+            "instId": inst,
+            **common,
+            "nextFundingTime": str(next_funding),
+            "symbolType": "1",
+            "symbol": inst,
+            "deliveryPrice": "0",
+        }
+
+    async def candles(self, request: web.Request) -> object:
+        return await self._candles(request, history=False)
+
+    async def history_candles(self, request: web.Request) -> object:
+        return await self._candles(request, history=True)
+
+    async def _candles(self, request: web.Request, *, history: bool) -> object:
+        inst = self._symbol(request)
+        granularity = request.query.get("granularity", "")
+        tf = GRANULARITY.get(granularity)
+        if tf is None:
+            raise BitgetError(
+                400, "400172", f"Parameter granularity {granularity!r} verification failed"
+            )
+        start = _int_param(request, "startTime")
+        end = _int_param(request, "endTime")
+        limit = _int_param(request, "limit")
+        cap = 200 if history else 1000
+        limit = 100 if limit is None else max(1, min(limit, cap))
+        if start is not None and end is not None and end - start > MAX_SPAN_MS:
+            raise BitgetError(
+                400, "40017", "The time range between startTime and endTime cannot exceed 90 days"
+            )
+        now = self.clock.now_ms()
+        rows = await asyncio.to_thread(self._select, inst, tf, start, end, limit, now, history)
+        return [rest_row(r) for r in rows]
+
+    def _select(
+        self,
+        inst: str,
+        tf: str,
+        start: int | None,
+        end: int | None,
+        limit: int,
+        now: int,
+        history: bool,
+    ) -> list[Row]:
+        """The latest `limit` rows with start <= ts < end (the recent endpoint adds the forming one)."""
+        end_excl = now + 1 if end is None else min(end, now + 1)
+        lo = LISTING_MS
+        if not history and tf in RECENT_DEPTH_DAYS:
+            lo = max(lo, now - RECENT_DEPTH_DAYS[tf] * DAY_MS)
+        if start is not None:
+            lo = max(lo, align(tf, start))
+        # Only the last `limit` candles before end are needed.
+        lo = max(lo, rows_back(tf, align(tf, end_excl - 1), limit))
+        if lo >= end_excl:
+            return []
+        rows = self.market.candles(inst, tf, lo, end_excl, now)
+        if not history:
+            forming = self.market.forming(inst, tf, now)
+            if lo <= forming[0] < end_excl:
+                rows.append(forming)
+        return rows[-limit:]

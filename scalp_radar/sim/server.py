@@ -1,0 +1,191 @@
+"""SimExchange: the simulated Bitget (REST + websocket) on 127.0.0.1, in a loop or a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+
+from aiohttp import web
+from loguru import logger
+
+from scalp_radar.sim.clock import SimClock
+from scalp_radar.sim.faults import FaultInjector
+from scalp_radar.sim.limits import SimLimits
+from scalp_radar.sim.market import Market
+from scalp_radar.sim.rest import RestApi
+from scalp_radar.sim.timeframes import align, normalize_timeframe
+from scalp_radar.sim.ws import WsHub
+
+DEFAULT_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class SimExchange:
+    """A simulated Bitget v2 public API that real ccxt.pro talks to.
+
+    `await sim.start()` binds (port 0 = any free port) and sets `sim.url`; `await sim.stop()`.
+    The market is a pure function of (seed, symbol, time); `sim.truth()` exposes it.
+    """
+
+    def __init__(
+        self,
+        symbols: Iterable[str] | None = None,
+        seed: int = 42,
+        speed: float = 1.0,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        limits: SimLimits | None = None,
+        clock: SimClock | None = None,
+    ) -> None:
+        if host not in _LOOPBACK:
+            raise ValueError(f"host: only a loopback address is allowed, got {host!r}")
+        self.symbols = list(symbols or DEFAULT_SYMBOLS)
+        self.seed = seed
+        self.host = host
+        self.port = port
+        self.limits = limits or SimLimits()
+        self.clock = clock or SimClock(speed=speed)
+        self.market = Market(self.symbols, seed=seed)
+        self.faults = FaultInjector(seed=seed)
+        self.rest = RestApi(self.market, self.clock, self.limits, self.faults)
+        self.hub = WsHub(self.market, self.clock, self.limits, self.faults, self.rest)
+        self.url: str | None = None
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fault_task: asyncio.Task | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- addresses ---------------------------------------------------------------------------
+    @property
+    def ws_url(self) -> str:
+        """The public websocket URL."""
+        if self.url is None:
+            raise RuntimeError("SimExchange is not started")
+        return self.url.replace("http://", "ws://", 1) + "/v2/ws/public"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> SimExchange:
+        """Bind and serve; sets self.url."""
+        self._loop = asyncio.get_running_loop()
+        app = web.Application()
+        app.add_routes(self.rest.routes())
+        app.router.add_get("/v2/ws/public", self.hub.handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        self.port = server.sockets[0].getsockname()[1]
+        host = "127.0.0.1" if self.host == "localhost" else self.host
+        self.url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        self.faults.on_connection_fault = self._on_connection_fault
+        self.faults.begin()
+        self._fault_task = asyncio.create_task(self._run_faults())
+        logger.info(
+            "simulator listening on {} (seed {}, speed {}x)", self.url, self.seed, self.clock.speed
+        )
+        return self
+
+    async def stop(self) -> None:
+        """Close every socket and stop serving."""
+        if self._fault_task is not None:
+            self._fault_task.cancel()
+            await asyncio.gather(self._fault_task, return_exceptions=True)
+            self._fault_task = None
+        self.faults.on_connection_fault = None
+        await self.hub.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SimExchange:
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # -- thread variant ------------------------------------------------------------------------
+    def start_in_thread(self, timeout: float = 10.0) -> SimExchange:
+        """Run the simulator on its own loop in a daemon thread; returns when it listens."""
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:
+                errors.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self.stop())
+                loop.close()
+
+        self._thread = threading.Thread(target=main, name="scalp-radar-sim", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError("simulator did not start in time")
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop_thread(self, timeout: float = 5.0) -> None:
+        """Stop a simulator started with start_in_thread()."""
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # -- faults ---------------------------------------------------------------------------------
+    def _on_connection_fault(self, kind: str, params: dict) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+
+        def apply() -> None:
+            asyncio.ensure_future(self.hub.apply_fault(kind, params))
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            apply()
+        else:
+            loop.call_soon_threadsafe(apply)
+
+    async def _run_faults(self) -> None:
+        while True:
+            wait = self.faults.run_due()
+            await asyncio.sleep(min(wait, 0.5) if wait is not None else 0.25)
+
+    # -- the truth --------------------------------------------------------------------------------
+    def truth(self, symbol: str, timeframe: object, start_ms: int, end_ms: int) -> list[list]:
+        """Closed candles [ts, o, h, l, c, v] with start_ms <= ts < end_ms and ts + tf <= now."""
+        tf = normalize_timeframe(timeframe)
+        now = self.clock.now_ms()
+        return [list(r) for r in self.market.candles(symbol, tf, start_ms, end_ms, now)]
+
+    def forming(self, symbol: str, timeframe: object) -> list:
+        """The candle of timeframe forming now, as the websocket would push it."""
+        tf = normalize_timeframe(timeframe)
+        return list(self.market.forming(symbol, tf, self.clock.now_ms()))
+
+    def candle_start(self, timeframe: object, ts_ms: int | None = None) -> int:
+        """Start of the candle of timeframe containing ts_ms (default: now)."""
+        tf = normalize_timeframe(timeframe)
+        return align(tf, self.clock.now_ms() if ts_ms is None else ts_ms)
+
+    @property
+    def pushes(self) -> int:
+        """Frames pushed so far to the open websocket sessions."""
+        return self.hub.pushes

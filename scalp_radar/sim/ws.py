@@ -1,0 +1,447 @@
+"""The public websocket `/v2/ws/public` (bitget-v2-public.md section 3): one session per socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+from loguru import logger
+
+from scalp_radar.sim.clock import SimClock
+from scalp_radar.sim.faults import FaultInjector
+from scalp_radar.sim.format import dumps, ws_row_json
+from scalp_radar.sim.limits import SimLimits, SlidingWindow
+from scalp_radar.sim.market import Market
+from scalp_radar.sim.rest import RestApi, rows_back
+from scalp_radar.sim.timeframes import WS_CHANNEL, align, next_start
+
+_INF = math.inf
+_FIREHOSE_YIELD_EVERY = 32  # pushes between two yields to the loop in firehose mode
+
+
+@dataclass
+class Sub:
+    """One subscribed channel of a session."""
+
+    arg: dict
+    arg_json: str
+    inst: str
+    kind: str  # "candle" or "ticker"
+    tf: str = ""
+    last_ts: int | None = None  # start of the forming candle at the last push
+    skip_until: int | None = None  # gap fault: no pushes until the forming candle reaches this
+    cache_key: int = -1
+    cache_rows: str = ""
+    pushes: int = 0
+    extra: list[str] = field(default_factory=list)
+
+
+class WsSession:
+    """A client connection: subscriptions, heartbeat, limits and the pusher."""
+
+    def __init__(self, hub: WsHub, ws: web.WebSocketResponse, request: web.Request) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.transport = request.transport
+        self.subs: dict[tuple[str, str, str], Sub] = {}
+        now = time.monotonic()
+        self.opened = now
+        self.last_ping = now
+        self.subscribed = False
+        self.stale_until = 0.0
+        self.nopong_until = 0.0
+        limits = hub.limits
+        self.msg_window = SlidingWindow(limits.ws_msgs_per_s, 1.0) if limits.ws_msgs_per_s else None
+        self.sub_window = (
+            SlidingWindow(limits.ws_subscribes_per_hour, 3600.0)
+            if limits.ws_subscribes_per_hour
+            else None
+        )
+        self.closing = False
+        self.pushed = 0
+        self._wake = asyncio.Event()
+
+    # -- sending ----------------------------------------------------------------------------
+    async def send(self, text: str) -> None:
+        """Send one text frame unless the socket is going away."""
+        if self.closing or self.ws.closed:
+            return
+        try:
+            await self.ws.send_str(text)
+        except (ConnectionError, RuntimeError):
+            self.closing = True
+
+    async def send_error(self, code: int, msg: str, arg: dict | None = None, op: str | None = None):
+        """A Bitget error event."""
+        event: dict = {"event": "error"}
+        if arg is not None:
+            event["arg"] = arg
+        event["code"] = code
+        event["msg"] = msg
+        if op is not None:
+            event["op"] = op
+        await self.send(dumps(event))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Graceful close."""
+        if self.closing:
+            return
+        self.closing = True
+        logger.debug("sim ws close {} {}", code, reason)
+        # The peer may already be gone.
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, message=reason.encode())
+
+    def abort(self) -> None:
+        """Abrupt TCP drop: the client sees 1006."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- receiving ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve the connection until it closes."""
+        tasks = [asyncio.create_task(self._pusher()), asyncio.create_task(self._guard())]
+        try:
+            async for msg in self.ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                await self._on_text(msg.data)
+                if self.closing:
+                    break
+        finally:
+            self.closing = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _on_text(self, text: str) -> None:
+        if self.msg_window is not None and not self.msg_window.hit():
+            await self.send_error(30007, "request over limit,connection close")
+            await self.close(1008, "request over limit")
+            return
+        if text == "ping":
+            self.last_ping = time.monotonic()
+            if self.nopong_until <= time.monotonic():
+                await self.send("pong")
+            return
+        try:
+            message = json.loads(text)
+            op = message["op"]
+            args = message["args"]
+            if not isinstance(args, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            await self.send_error(30016, "Param error")
+            return
+        if op == "subscribe":
+            for arg in args:
+                await self._subscribe(arg)
+        elif op == "unsubscribe":
+            for arg in args:
+                await self._unsubscribe(arg)
+        else:
+            await self.send_error(30016, f"Param error: unknown op {op!r}")
+
+    def _resolve(self, arg: object) -> tuple[str, str, str] | None:
+        """(inst, kind, tf) for a valid arg, else None."""
+        if not isinstance(arg, dict):
+            return None
+        inst_type = str(arg.get("instType", ""))
+        channel = str(arg.get("channel", ""))
+        inst = self.hub.market.resolve(str(arg.get("instId", "")))
+        if inst_type.upper() not in ("USDT-FUTURES", "MC") or inst is None:
+            return None
+        if channel == "ticker":
+            return inst, "ticker", ""
+        if channel.startswith("candle") and channel[6:] in WS_CHANNEL:
+            return inst, "candle", WS_CHANNEL[channel[6:]]
+        return None
+
+    async def _subscribe(self, arg: object) -> None:
+        resolved = self._resolve(arg)
+        if resolved is None:
+            a = arg if isinstance(arg, dict) else {}
+            msg = (
+                f"instType:{a.get('instType')},channel:{a.get('channel')},"
+                f"instId:{a.get('instId')} doesn't exist"
+            )
+            await self.send_error(30001, msg, arg=a, op="subscribe")
+            return
+        assert isinstance(arg, dict)
+        if self.sub_window is not None and not self.sub_window.hit():
+            await self.send_error(30006, "request too many")
+            return
+        limits = self.hub.limits
+        if limits.ws_max_channels is not None and len(self.subs) >= limits.ws_max_channels:
+            await self.send_error(30006, "request too many", arg=arg, op="subscribe")
+            return
+        inst, kind, tf = resolved
+        key = (inst, kind, tf)
+        self.subscribed = True
+        await self.send(dumps({"event": "subscribe", "arg": arg}))
+        sub = Sub(arg=arg, arg_json=dumps(arg), inst=inst, kind=kind, tf=tf)
+        self.subs[key] = sub
+        await self._snapshot(sub)
+        self._wake.set()
+
+    async def _unsubscribe(self, arg: object) -> None:
+        resolved = self._resolve(arg)
+        if resolved is None or resolved not in self.subs:
+            a = arg if isinstance(arg, dict) else {}
+            await self.send_error(30016, "Param error: not subscribed", arg=a, op="unsubscribe")
+            return
+        del self.subs[resolved]
+        await self.send(dumps({"event": "unsubscribe", "arg": arg}))
+
+    # -- pushing -----------------------------------------------------------------------------
+    async def _snapshot(self, sub: Sub) -> None:
+        now = self.hub.clock.now_ms()
+        if sub.kind == "ticker":
+            data = dumps([self.hub.rest.ticker_data(sub.inst, now, rest=False)])
+            await self.send(
+                f'{{"action":"snapshot","arg":{sub.arg_json},"data":{data},"ts":{now}}}'
+            )
+            return
+        rows = await asyncio.to_thread(self._snapshot_rows, sub, now)
+        sub.last_ts = rows[-1][0]
+        body = ",".join(ws_row_json(r) for r in rows)
+        await self.send(f'{{"action":"snapshot","arg":{sub.arg_json},"data":[{body}],"ts":{now}}}')
+
+    def _snapshot_rows(self, sub: Sub, now: int) -> list:
+        market = self.hub.market
+        forming_ts = align(sub.tf, now)
+        start = rows_back(sub.tf, forming_ts, self.hub.limits.snapshot_rows - 1)
+        rows = market.candles(sub.inst, sub.tf, start, forming_ts, now)
+        rows.append(market.forming(sub.inst, sub.tf, now))
+        return rows
+
+    def _candle_frame(self, sub: Sub, now: int) -> str | None:
+        """The update frame of a candle channel at now (None while a gap fault hides it)."""
+        market = self.hub.market
+        forming = market.forming(sub.inst, sub.tf, now)
+        ts = forming[0]
+        if sub.skip_until is not None:
+            if ts < sub.skip_until:
+                return None
+            sub.skip_until = None
+            sub.last_ts = ts  # resume without catching up: the skipped candles stay missing
+        rows: list[str] = []
+        if sub.last_ts is not None and ts > sub.last_ts:
+            # The candles that closed since the last push, final values (at most a few).
+            closed = market.candles(sub.inst, sub.tf, sub.last_ts, ts, now)[-3:]
+            rows.extend(ws_row_json(r) for r in closed)
+        sub.last_ts = ts
+        key = now // 1000
+        if key != sub.cache_key or rows:
+            sub.cache_key = key
+            sub.cache_rows = ws_row_json(forming)
+        rows.append(sub.cache_rows)
+        return f'{{"action":"update","arg":{sub.arg_json},"data":[{",".join(rows)}],"ts":{now}}}'
+
+    async def _push_candle(self, sub: Sub, now: int) -> None:
+        fault = self.hub.faults.take_push()
+        if fault is None:
+            frame = self._candle_frame(sub, now)
+            if frame is not None:
+                await self.send(frame)
+                self.pushed += 1
+            return
+        kind, params = fault
+        logger.info("sim fault {} on {} {}", kind, sub.inst, sub.tf)
+        if kind == "malformed":
+            await self.send(f'{{"action":"update","arg":{sub.arg_json},"data":[["17')
+            self.pushed += 1
+            return
+        if kind == "gap":
+            forming_ts = align(sub.tf, now)
+            count = max(1, int(params.get("count", 3)))
+            skip = forming_ts
+            for _ in range(count):
+                skip = next_start(sub.tf, skip)
+            sub.skip_until = skip
+            return
+        frame = self._candle_frame(sub, now)
+        if frame is None:
+            return
+        if kind == "invalid":
+            ts, o, h, lo, c, v = self.hub.market.forming(sub.inst, sub.tf, now)
+            bad = ws_row_json((ts, o, lo, h, c, v))  # high and low swapped: high < low
+            frame = f'{{"action":"update","arg":{sub.arg_json},"data":[{bad}],"ts":{now}}}'
+        await self.send(frame)
+        self.pushed += 1
+        if kind == "duplicate":
+            await self.send(frame)
+            self.pushed += 1
+        elif kind == "outoforder":
+            back = max(1, int(params.get("back", 3)))
+            forming_ts = align(sub.tf, now)
+            old_ts = rows_back(sub.tf, forming_ts, back)
+            old = self.hub.market.candles(sub.inst, sub.tf, old_ts, old_ts + 1, now)
+            if old:
+                row = ws_row_json(old[0])
+                await self.send(
+                    f'{{"action":"update","arg":{sub.arg_json},"data":[{row}],"ts":{now}}}'
+                )
+                self.pushed += 1
+
+    async def _push_ticker(self, sub: Sub, now: int) -> None:
+        data = dumps([self.hub.rest.ticker_data(sub.inst, now, rest=False)])
+        await self.send(f'{{"action":"snapshot","arg":{sub.arg_json},"data":{data},"ts":{now}}}')
+        self.pushed += 1
+
+    async def _pusher(self) -> None:
+        limits = self.hub.limits
+        clock = self.hub.clock
+        interval = limits.push_interval_s
+        firehose = limits.is_firehose
+        sent = 0
+        while not self.closing:
+            if not self.subs:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if not firehose:
+                await asyncio.sleep(interval)
+            if time.monotonic() < self.stale_until:
+                if firehose:
+                    await asyncio.sleep(0.01)
+                continue
+            for sub in list(self.subs.values()):
+                if self.closing:
+                    return
+                now = clock.now_ms()
+                if sub.kind == "candle":
+                    await self._push_candle(sub, now)
+                else:
+                    await self._push_ticker(sub, now)
+                sent += 1
+            if firehose and sent >= _FIREHOSE_YIELD_EVERY:
+                sent = 0
+                await asyncio.sleep(0)
+
+    async def _guard(self) -> None:
+        """Idle, missing-ping and lifetime limits (real seconds)."""
+        limits = self.hub.limits
+        while not self.closing:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            if (
+                limits.ws_idle_timeout_s is not None
+                and not self.subscribed
+                and now - self.opened > limits.ws_idle_timeout_s
+            ):
+                await self.close(1000, "no subscription")
+            elif (
+                limits.ws_ping_timeout_s is not None
+                and now - self.last_ping > limits.ws_ping_timeout_s
+            ):
+                await self.close(1000, "no ping")
+            elif (
+                limits.ws_max_lifetime_s is not None
+                and now - self.opened > limits.ws_max_lifetime_s
+            ):
+                await self.close(1001, "forced reconnect")
+
+    # -- faults --------------------------------------------------------------------------------
+    async def apply_fault(self, kind: str, params: dict) -> None:
+        """Apply a connection fault to this session."""
+        duration = float(params.get("duration", 0) or 0)
+        until = time.monotonic() + duration if duration > 0 else _INF
+        if kind == "close":
+            await self.close(int(params.get("code", 1000)), "fault")
+        elif kind == "drop":
+            self.abort()
+        elif kind == "stale":
+            self.stale_until = until
+        elif kind == "nopong":
+            self.nopong_until = until
+        else:  # error events
+            code = int(params.get("code", 30001))
+            if code == 30001:
+                first = next(iter(self.subs.values()), None)
+                arg = (
+                    first.arg
+                    if first
+                    else {"instType": "USDT-FUTURES", "channel": "candle1m", "instId": "BADUSDT"}
+                )
+                await self.send_error(
+                    30001,
+                    f"instType:{arg.get('instType')},channel:{arg.get('channel')},"
+                    f"instId:{arg.get('instId')} doesn't exist",
+                    arg=arg,
+                    op="subscribe",
+                )
+            elif code == 30007:
+                await self.send_error(30007, "request over limit,connection close")
+                await self.close(1008, "request over limit")
+            elif code == 30006:
+                await self.send_error(30006, "request too many")
+            else:
+                await self.send_error(code, f"error {code}")
+
+
+class WsHub:
+    """All websocket sessions of one simulator."""
+
+    def __init__(
+        self,
+        market: Market,
+        clock: SimClock,
+        limits: SimLimits,
+        faults: FaultInjector,
+        rest: RestApi,
+    ) -> None:
+        self.market = market
+        self.clock = clock
+        self.limits = limits
+        self.faults = faults
+        self.rest = rest
+        self.sessions: set[WsSession] = set()
+        self.connections_total = 0
+        self.refused = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """aiohttp handler of /v2/ws/public."""
+        refuse = self.faults.take_refuse()
+        too_many = (
+            self.limits.ws_max_connections is not None
+            and len(self.sessions) >= self.limits.ws_max_connections
+        )
+        if refuse is not None or too_many:
+            self.refused += 1
+            retry = str(int((refuse or {}).get("retry_after", 1)))
+            return web.Response(
+                status=429, text="Too Many Requests", headers={"Retry-After": retry}
+            )
+        ws = web.WebSocketResponse(autoping=True, compress=False, max_msg_size=1 << 20)
+        await ws.prepare(request)
+        session = WsSession(self, ws, request)
+        self.sessions.add(session)
+        self.connections_total += 1
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+            if not ws.closed:
+                await session.close()
+        return ws
+
+    async def apply_fault(self, kind: str, params: dict) -> None:
+        """Apply a connection fault to every open session."""
+        for session in list(self.sessions):
+            await session.apply_fault(kind, params)
+
+    async def close_all(self) -> None:
+        """Close every session (server shutdown)."""
+        await asyncio.gather(*(s.close(1001, "server stopping") for s in list(self.sessions)))
+
+    @property
+    def pushes(self) -> int:
+        """Update frames pushed by the open sessions."""
+        return sum(s.pushed for s in self.sessions)
