@@ -211,7 +211,10 @@ class EngineSource:
 
         from scalp_radar.market.backfill import plan_backfill
 
-        plan = plan_backfill(req, self.runner.db, self._rate_per_s(), int(time.time() * 1000))
+        # "Now" on the engine's clock (the simulator's in demo mode), as the modal validated with.
+        snapshot = self.runner.snapshot()
+        now_ms = snapshot.taken_at_ms if snapshot is not None else int(time.time() * 1000)
+        plan = plan_backfill(req, self.runner.db, self._rate_per_s(), now_ms)
         # The contract does not pin down sync vs async (it reads the database): accept both.
         return await plan if inspect.isawaitable(plan) else plan
 

@@ -1,0 +1,34 @@
+"""`scalp-radar` (dashboard mode): start the engine thread, run the app, always stop the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+
+def run_dashboard(
+    config: Any,
+    *,
+    db_path: Path | str | None,
+    demo: bool = False,
+    sim_url: str | None = None,
+    refresh_hz: float = 4.0,
+) -> int:
+    """Run the dashboard until the user quits; returns the process exit code."""
+    from scalp_radar.market.runner import EngineRunner
+    from scalp_radar.tui.app import make_app
+    from scalp_radar.tui.source import EngineSource
+
+    runner = EngineRunner(config, db_path=db_path, demo=demo, sim_url=sim_url)
+    runner.start()
+    source = EngineSource(runner)
+    app = make_app(source, demo=demo, refresh_hz=refresh_hz)
+    try:
+        app.run()
+    finally:
+        # The app stops the source on quit; this covers crashes (a running engine hangs exit).
+        source.stop()
+        logger.info("dashboard closed")
+    return app.return_code or 0
