@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from scalp_radar.core import database as database_module
 from scalp_radar.core.database import (
     APPLICATION_ID,
     MIGRATIONS,
@@ -167,6 +168,15 @@ async def test_get_candles_roundtrip_is_exact_and_typed(db: Database) -> None:
     assert await db.get_candles(ETH, "1m", validate=True) == candles[20:40]
 
 
+def test_fast_candle_construction_is_in_use_and_equivalent() -> None:
+    # If a pydantic upgrade broke the shortcut, the store would fall back (slower): say so.
+    assert database_module._trusted_candle_maker() is database_module._construct_candle
+    values = make_candles(2)[1].model_dump()
+    fast = database_module._construct_candle(dict(values))
+    assert fast == Candle(**values) and fast.model_fields_set == set(Candle.model_fields)
+    assert fast.model_copy(update={"volume": 1.0}).volume == 1.0 and fast.volume == values["volume"]
+
+
 async def test_get_candles_range_and_limit(db: Database) -> None:
     candles = make_candles(10)
     await db.insert_candles_batch(candles)
@@ -182,6 +192,8 @@ async def test_get_candles_range_and_limit(db: Database) -> None:
     assert await db.get_candles("NOPE/USDT:USDT", "1m") == []
     with pytest.raises(ValueError, match="unknown timeframe '7m'"):
         await db.get_candles(BTC, "7m")
+    with pytest.raises(ValueError, match="limit must be >= 0"):
+        await db.get_candles(BTC, "1m", limit=-1)
 
 
 async def test_latest_timestamp_and_timestamps(db: Database) -> None:
