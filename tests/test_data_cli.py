@@ -1,0 +1,279 @@
+"""`scalp-radar backfill` and `data list|repair` against a simulator in a thread (real ccxt, SQLite).
+
+The in-process tests parse with the real `scalp-radar` parser and call run_backfill/run_data with
+the attributes the CLI sets (app_config, db_path); the kill tests run the real command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from scalp_radar.cli import build_parser
+from scalp_radar.core.config import load_config, write_default_config
+from scalp_radar.core.database import Database
+from scalp_radar.market.backfill_cli import run_backfill, run_data
+from scalp_radar.market.holes import find_holes
+from scalp_radar.sim import SimExchange, SimLimits
+
+REPO = Path(__file__).resolve().parent.parent
+SYM = "BTC/USDT:USDT"
+DAY = 86_400_000
+MIN = 60_000
+
+
+@pytest.fixture
+def sim():
+    s = SimExchange(symbols=[SYM, "ETH/USDT:USDT"], limits=SimLimits.off()).start_in_thread()
+    yield s
+    s.stop_thread()
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def _args(db_path: Path, sim_url: str, *argv: str):
+    args = build_parser().parse_args(list(argv))
+    args.app_config = load_config()
+    args.db_path = db_path
+    args.sim_url = sim_url
+    return args
+
+
+def _cli(db_path: Path, sim_url: str, *argv: str) -> int:
+    args = _args(db_path, sim_url, *argv)
+    return run_backfill(args) if args.command == "backfill" else run_data(args)
+
+
+def _rows(db_path: Path, symbol: str, tf: str, start: int, end: int) -> list[list]:
+    async def read():
+        async with Database(db_path) as db:
+            return [
+                [c.timestamp, c.open, c.high, c.low, c.close, c.volume]
+                for c in await db.get_candles(symbol, tf, start, end)
+            ]
+
+    return asyncio.run(read())
+
+
+def _holes(db_path: Path, symbol: str, tf: str, start: int, end: int):
+    async def read():
+        async with Database(db_path) as db:
+            return await find_holes(db, symbol, tf, start, end)
+
+    return asyncio.run(read())
+
+
+def test_data_list_shows_holes_and_repair_closes_them(sim, tmp_path, capsys):
+    db_path = tmp_path / "c.db"
+    now = sim.clock.now_ms()
+    start = (now - 35 * DAY) // (5 * MIN) * (5 * MIN)
+    end = start + 2 * DAY
+    since, until = _iso(start), _iso(end)
+    code = _cli(
+        db_path, sim.url, "backfill", "--symbol", SYM, "--symbol", "ETH/USDT:USDT",
+        "--timeframe", "1m", "--timeframe", "5m", "--since", since, "--until", until,
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "plan: 36 requests (36 history-candles, 0 candles)" in out
+    assert "complete: 6912 candles stored" in out
+    # holes made on purpose: two in BTC 1m, one in ETH 5m
+    con = sqlite3.connect(db_path)
+    with con:
+        for symbol, tf, a, b in (
+            (SYM, "1m", start + 100 * MIN, start + 160 * MIN),
+            (SYM, "1m", start + 1000 * MIN, start + 1003 * MIN),
+            ("ETH/USDT:USDT", "5m", start + 600 * MIN, start + 1200 * MIN),
+        ):
+            con.execute(
+                "DELETE FROM candles WHERE symbol=? AND timeframe=? AND timestamp>=? AND timestamp<?",
+                (symbol, tf, a, b),
+            )
+    con.close()
+    assert _cli(db_path, sim.url, "data", "list", "--holes") == 0
+    out = capsys.readouterr().out
+    lines = {
+        (cells[1], cells[2]): cells
+        for cells in (
+            [c.strip() for c in line.split("│")] for line in out.splitlines() if "│" in line
+        )
+        if len(cells) > 8
+    }
+    assert lines[(SYM, "1m")][6:9] == ["2", "63", "97.81%"]
+    assert lines[("ETH/USDT:USDT", "5m")][6:9] == ["1", "120", "79.17%"]
+    assert lines[(SYM, "5m")][6:9] == ["0", "0", "100.00%"]
+    assert f"hole: {SYM} 1m {_iso(start + 100 * MIN).replace('T', ' ')}" in out
+    assert "3 holes; `scalp-radar data repair` fetches exactly them" in out
+
+    assert _cli(db_path, sim.url, "data", "repair") == 0
+    out = capsys.readouterr().out
+    assert "repair: 3 holes, 183 candles missing" in out
+    assert "plan: 3 requests (3 history-candles, 0 candles)" in out
+    assert "complete: 183 candles stored" in out
+    for symbol in (SYM, "ETH/USDT:USDT"):
+        for tf in ("1m", "5m"):
+            assert _rows(db_path, symbol, tf, start, end) == sim.truth(symbol, tf, start, end)
+    assert _cli(db_path, sim.url, "data", "repair") == 0
+    assert "no holes: nothing to repair" in capsys.readouterr().out
+
+
+def test_failing_window_gives_nonzero_exit_and_names_it(sim, tmp_path, capsys):
+    db_path = tmp_path / "c.db"
+    now = sim.clock.now_ms()
+    start = now - 40 * DAY
+    sim.faults.inject("rest5xx", count=1000, status=502, endpoint="history-candles")
+    code = _cli(
+        db_path, sim.url, "backfill", "--symbol", SYM, "--timeframe", "1m",
+        "--since", _iso(start), "--until", _iso(start + 400 * MIN), "--retries", "1",
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "incomplete: 2 windows missing: BTC/USDT:USDT 1m " in out
+    assert "ExchangeNotAvailable" in out
+    sim.faults.clear()
+    # a rerun fetches exactly what is missing and succeeds
+    assert _cli(db_path, sim.url, "backfill", "--symbol", SYM, "--timeframe", "1m",
+                "--since", _iso(start), "--until", _iso(start + 400 * MIN)) == 0  # fmt: skip
+    assert "complete: 400 candles stored" in capsys.readouterr().out
+
+
+def test_unknown_symbol_is_rejected_before_any_candle_request(sim, tmp_path, capsys):
+    code = _cli(tmp_path / "c.db", sim.url, "backfill", "--symbol", "DOGE/USDT:USDT", "--days", "1")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [
+        "scalp-radar: error: --symbol: DOGE/USDT:USDT not listed on the exchange "
+        "(e.g. BTC/USDT:USDT, ETH/USDT:USDT)"
+    ]
+
+
+def test_nothing_to_do_and_listing_clip(sim, tmp_path, capsys):
+    db_path = tmp_path / "c.db"
+    # since before the simulated listing (2020-01-01): the range starts at the listing
+    code = _cli(db_path, sim.url, "backfill", "--symbol", SYM, "--timeframe", "1d",
+                "--since", "2019-06-01", "--until", "2020-03-01")  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "plan: 1 requests (1 history-candles, 0 candles), 60 candles to fetch" in out
+    code = _cli(db_path, sim.url, "backfill", "--symbol", SYM, "--timeframe", "1d",
+                "--since", "2019-06-01", "--until", "2020-03-01")  # fmt: skip
+    assert code == 0
+    assert "nothing to fetch" in capsys.readouterr().out
+
+
+def test_data_list_without_database(tmp_path, capsys):
+    args = build_parser().parse_args(["data", "list"])
+    args.app_config = load_config()
+    args.db_path = tmp_path / "none.db"
+    assert run_data(args) == 0
+    assert "does not exist yet" in capsys.readouterr().out
+    assert not (tmp_path / "none.db").exists()
+
+
+# ------------------------------------------------------------------------------ killed runs
+
+
+def _slow_config(tmp_path: Path) -> Path:
+    """The default config with market_data at 20 req/s and no burst, so a run takes ~3 s."""
+    config_dir = tmp_path / "config"
+    write_default_config(config_dir)
+    path = config_dir / "exchanges.yaml"
+    text = path.read_text()
+    old = "market_data:"
+    head, tail = text.split(old, 1)
+    tail = tail.replace("requests_per_second: 10", "requests_per_second: 20", 1)
+    tail = tail.replace("burst: 20", "burst: 1", 1)
+    path.write_text(head + old + tail)
+    return config_dir
+
+
+def _count(db_path: Path) -> int:
+    if not db_path.exists():
+        return 0
+    con = sqlite3.connect(db_path, timeout=5)
+    try:
+        return con.execute("SELECT COUNT(*) FROM candles").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # schema not created yet
+    finally:
+        con.close()
+
+
+def _spawn(tmp_path: Path, config_dir: Path, db_path: Path, sim_url: str, start: int, end: int):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
+    env.pop("SCALP_RADAR_CONFIG", None)
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "scalp_radar", "--config", str(config_dir), "--db", str(db_path),
+            "--log-dir", str(tmp_path / "logs"), "backfill", "--sim-url", sim_url,
+            "--symbol", SYM, "--timeframe", "1m", "--since", _iso(start), "--until", _iso(end),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def _wait_count(proc: subprocess.Popen, db_path: Path, at_least: int, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = _count(db_path)
+        if count >= at_least:
+            return count
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"never reached {at_least} candles")
+
+
+def test_sigint_then_sigkill_then_rerun_leaves_no_hole_no_duplicate(sim, tmp_path):
+    config_dir = _slow_config(tmp_path)
+    db_path = tmp_path / "c.db"
+    now = sim.clock.now_ms()
+    start = (now - 100 * DAY) // MIN * MIN
+    end = start + 40 * 200 * MIN  # 40 history pages, ~2 s at 20 req/s
+    total = 40 * 200
+
+    # Ctrl-C: clean stop, exit 130, the "rerun" line
+    proc = _spawn(tmp_path, config_dir, db_path, sim.url, start, end)
+    _wait_count(proc, db_path, 2000)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert "cancelled; rerun to complete" in out
+    after_int = _count(db_path)
+    assert after_int < total
+
+    # SIGKILL mid-way: no cleanup at all
+    proc = _spawn(tmp_path, config_dir, db_path, sim.url, start, end)
+    killed_at = _wait_count(proc, db_path, after_int + 2000)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert killed_at < total
+
+    # rerun completes: plans only the missing part
+    proc = _spawn(tmp_path, config_dir, db_path, sim.url, start, end)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, (out, err)
+    assert "already stored" in out and "complete:" in out
+    assert _holes(db_path, SYM, "1m", start, end) == []
+    con = sqlite3.connect(db_path)
+    count, distinct = con.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT timestamp) FROM candles WHERE symbol=? AND timeframe='1m'",
+        (SYM,),
+    ).fetchone()
+    con.close()
+    assert count == distinct == total
+    assert _rows(db_path, SYM, "1m", start, end) == sim.truth(SYM, "1m", start, end)
