@@ -103,3 +103,13 @@ def test_data_parser_requires_an_action():
     assert (args.data_command, args.retries) == ("repair", 2)
     with pytest.raises(SystemExit):
         parser.parse_args([])
+
+
+def test_unreachable_exchange_is_one_line_exit_1(tmp_path, capsys):
+    code = run_backfill(_args(tmp_path, "--symbol", "BTC/USDT:USDT", "--days", "1"))
+    err = capsys.readouterr().err
+    assert code == 1
+    # (loguru's default test-time sink may log to stderr too; the CLI's own output is one line)
+    lines = [line for line in err.splitlines() if line.startswith("scalp-radar")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("scalp-radar: error: exchange: ExchangeNotAvailable: ")

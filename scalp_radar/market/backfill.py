@@ -28,6 +28,7 @@ from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.market.backfill_plan import (
     HISTORY,
     RECENT,
+    coalesce,
     plan_backfill,
     split_windows,
 )
@@ -212,7 +213,7 @@ class Backfiller:
             )
             if holes:
                 extra: list[Candle] = []
-                for hole in holes:
+                for hole in coalesce(holes, tf):
                     for sub in split_windows(window.symbol, tf, *hole, HISTORY):
                         extra.extend(self._to_candles(sub, await self._request(sub)))
                 merged = {c.timestamp: c for c in candles + extra}

@@ -444,12 +444,26 @@ async def _backfill_main(args: argparse.Namespace) -> int:
         await session.close()
 
 
-def run_backfill(args: argparse.Namespace) -> int:
-    """`scalp-radar backfill`: plan, print the plan, fetch with a progress bar; exit code."""
+def _run(main: Any) -> int:
+    """asyncio.run with one-line errors: bad input exits 2, an unreachable exchange exits 1."""
     try:
-        return asyncio.run(_backfill_main(args))
+        return asyncio.run(main)
     except InputError as exc:
         return _error(str(exc))
+    except Exception as exc:
+        import ccxt
+
+        if not isinstance(exc, ccxt.BaseError):
+            raise
+        text = " ".join(str(exc).split())
+        text = text if len(text) <= 200 else text[:197] + "..."
+        print(f"scalp-radar: error: exchange: {type(exc).__name__}: {text}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+
+
+def run_backfill(args: argparse.Namespace) -> int:
+    """`scalp-radar backfill`: plan, print the plan, fetch with a progress bar; exit code."""
+    return _run(_backfill_main(args))
 
 
 # ------------------------------------------------------------------------------ data
@@ -538,14 +552,11 @@ async def _data_repair(args: argparse.Namespace) -> int:
 def run_data(args: argparse.Namespace) -> int:
     """`scalp-radar data list|repair`; exit code."""
     command = getattr(args, "data_command", None)
-    try:
-        if command == "list":
-            if not Path(args.db_path).exists():  # listing must not create an empty database
-                print(f"no candles stored: {args.db_path} does not exist yet")
-                return EXIT_OK
-            return asyncio.run(_data_list(args))
-        if command == "repair":
-            return asyncio.run(_data_repair(args))
-        raise InputError(f"data: unknown action {command!r}: expected list or repair")
-    except InputError as exc:
-        return _error(str(exc))
+    if command == "list":
+        if not Path(args.db_path).exists():  # listing must not create an empty database
+            print(f"no candles stored: {args.db_path} does not exist yet")
+            return EXIT_OK
+        return _run(_data_list(args))
+    if command == "repair":
+        return _run(_data_repair(args))
+    return _error(f"data: unknown action {command!r}: expected list or repair")
