@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -31,6 +32,7 @@ PRODUCT_TYPES = (
     "SUSDC-FUTURES",
 )
 MAX_SPAN_MS = 90 * DAY_MS
+_INLINE_SPAN_MS = 4 * DAY_MS  # larger candle requests are computed in a worker thread
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -77,6 +79,7 @@ class RestApi:
         rates = limits.rest_rates or {}
         self._buckets = {name: Bucket(rate) for name, rate in rates.items()}
         self.requests = 0  # served requests, for tests and benchmarks
+        self.counts: Counter[str] = Counter()  # requests seen per endpoint key
 
     def routes(self) -> list[web.RouteDef]:
         """Route table."""
@@ -103,6 +106,7 @@ class RestApi:
 
     def _wrap(self, endpoint: str, handler: Callable[[web.Request], Awaitable[object]]) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
+            self.counts[endpoint] += 1
             fault = self.faults.take_rest(endpoint)
             if fault is not None:
                 response = await self._fault_response(*fault)
@@ -274,7 +278,12 @@ class RestApi:
                 400, "40017", "The time range between startTime and endTime cannot exceed 90 days"
             )
         now = self.clock.now_ms()
-        rows = await asyncio.to_thread(self._select, inst, tf, start, end, limit, now, history)
+        span_ms = (limit + 1) * TF_MS[tf]
+        if span_ms > _INLINE_SPAN_MS:
+            # Many days of 1m truth may have to be generated: off the loop, which keeps serving.
+            rows = await asyncio.to_thread(self._select, inst, tf, start, end, limit, now, history)
+        else:
+            rows = self._select(inst, tf, start, end, limit, now, history)
         return [rest_row(r) for r in rows]
 
     def _select(

@@ -21,6 +21,7 @@ from scalp_radar.sim.rest import RestApi, rows_back
 from scalp_radar.sim.timeframes import WS_CHANNEL, align, next_start
 
 _INF = math.inf
+_HEAVY_SNAPSHOT_TFS = {"6h", "12h", "1d", "3d", "1w", "1M"}
 _FIREHOSE_YIELD_EVERY = 32  # pushes between two yields to the loop in firehose mode
 
 
@@ -208,7 +209,11 @@ class WsSession:
                 f'{{"action":"snapshot","arg":{sub.arg_json},"data":{data},"ts":{now}}}'
             )
             return
-        rows = await asyncio.to_thread(self._snapshot_rows, sub, now)
+        if sub.tf in _HEAVY_SNAPSHOT_TFS:
+            # Hundreds of days of 1m truth to build: off the loop, which keeps serving.
+            rows = await asyncio.to_thread(self._snapshot_rows, sub, now)
+        else:
+            rows = self._snapshot_rows(sub, now)
         sub.last_ts = rows[-1][0]
         body = ",".join(ws_row_json(r) for r in rows)
         await self.send(f'{{"action":"snapshot","arg":{sub.arg_json},"data":[{body}],"ts":{now}}}')
