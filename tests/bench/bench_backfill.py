@@ -104,8 +104,10 @@ async def run(args: argparse.Namespace, mode: str) -> None:
                 exchange, db, limiter, max_concurrency=args.concurrency, retries=8
             )
             t0 = time.perf_counter()
+            cpu0 = time.process_time()
             result = await backfiller.run(plan)
             elapsed = time.perf_counter() - t0
+            cpu = time.process_time() - cpu0
             closed = TimeFrame.M1.align(plan.now_ms)
             holes = await find_holes(db, SYMBOL, "1m", request.since_ms, closed)
         finally:
@@ -129,6 +131,11 @@ async def run(args: argparse.Namespace, mode: str) -> None:
     print(
         f"[{mode}] candles/s request -> SQLite: {result.candles_stored / elapsed:,.0f} "
         f"(Bitget's own history ceiling: 20 x 200 = 4,000/s)"
+    )
+    print(
+        f"[{mode}] client CPU {cpu:.2f} s ({cpu / elapsed:.0%} of one core): client-side ceiling "
+        f"~{result.candles_stored / max(cpu, 1e-9):,.0f} candles/s"
+        + ("" if args.sim == "inprocess" else " (the simulator runs in its own process)")
     )
 
 
