@@ -81,7 +81,7 @@ class TestBuffer:
             b.apply(candle(i))
         assert b.apply(candle(1)).outcome is Outcome.DUPLICATE  # identical to closed
         assert b.apply(candle(0, c=99.5)).outcome is Outcome.OUT_OF_ORDER  # older than last closed
-        assert b.apply(candle(2)).outcome is Outcome.DUPLICATE  # same forming
+        assert b.apply(candle(2)).outcome is Outcome.FORMING  # a repeated forming candle is normal
         # A stale state of the forming candle (narrower range, less volume) is refused.
         b.apply(candle(2, h=103.0, v=20.0))
         assert b.apply(candle(2, h=101.5, v=15.0)).outcome is Outcome.OUT_OF_ORDER

@@ -73,7 +73,7 @@ class CandleBuffer:
             return ApplyResult(Outcome.FORMING, gap=gap)
         if ts == forming.timestamp:
             if candle == forming:
-                return ApplyResult(Outcome.DUPLICATE)
+                return ApplyResult(Outcome.FORMING)  # Bitget repeats the forming candle
             if not DataValidator.is_progression(forming, candle):
                 return ApplyResult(Outcome.OUT_OF_ORDER)
             self.forming = candle
@@ -136,6 +136,22 @@ class CandleBuffer:
         if self.last_closed_ts is None or newest > self.last_closed_ts:
             self.last_closed_ts = newest
         return added
+
+    def upsert(self, candle: Candle) -> str:
+        """Put an authoritative closed candle (from REST): "added", "replaced" or "same"."""
+        if self.forming is not None and candle.timestamp >= self.forming.timestamp:
+            return "same"
+        for i in range(len(self.closed) - 1, -1, -1):
+            held = self.closed[i]
+            if held.timestamp == candle.timestamp:
+                if held == candle:
+                    return "same"
+                self.closed[i] = candle
+                return "replaced"
+            if held.timestamp < candle.timestamp:
+                break
+        self.merge([candle])
+        return "added"
 
     def candles(self, include_forming: bool = False) -> list[Candle]:
         """Closed candles ascending, plus the forming one when asked."""

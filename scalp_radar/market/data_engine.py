@@ -39,6 +39,8 @@ CandleCallback = Callable[[Candle], Any]
 CLOCK_CHECK_S = 300.0
 # Heal attempts before a gap is left open (it stays counted in gaps_open).
 HEAL_ATTEMPTS = 6
+# Real seconds a gap waits before the REST fetch (a snapshot may fill it first).
+HEAL_DELAY_S = 0.5
 
 
 class DataEngine:
@@ -56,6 +58,7 @@ class DataEngine:
         exchange_options: dict | None = None,
         exchange_factory: Callable[[], Any] | None = None,
         max_heal_candles: int | None = None,
+        verify_closes: bool = True,
     ) -> None:
         self.config = config
         self.db = db
@@ -88,6 +91,8 @@ class DataEngine:
             )
             for symbol, tf in config.streams
         ]
+        self.verify_closes = verify_closes
+        self.verified_fixes = 0
         self._by_key = {(s.symbol, s.timeframe): s for s in self.streams}
         self._sub_interval_s = 1.0 / max(0.1, float(ws.subscribe_rate_per_s))
         self._next_sub_at = 0.0
@@ -156,7 +161,7 @@ class DataEngine:
         self._tasks.append(loop.create_task(self._flush_loop(), name="engine-flush"))
         self._tasks.append(loop.create_task(self._clock_loop(), name="engine-clock"))
         for s in self.streams:
-            self._tasks.append(loop.create_task(s.run(), name=f"stream {s.key}"))
+            self._tasks.append(loop.create_task(self._supervise(s), name=f"stream {s.key}"))
         logger.info(
             "data engine started: {} streams{}", len(self.streams), " (DEMO)" if self.demo else ""
         )
@@ -246,14 +251,16 @@ class DataEngine:
         if at > now:
             await asyncio.sleep(at - now)
 
-    def stream_closed(self, stream: StreamWorker, candles: list[Candle], corrected: bool) -> None:
-        """Queue closed candles for the database and tell the callbacks."""
+    def stream_closed(
+        self, stream: StreamWorker, candles: list[Candle], *, corrected: bool, live: bool
+    ) -> None:
+        """Queue closed candles for the database; tell the callbacks about live closes."""
         for c in candles:
             key = (c.symbol, c.timeframe.value, c.timestamp)
             self._pending[key] = c
             if corrected and stream.flushed_upto is not None and c.timestamp <= stream.flushed_upto:
                 self._upserts[key] = c
-        if corrected:
+        if corrected or not live:
             return
         for c in candles:
             for cb in self._callbacks:
@@ -303,6 +310,29 @@ class DataEngine:
         """Count one stream reconnect."""
         self._reconnects += 1
 
+    def stream_unconfirmed(self, stream: StreamWorker, candle: Candle) -> None:
+        """A candle closed without its final values: check it against REST."""
+        if not self.verify_closes:
+            return
+        step = stream.timeframe.to_milliseconds()
+        ts = candle.timestamp
+        self._spawn(self._heal(stream, ts, ts + step, verify=True), f"verify {stream.key}")
+
+    def _apply_rest(self, stream: StreamWorker, candles: list[Candle]) -> int:
+        """Merge authoritative REST candles into the buffer and the write queue; returns fixes."""
+        fixed = 0
+        for c in candles:
+            outcome = stream.buffer.upsert(c)
+            key = (c.symbol, c.timeframe.value, c.timestamp)
+            if outcome == "same" and key not in self._pending:
+                continue
+            if outcome == "replaced":
+                fixed += 1
+                if stream.flushed_upto is not None and c.timestamp <= stream.flushed_upto:
+                    self._upserts[key] = c
+            self._pending[key] = c
+        return fixed
+
     # ----- internals --------------------------------------------------------------------------
 
     def _create_exchange(self) -> Any:
@@ -340,12 +370,32 @@ class DataEngine:
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
-    async def _heal(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None:
-        """Fetch [start_ms, end_ms) over REST until every candle is there, then merge it."""
+    async def _heal(
+        self, stream: StreamWorker, start_ms: int, end_ms: int, *, verify: bool = False
+    ) -> None:
+        """Fetch [start_ms, end_ms) over REST until every candle is there, then merge it.
+
+        `verify` re-fetches closed candles whose final values never arrived (not a gap).
+        """
         heal_range = _heal_fn()
         step = stream.timeframe.to_milliseconds()
         expected = set(range(start_ms, end_ms, step))
         began = self.clock.now_ms()
+        if not verify:
+            # A (re)subscription snapshot often fills the hole a moment later: look again first.
+            await asyncio.sleep(HEAL_DELAY_S)
+            held = {c.timestamp for c in stream.buffer.closed}
+            if expected.issubset(held):
+                stream.gaps_open -= 1
+                stream.gaps_healed += 1
+                self.incident(
+                    "heal",
+                    stream.symbol,
+                    stream.timeframe.value,
+                    f"gap from {_iso(start_ms)} filled by the stream's snapshot",
+                    (self.clock.now_ms() - began) / 1000,
+                )
+                return
         backoff = Backoff(0.2, 10.0, 60.0)
         have: dict[int, Candle] = {}
         for attempt in range(1, HEAL_ATTEMPTS + 1):
@@ -366,23 +416,27 @@ class DataEngine:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - retried below
-                logger.warning("{}: heal attempt {} failed: {}", stream.key, attempt, exc)
+                logger.warning("{}: REST fetch attempt {} failed: {}", stream.key, attempt, exc)
             if expected.issubset(have):
                 break
             await asyncio.sleep(backoff.next_delay())
         got = sorted(have.values(), key=lambda c: c.timestamp)
-        added = stream.buffer.merge(got)
-        for c in got:
-            self._pending.setdefault((c.symbol, c.timeframe.value, c.timestamp), c)
+        fixed = self._apply_rest(stream, got)
         took = (self.clock.now_ms() - began) / 1000
-        if expected.issubset(have):
+        complete = expected.issubset(have)
+        if verify:
+            self.verified_fixes += fixed
+            if not complete:
+                logger.warning("{}: could not verify candle {}", stream.key, _iso(start_ms))
+            return
+        if complete:
             stream.gaps_open -= 1
             stream.gaps_healed += 1
             self.incident(
                 "heal",
                 stream.symbol,
                 stream.timeframe.value,
-                f"healed {len(expected)} candle(s) from {_iso(start_ms)} ({len(added)} new in buffer)",
+                f"healed {len(expected)} candle(s) from {_iso(start_ms)}",
                 took,
             )
         else:
@@ -390,9 +444,25 @@ class DataEngine:
                 "error",
                 stream.symbol,
                 stream.timeframe.value,
-                f"gap not healed: {len(expected) - len(have)} candle(s) still missing from {_iso(start_ms)}",
+                f"gap not healed: {len(expected) - len(have)} candle(s) still missing"
+                f" from {_iso(start_ms)}",
                 took,
             )
+
+    async def _supervise(self, stream: StreamWorker) -> None:
+        """Run a stream; restart it if it ever dies of something unexpected."""
+        while True:
+            try:
+                await stream.run()
+                return  # the stream failed for good (its reason is set)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is None or task.cancelling() > 0:
+                    raise
+                logger.warning("{}: watch loop cancelled from inside; restarting", stream.key)
+            except Exception:  # noqa: BLE001 - keep the stream alive
+                logger.exception("{}: watch loop crashed; restarting", stream.key)
+            await asyncio.sleep(stream.backoff.next_delay())
 
     async def _flush_loop(self) -> None:
         interval = float(self.engine_cfg.flush_interval_s)

@@ -26,6 +26,9 @@ WATCHABLE: frozenset[str] = frozenset(
 MAX_OWN_ERRORS = 3
 # Extra time allowed for the first watch of a connection (dial + load_markets + snapshot).
 CONNECT_GRACE_S = 10.0
+DEBUG_BATCHES = False
+# Updates carry the forming candle and at most a few just-closed ones; more rows is a snapshot.
+SNAPSHOT_MIN_ROWS = 5
 
 
 def expected_update_interval_s(tf: TimeFrame) -> float:
@@ -62,6 +65,7 @@ class StreamHost(Protocol):
         duration_s: float | None = None,
     ) -> None: ...
     def count_reconnect(self) -> None: ...
+    def stream_unconfirmed(self, stream: StreamWorker, candle: Candle) -> None: ...
 
 
 class StreamWorker:
@@ -100,6 +104,7 @@ class StreamWorker:
         self.gaps_open = 0
         self.reconnects = 0
         self.stale_events = 0
+        self.cache_repairs = 0
         self._own_errors = 0
         self._down_since_ms: int | None = None
         self.flushed_upto: int | None = None  # newest ts already written to the database
@@ -138,17 +143,25 @@ class StreamWorker:
             holder = self.host.holder
             ex = holder.ensure()
             gen = holder.generation
-            if resync:
-                await self.host.pace_subscribe()
-                timeout = self.stale_timeout_s() + CONNECT_GRACE_S
-            else:
-                timeout = self.stale_timeout_s()
             try:
+                if resync:
+                    if not ex.markets:
+                        # Load markets first, so the subscribes below are really paced.
+                        await asyncio.wait_for(ex.load_markets(), CONNECT_GRACE_S)
+                    await self.host.pace_subscribe()
+                    timeout = self.stale_timeout_s() + CONNECT_GRACE_S
+                else:
+                    timeout = self.stale_timeout_s()
                 rows = await asyncio.wait_for(
                     ex.watch_ohlcv(self.symbol, self.timeframe.value), timeout
                 )
             except asyncio.CancelledError:
-                raise
+                if _really_cancelled():
+                    raise
+                # ccxt cancels pending watch futures when their exchange is closed (recycle).
+                self._mark_down("exchange closed")
+                resync = True
+                continue
             except TimeoutError:
                 await self._on_stale(gen, resync)
                 resync = True
@@ -189,7 +202,14 @@ class StreamWorker:
                 resync = True
                 continue
             self._on_data()
-            self.ingest(rows, resync=resync)
+            if DEBUG_BATCHES:
+                logger.debug("{} batch {} rows resync={}", self.key, len(rows), resync)
+            # A big batch is a snapshot even when an update beat it to the first call.
+            snapshot = resync or len(rows) > SNAPSHOT_MIN_ROWS
+            self.ingest(rows, resync=snapshot)
+            forming = self.buffer.forming
+            if snapshot or (rows and forming is not None and rows[-1][0] < forming.timestamp):
+                self._repair_ccxt_cache(ex)
             resync = False
 
     def ingest(self, rows: Sequence[Sequence[Any]], *, resync: bool = False) -> None:
@@ -198,6 +218,7 @@ class StreamWorker:
         tf = self.timeframe
         self.raw_rows += len(rows)
         prev_ts: int | None = None
+        seen: set[int] = set()  # ts of rows already in this batch
         closed: list[Candle] = []
         corrected: list[Candle] = []
         for row in rows:
@@ -213,6 +234,7 @@ class StreamWorker:
                 continue
             prev_ts = candle.timestamp
             result = self.buffer.apply(candle, resync=resync)
+            seen.add(candle.timestamp)
             outcome = result.outcome
             if outcome is Outcome.DUPLICATE:
                 if not resync:
@@ -226,14 +248,44 @@ class StreamWorker:
                 host.stream_gap(self, *result.gap)
             if outcome is Outcome.CLOSED:
                 closed.extend(result.closed)
+                for c in result.closed:
+                    # Bitget sends a candle's final values with the first push after it closes;
+                    # a close without them (skipped push) leaves the stored candle unconfirmed.
+                    if not resync and c.timestamp not in seen:
+                        host.stream_unconfirmed(self, c)
             elif outcome is Outcome.CORRECTED:
                 self.corrections += 1
                 corrected.extend(result.closed)
         self.last_update_ms = host.clock.now_ms()
         if closed:
-            host.stream_closed(self, closed, False)
+            host.stream_closed(self, closed, corrected=False, live=not resync)
         if corrected:
-            host.stream_closed(self, corrected, True)
+            host.stream_closed(self, corrected, corrected=True, live=not resync)
+
+    def _repair_ccxt_cache(self, ex: Any) -> None:
+        """Put ccxt's candle cache back in ts order.
+
+        ccxt appends an unseen ts at the end of its cache and returns "the last N rows" by
+        position, so an update that beats the snapshot (or an old ts pushed late) leaves the
+        cache out of order and later calls return the wrong rows (stale forming candle, closes
+        with partial values). Sorting it in place restores the positional contract.
+        """
+        try:
+            cache = ex.ohlcvs[self.symbol][self.timeframe.value]
+            dq = cache._deque
+        except (AttributeError, KeyError, TypeError):
+            return
+        prev = None
+        for r in dq:
+            if prev is not None and r[0] <= prev:
+                break
+            prev = r[0]
+        else:
+            return
+        ordered = sorted(dq, key=lambda r: r[0])
+        dq.clear()
+        dq.extend(ordered)
+        self.cache_repairs += 1
 
     def _on_data(self) -> None:
         if self.state is not StreamState.LIVE:
@@ -299,17 +351,26 @@ class StreamWorker:
             await self._sleep_backoff()
 
     def _names_me(self, exc: BaseException) -> bool:
-        """True when an error event names this stream's instrument."""
+        """True when an error event names this stream's instrument (and channel, when given)."""
         ex = self.host.holder.exchange
-        market_id = None
         try:
             market_id = ex.market(self.symbol)["id"] if ex is not None else None
+            interval = (ex.options.get("timeframes") or {}).get(self.timeframe.value)
         except Exception:  # noqa: BLE001 - unknown market: cannot be ours by id
-            market_id = None
+            return False
         if not market_id:
             return False
         text = str(exc)
-        return re.search(rf"instId\W+{re.escape(market_id)}\b", text) is not None
+        if re.search(rf"instId\W+{re.escape(market_id)}\b", text) is None:
+            return False
+        channels = re.findall(r"channel\W+(candle\w+)", text)
+        return not channels or (interval is not None and f"candle{interval}" in channels)
+
+
+def _really_cancelled() -> bool:
+    """True when this task itself is being cancelled (not just a ccxt future it awaited)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 def _socket_alive(ex: Any) -> bool:

@@ -5,9 +5,37 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 from scalp_radar.core.models import Candle, TimeFrame
+
+_EPS = 1e-9
+
+
+def _tf(value: object) -> TimeFrame | None:
+    try:
+        return TimeFrame(value)
+    except ValueError:
+        return None
+
+
+def _check_values(
+    ts: int, o: float, h: float, low: float, c: float, v: float, tf: TimeFrame
+) -> str | None:
+    """The reason a candle's numbers are invalid (the same rules as `Candle`), or None."""
+    if ts < 0:
+        return f"negative timestamp {ts}"
+    if tf.align(ts) != ts:
+        return f"timestamp {ts} is not aligned to the {tf.value} timeframe"
+    if o <= 0 or h <= 0 or low <= 0 or c <= 0:
+        return "non-positive price"
+    if v < 0:
+        return f"negative volume {v}"
+    if h < low:
+        return f"high {h} below low {low}"
+    if low > min(o, c) + _EPS:
+        return f"low {low} is above min(open, close)"
+    if h < max(o, c) - _EPS:
+        return f"high {h} is below max(open, close)"
+    return None
 
 
 class DataValidator:
@@ -58,10 +86,13 @@ class DataValidator:
             if any(not math.isfinite(v) for v in values):
                 return None, "non-finite value"
             o, h, low, c, v = values
-            if h < low:
-                return None, f"high {h} below low {low}"
+            tf = timeframe if isinstance(timeframe, TimeFrame) else _tf(timeframe)
+            if tf is None:
+                return None, f"unknown timeframe {timeframe!r}"
+            why = _check_values(ts, o, h, low, c, v, tf)
+            if why is not None:
+                return None, why
             try:
-                tf = timeframe if isinstance(timeframe, TimeFrame) else TimeFrame(timeframe)
                 candle = Candle(
                     symbol=symbol,
                     timeframe=tf,
@@ -72,9 +103,8 @@ class DataValidator:
                     close=c,
                     volume=v,
                 )
-            except (ValidationError, ValueError) as exc:
-                first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                return None, first
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                return None, str(exc).splitlines()[0]
         if candle.high < candle.low:
             return None, f"high {candle.high} below low {candle.low}"
         if now_ms is not None and candle.timestamp > candle.timeframe.align(now_ms):
