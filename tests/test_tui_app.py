@@ -186,9 +186,10 @@ async def test_q_quits_and_stops_the_source_once():
     app, source = static_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("q")
-        await pilot.pause()
+        assert app.wait_source_stopped(1.0)
         assert source.stop_calls == 1
-    assert source.stop_calls == 1
+    assert app.wait_source_stopped(1.0)
+    assert source.stop_calls == 1  # unmount did not stop it twice
     assert app.return_code == 0
 
 
@@ -196,6 +197,16 @@ async def test_q_quits_from_the_detail_screen():
     app, source = static_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("enter", "q")
+    assert app.wait_source_stopped(1.0)
+    assert source.stop_calls == 1
+
+
+async def test_leaving_without_q_still_stops_the_source():
+    app, source = static_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert source.stop_calls == 0
+    assert app.wait_source_stopped(1.0)
     assert source.stop_calls == 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from textual.app import App
 from textual.binding import Binding
 from textual.clock import Clock
@@ -44,7 +46,7 @@ class ScalpRadarApp(App):
         self.selected = 0
         self.snapshot: EngineSnapshot | None = None
         self.backfill_job: BackfillJob | None = None
-        self._stopped = False
+        self._stop_thread: threading.Thread | None = None
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen(id="main")
@@ -128,10 +130,20 @@ class ScalpRadarApp(App):
         self.exit()
 
     def stop_source(self) -> None:
-        """Stop the engine once (idempotent); also called when the app unmounts."""
-        if not self._stopped:
-            self._stopped = True
-            self.source.stop()
+        """Start stopping the engine once, on a helper thread, so the terminal is given back
+        while the engine flushes; `wait_source_stopped` joins it. Also called on unmount."""
+        if self._stop_thread is None:
+            self._stop_thread = threading.Thread(
+                target=self.source.stop, name="scalp-radar-stop", daemon=True
+            )
+            self._stop_thread.start()
+
+    def wait_source_stopped(self, timeout_s: float = 2.0) -> bool:
+        """Join the stop started by `stop_source` (or run it now); True once it finished."""
+        self.stop_source()
+        assert self._stop_thread is not None
+        self._stop_thread.join(timeout_s)
+        return not self._stop_thread.is_alive()
 
     def on_unmount(self) -> None:
         self.stop_source()

@@ -28,7 +28,9 @@ def run_dashboard(
     try:
         app.run()
     finally:
-        # The app stops the source on quit; this covers crashes (a running engine hangs exit).
-        source.stop()
+        # Quitting started the stop on a helper thread (the terminal is already restored);
+        # after a crash nothing did: either way the engine must be stopped before we return.
+        if not app.wait_source_stopped(2.0):
+            logger.warning("engine did not stop within 2 s; exiting anyway")
         logger.info("dashboard closed")
     return app.return_code or 0

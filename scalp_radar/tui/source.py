@@ -191,11 +191,17 @@ class EngineSource:
         self.runner = runner
         self._cancel: Any = None  # asyncio.Event living on the engine loop
         self._lock = threading.Lock()
+        self._stopped = False
 
     def snapshot(self) -> EngineSnapshot | None:
         return self.runner.snapshot()
 
     def stop(self) -> None:
+        # Once only: a second runner.stop() would wait out its join timeout again.
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self.cancel_backfill()
         self.runner.stop()
 

@@ -143,7 +143,7 @@ class BackfillScreen(ModalScreen[None]):
             return
         plan = job.plan
         plan_text = (
-            f"plan: {plan.requests} requests · {plan.expected_candles:,} candles · "
+            f"plan: {plan.requests} request{'' if plan.requests == 1 else 's'} · {plan.expected_candles:,} candles · "
             f"ETA {fmt.duration(plan.eta_s)}"
             if plan
             else "planning…"
