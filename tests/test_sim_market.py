@@ -175,6 +175,8 @@ def test_fault_spec_syntax() -> None:
     assert [p.kind for p in plans] == ["drop", "stale", "gap", "rest429"]
     assert plans[0].at_s == 10 and plans[1].params["duration"] == 20
     assert plans[2].random_mean_s == 30 and plans[3].every_s == 60 and plans[3].params["count"] == 5
+    assert parse_fault_spec("gap:random/50")[0].random_mean_s == 50
+    assert parse_fault_spec("slow:delay=2@random/5")[0].random_mean_s == 5
     for bad, word in [
         ("boom@1", "boom"),
         ("drop@x", "'x'"),

@@ -7,7 +7,7 @@ Command-line syntax (`--faults`), comma-separated items::
           | SECONDS/PERIOD     at SECONDS, then every PERIOD seconds
           | random[/MEAN]      at random times (exponential gaps, mean MEAN s, default 30),
                                drawn from the simulator's seed
-    (no @WHEN: at start-up; `KIND:random` is short for `KIND@random`)
+    (no @WHEN: at start-up; `KIND:random[/MEAN]` is short for `KIND@random[/MEAN]`)
 
 Examples: ``drop@10,stale:duration=20@30,gap:random,rest429:count=5@5/60``.
 """
@@ -97,8 +97,9 @@ def parse_fault_spec(text: str) -> list[FaultPlan]:
                 random_mean = _number(item, mean)
             when = ""
         for part in parts:
-            if part == "random":
-                random_mean = random_mean or 30.0
+            if part == "random" or part.startswith("random/"):
+                mean = part.partition("/")[2]
+                random_mean = _number(item, mean) if mean else (random_mean or 30.0)
                 continue
             key, eq, value = part.partition("=")
             if not eq:
