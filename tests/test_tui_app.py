@@ -234,3 +234,36 @@ def test_snapshot_source_protocol_and_static_plan():
     assert plan.requests == 8 + 1  # 1440 one-minute candles in 200s, 24 hourly in one
     assert plan.expected_candles == 1440 + 24
     assert isinstance(source.snapshot(), EngineSnapshot)
+
+
+async def test_main_screen_keeps_updating_under_the_backfill_modal():
+    snapshot = healthy_snapshot()
+    app, source = static_app(snapshot)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("b")
+        btc = snapshot.stream("BTC/USDT:USDT", "1m")
+        moved = dataclasses.replace(
+            btc, last_candle=dataclasses.replace(btc.last_candle, close=1234.5)
+        )
+        source.set_snapshot(dataclasses.replace(snapshot, streams=(moved, *snapshot.streams[1:])))
+        app.refresh_snapshot()
+        await pilot.pause()
+        main = app.screen_stack[-2]
+        assert isinstance(main, MainScreen)
+        assert str(main.query(RadarRow).first().query_one(".price", Static).render()) == "1,234.5"
+
+
+async def test_engine_demo_flag_forces_the_demo_badge():
+    app, _ = static_app(healthy_snapshot(demo=True), demo=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "DEMO" in app.sub_title
+        assert "DEMO" in app.screen.query_one(RadarPane).border_title
+
+
+async def test_q_quits_from_the_help_screen():
+    app, source = static_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark", "q")
+    assert app.wait_source_stopped(1.0)
+    assert source.stop_calls == 1

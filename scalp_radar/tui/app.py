@@ -7,11 +7,14 @@ import threading
 from textual.app import App
 from textual.binding import Binding
 from textual.clock import Clock
+from textual.screen import ModalScreen
 
 from scalp_radar.market.snapshot import EngineSnapshot
 from scalp_radar.tui.backfill_job import BackfillJob
 from scalp_radar.tui.screens.main import MainScreen
 from scalp_radar.tui.source import SnapshotSource
+
+DEMO_SUBTITLE = "DEMO · simulated prices, not real"
 
 
 class ScalpRadarApp(App):
@@ -52,7 +55,7 @@ class ScalpRadarApp(App):
         return MainScreen(id="main")
 
     def on_mount(self) -> None:
-        self.sub_title = "DEMO · simulated prices, not real" if self.demo else ""
+        self.sub_title = DEMO_SUBTITLE if self.demo else ""
         self.set_interval(1 / self.refresh_hz, self.refresh_snapshot)
 
     # -- polling -------------------------------------------------------------------------------
@@ -63,16 +66,22 @@ class ScalpRadarApp(App):
         self.snapshot = snapshot
         if snapshot is not None:
             self._fit_selection(snapshot)
+            if snapshot.connection.demo and not self.demo:
+                self.demo = True  # the engine knows best: never show simulated prices unmarked
+                self.sub_title = DEMO_SUBTITLE
             exchange = snapshot.connection.exchange
             if self.title != f"Scalp Radar · {exchange}":
                 self.title = f"Scalp Radar · {exchange}"
         if self.backfill_job is not None:
             self.backfill_job.poll(self)
-        screen = self.screen
-        # Screens set `ready` in on_mount, once their widgets exist.
-        if getattr(screen, "ready", False):
-            with self.batch_update():
-                screen.tick(snapshot)  # type: ignore[attr-defined]
+        with self.batch_update():
+            # The top screen, and the one under a modal (it stays partly visible); screens set
+            # `ready` in on_mount, once their widgets exist. Hidden screens are not updated.
+            for screen in reversed(self.screen_stack):
+                if getattr(screen, "ready", False):
+                    screen.tick(snapshot)  # type: ignore[attr-defined]
+                if not isinstance(screen, ModalScreen):
+                    break
 
     def _fit_selection(self, snapshot: EngineSnapshot) -> None:
         timeframes = snapshot.timeframes

@@ -27,10 +27,10 @@ HELP = """\
 
 
 class HelpScreen(ModalScreen[None]):
-    """A modal listing the keys; any of escape, ? or q closes it."""
+    """A modal listing the keys; escape or ? closes it (q still quits)."""
 
     BINDINGS = [
-        Binding("escape,question_mark,q", "dismiss", "Close"),
+        Binding("escape,question_mark", "dismiss", "Close"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -1,0 +1,96 @@
+"""EngineSource over a real EngineRunner in demo mode (in-process simulator, real SQLite file)."""
+
+from __future__ import annotations
+
+import time
+
+from scalp_radar.core.config import load_config
+from scalp_radar.market.backfill_types import BackfillRequest
+from scalp_radar.market.runner import EngineRunner
+from scalp_radar.tui.source import EngineSource, SnapshotSource
+
+HOUR = 3_600_000
+
+
+def _wait_snapshot(source: EngineSource, timeout_s: float = 10.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        snapshot = source.snapshot()
+        if snapshot is not None and snapshot.streams:
+            return snapshot
+        time.sleep(0.05)
+    raise AssertionError("no snapshot from the engine")
+
+
+def test_engine_source_plans_runs_and_cancels_backfills(tmp_path):
+    runner = EngineRunner(load_config(), db_path=tmp_path / "radar.db", demo=True)
+    runner.start()
+    source = EngineSource(runner)
+    try:
+        assert isinstance(source, SnapshotSource)
+        snapshot = _wait_snapshot(source)
+        assert snapshot.connection.demo and snapshot.symbols
+        symbol = snapshot.symbols[0]
+        now = snapshot.taken_at_ms
+        req = BackfillRequest((symbol,), ("1h",), now - 72 * HOUR, now, force=True)
+
+        plan = source.plan_backfill(req).result(timeout=10)
+        assert plan.requests >= 1 and 60 <= plan.expected_candles <= 72
+
+        seen = []
+        result = source.start_backfill(req, seen.append).result(timeout=20)
+        assert result.complete, result.summary()
+        assert result.candles_stored >= 60
+        assert seen and seen[-1].windows_done == seen[-1].windows_total == plan.requests
+
+        # A long 1m backfill, cancelled as soon as it reports progress.
+        long_req = BackfillRequest(snapshot.symbols, ("1m",), now - 30 * 24 * HOUR, now, force=True)
+        progress = []
+        future = source.start_backfill(long_req, progress.append)
+        deadline = time.monotonic() + 10
+        while not progress and not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        source.cancel_backfill()
+        cancelled = future.result(timeout=10)
+        assert cancelled.cancelled and cancelled.windows_done < cancelled.windows_total
+    finally:
+        source.stop()
+        source.stop()  # idempotent
+
+
+async def test_dashboard_on_the_live_demo_engine_backfills_and_quits(tmp_path):
+    from textual.widgets import Static
+
+    from scalp_radar.tui.app import make_app
+    from scalp_radar.tui.widgets.radar import RadarRow
+
+    runner = EngineRunner(load_config(), db_path=tmp_path / "radar.db", demo=True)
+    runner.start()
+    app = make_app(EngineSource(runner), demo=True, refresh_hz=10)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+
+            async def until(predicate, what: str) -> None:
+                for _ in range(500):
+                    if predicate():
+                        return
+                    await pilot.pause(0.02)
+                raise AssertionError(f"timed out waiting for {what}")
+
+            def live_rows() -> int:
+                rows = app.screen.query(RadarRow)
+                return sum("live" in str(r.query_one(".badge", Static).render()) for r in rows)
+
+            await until(lambda: live_rows() == len(app.snapshot.symbols), "every symbol live")
+            await pilot.press("b", "ctrl+s")  # 1 day, selected symbol, selected timeframe
+            await until(
+                lambda: app.backfill_job is not None and not app.backfill_job.running, "backfill"
+            )
+            assert app.backfill_job.error is None
+            assert app.backfill_job.result.complete, app.backfill_job.result.summary()
+            await pilot.pause()
+            assert any(n.message.startswith("complete:") for n in app._notifications)
+            await pilot.press("escape", "q")
+        assert app.wait_source_stopped(2.0)
+    finally:
+        runner.stop()
