@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from scalp_radar.core.database import Database
 from scalp_radar.core.rate_limiter import RateLimiter, TokenBucket
-from scalp_radar.market.backfill import Backfiller, HealError, disable_ccxt_throttle, heal_range
+from scalp_radar.market.backfill import (
+    Backfiller,
+    HealError,
+    disable_ccxt_throttle,
+    follow_server_clock,
+    heal_range,
+)
 from scalp_radar.market.backfill_plan import DAY_MS, HISTORY, RECENT, plan_backfill
 from scalp_radar.market.backfill_types import BackfillProgress, BackfillRequest
 from scalp_radar.market.exchange import create_exchange
 from scalp_radar.market.holes import find_holes
-from scalp_radar.sim import SimExchange, SimLimits
+from scalp_radar.sim import SimClock, SimExchange, SimLimits
 
 SYM = "BTC/USDT:USDT"
 MIN = 60_000
@@ -212,3 +219,29 @@ async def test_heal_range_failure_names_the_window(sim, exchange, db):
         await heal_range(
             exchange, db, _limiter(), SYM, "1m", now - 3600_000, now, now_ms=now, retries=1
         )
+
+
+async def test_exchange_clock_ahead_of_local_clock(tmp_path):
+    """A simulator ahead of the local clock (speed > 1): ccxt must follow the server's time."""
+    clock = SimClock(start_ms=int(time.time() * 1000) + DAY_MS)
+    async with SimExchange(symbols=[SYM], limits=SimLimits.off(), clock=clock) as sim:
+        ex = create_exchange(None, sim_url=sim.url)
+        disable_ccxt_throttle(ex)
+        try:
+            await ex.load_markets()
+            async with Database(tmp_path / "c.db") as db:
+                now = int(await ex.fetch_time())
+                start, end = now - 120 * MIN, now
+                plan = await _plan(db, now, start, end)
+                assert plan.expected_candles >= 119
+                # unsynchronised: ccxt clamps endTime to the local clock, a day behind
+                short = await _backfiller(ex, None).run(plan)
+                assert short.missing_candles == plan.expected_candles
+                follow_server_clock(ex, now - int(time.time() * 1000))
+                result = await _backfiller(ex, db).run(plan)
+                assert result.complete and result.missing_candles == 0
+                truth = sim.truth(SYM, "1m", start, end)
+                assert len(truth) == plan.expected_candles
+                assert await _stored_rows(db, SYM, "1m", start, end) == truth
+        finally:
+            await ex.close()

@@ -181,6 +181,23 @@ def test_data_list_without_database(tmp_path, capsys):
     assert not (tmp_path / "none.db").exists()
 
 
+def test_simulator_clock_ahead_of_ours_still_fetches_everything(tmp_path, capsys):
+    from scalp_radar.sim import SimClock
+
+    clock = SimClock(start_ms=int(time.time() * 1000) + 3 * DAY)
+    sim = SimExchange(symbols=[SYM], limits=SimLimits.off(), clock=clock).start_in_thread()
+    try:
+        db_path = tmp_path / "c.db"
+        code = _cli(db_path, sim.url, "backfill", "--symbol", SYM, "--timeframe", "1m",
+                    "--days", "0.5")  # fmt: skip
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "complete: 719 candles stored" in out or "complete: 720 candles stored" in out
+        assert "note: the exchange had no data" not in out
+    finally:
+        sim.stop_thread()
+
+
 # ------------------------------------------------------------------------------ killed runs
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "Backfiller",
     "HealError",
     "disable_ccxt_throttle",
+    "follow_server_clock",
     "find_holes",
     "heal_range",
     "plan_backfill",
@@ -69,6 +70,18 @@ def disable_ccxt_throttle(exchange: Any) -> None:
     same throttle (options.ws.cost), and Bitget drops connections above 10 messages/s.
     """
     exchange.enableRateLimit = False
+
+
+def follow_server_clock(exchange: Any, offset_ms: int) -> None:
+    """Make ccxt's own clock run `offset_ms` ahead of the local one (exchange time - local time).
+
+    ccxt clamps a request's endTime to *its* clock (`exchange.milliseconds()`): against a
+    simulator running faster than real time (speed > 1), or a machine whose clock lags, candles
+    newer than the local clock could never be fetched. Only for an instance the caller owns or
+    knows to be simulated; with a real, synchronised clock the offset is ~0 and nothing changes.
+    """
+    base = type(exchange).milliseconds
+    exchange.milliseconds = lambda: int(base()) + int(offset_ms)
 
 
 def _permanent_errors() -> tuple[type[BaseException], ...]:

@@ -292,12 +292,19 @@ class _Session:
         return self.exchange
 
     async def server_now_ms(self) -> int:
-        """The exchange's clock (the simulator's may run faster than the wall clock)."""
+        """The exchange's clock (a simulator's may run faster than the wall clock)."""
+        from scalp_radar.market.backfill import follow_server_clock
+
         await self.limiter.acquire("market_data")
+        local = int(time.time() * 1000)
         try:
-            return int(await self.exchange.fetch_time())
+            server = int(await self.exchange.fetch_time())
         except Exception:
-            return int(time.time() * 1000)
+            return local
+        if abs(server - local) > 60_000:
+            # ccxt clamps endTime to its own clock: let it follow the exchange's.
+            follow_server_clock(self.exchange, server - local)
+        return server
 
     def check_markets(self, symbols: Sequence[str]) -> None:
         markets = self.exchange.markets or {}
