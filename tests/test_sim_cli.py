@@ -55,9 +55,12 @@ def test_sim_command_serves_until_sigterm() -> None:
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        first = proc.stdout.readline()
-        assert first.startswith("simulated Bitget listening on http://127.0.0.1:"), first
+        banner = [proc.stdout.readline() for _ in range(4)]
+        first = banner[0]
+        assert first.startswith("simulated Bitget listening on http://127.0.0.1:"), banner
         url = first.rsplit(" ", 1)[1].strip()
+        assert f"--sim-url {url}" in banner[3]
+        assert "BTC/USDT:USDT, DOGE/USDT:USDT" in banner[2]
         with urllib.request.urlopen(
             url + "/api/v2/mix/market/contracts?productType=USDT-FUTURES"
         ) as r:
@@ -67,7 +70,7 @@ def test_sim_command_serves_until_sigterm() -> None:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    assert "simulator stopped" in out and "--sim-url" in out
+    assert "simulator stopped" in out
 
 
 def test_start_in_thread_for_sync_code() -> None:

@@ -104,4 +104,8 @@ def create_exchange(
     exchange.has["fetchCurrencies"] = False
     if sim_url:
         point_at_simulator(exchange, sim_url)
+        # close() sleeps timeout_on_exit (250 ms) to let TLS transports shut down; plain
+        # http/ws to a simulator has none, and the engine re-creates exchanges after errors.
+        if sim_url.startswith("http://"):
+            exchange.timeout_on_exit = 0
     return exchange

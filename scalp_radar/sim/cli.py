@@ -122,7 +122,8 @@ async def _serve(sim) -> None:
         print(f"simulated Bitget listening on {sim.url}", flush=True)
         print(f"  websocket: {sim.ws_url}", flush=True)
         print(
-            f"  symbols: {', '.join(sim.symbols)} | seed {sim.seed} | speed {sim.clock.speed:g}x",
+            f"  symbols: {', '.join(s.symbol for s in sim.market.specs.values())} | "
+            f"seed {sim.seed} | speed {sim.clock.speed:g}x",
             flush=True,
         )
         print(f"  use it with: scalp-radar --sim-url {sim.url}   (Ctrl-C to stop)", flush=True)
