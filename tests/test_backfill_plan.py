@@ -90,19 +90,21 @@ def test_page_sizes_and_90_day_span_for_every_timeframe():
         step = tf.to_milliseconds()
         for endpoint in (HISTORY, RECENT):
             n = page_size(tf, endpoint)
-            assert n * step <= MAX_SPAN_MS
-            assert n <= (200 if endpoint == HISTORY else 1000)
+            # each request asks n + 1 rows; history spans n + 1 candles, recent n
+            assert (n + 1) * step <= MAX_SPAN_MS or (endpoint == RECENT and n * step <= MAX_SPAN_MS)
+            assert n + 1 <= (200 if endpoint == HISTORY else 1000)
         windows = plan_ranges(SYM, tf, [(NOW - 3000 * DAY_MS, NOW)], NOW)
         for w in windows:
             assert w.end_ms - w.start_ms <= MAX_SPAN_MS
             assert (w.end_ms - w.start_ms) % step == 0
             assert tf.align(w.start_ms) == w.start_ms
             assert (w.end_ms - w.start_ms) // step <= page_size(tf, w.endpoint)
-    assert page_size("1m", HISTORY) == 200
-    assert page_size("1m", RECENT) == 1000
-    assert page_size("1d", HISTORY) == 90
-    assert page_size("1w", RECENT) == 12  # ccxt caps 1w at 13, the 90-day span at 12
-    assert page_size("4h", RECENT) == 540
+    assert page_size("1m", HISTORY) == 199
+    assert page_size("1m", RECENT) == 999
+    assert page_size("1d", HISTORY) == 89
+    assert page_size("1w", HISTORY) == 11
+    assert page_size("1w", RECENT) == 12  # ccxt caps 1w at 13 rows, the 90-day span at 12
+    assert page_size("4h", RECENT) == 539
 
 
 def test_one_year_of_1m_counts():
@@ -112,9 +114,9 @@ def test_one_year_of_1m_counts():
     boundary = recent_boundary("1m", NOW)
     history_candles = (boundary - start) // MIN
     recent_candles = (end - boundary) // MIN
-    assert sum(w.endpoint == HISTORY for w in windows) == -(-history_candles // 200)
-    assert sum(w.endpoint == RECENT for w in windows) == -(-recent_candles // 1000)
-    assert len(windows) == 2468
+    assert sum(w.endpoint == HISTORY for w in windows) == -(-history_candles // 199)
+    assert sum(w.endpoint == RECENT for w in windows) == -(-recent_candles // 999)
+    assert len(windows) == 2480
     _assert_tiling(windows, start, end)
 
 
@@ -191,7 +193,7 @@ async def test_resume_plan_for_history_range_covers_only_holes(db):
     assert all(w.endpoint == HISTORY for w in plan.windows)
     assert plan.windows[0].start_ms == start + 3 * DAY_MS
     assert plan.windows[-1].end_ms == start + 4 * DAY_MS
-    assert plan.requests == -(-288 // 200)
+    assert plan.requests == -(-288 // 199)
 
 
 async def test_plan_rejects_bad_requests(db):

@@ -128,7 +128,7 @@ async def test_429_storm_and_5xx_bursts_give_the_exact_result(sim, exchange, db)
 
 async def test_a_permanently_failing_window_is_reported_by_name(sim, exchange, db):
     now = sim.clock.now_ms()
-    start, end = now - 40 * DAY_MS, now - 40 * DAY_MS + 600 * MIN  # 3 history windows
+    start, end = now - 40 * DAY_MS, now - 40 * DAY_MS + 597 * MIN  # 3 history windows
     plan = await _plan(db, now, start, end)
     assert plan.requests == 3
     # one worker, two retries: the first window gets 3 failures in a row and gives up

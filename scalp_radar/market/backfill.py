@@ -147,12 +147,14 @@ class Backfiller:
 
         permanent = _permanent_errors()
         tf_ms = TimeFrame.from_string(window.timeframe).to_milliseconds()
-        limit = (window.end_ms - window.start_ms) // tf_ms
-        # until = end - 1 ms: Bitget serves the latest `limit` rows <= endTime, so the page ends
-        # on the window's last candle whether endTime is inclusive or rounded down. ccxt then sets
-        # startTime = endTime - limit*tf on history (span < 90 days by planning) and filters
-        # rows >= since. Never paginate=True: it silently drops older history (spec section 1).
-        params: dict[str, Any] = {"until": window.end_ms - 1}
+        # n + 1 rows ending at until = the window's end: whether Bitget's endTime is inclusive
+        # (rows start..end), exclusive or rounded down (rows start-tf..end-tf), the page holds
+        # the whole window, and _to_candles keeps [start, end) only (dropping the forming
+        # candle, which opens at `end` for the newest window). ccxt sets startTime = since on
+        # /candles and endTime - (n+1)*tf on /history-candles (span within 90 days by planning),
+        # then keeps rows >= since. Never paginate=True: it silently drops older history.
+        limit = (window.end_ms - window.start_ms) // tf_ms + 1
+        params: dict[str, Any] = {"until": window.end_ms}
         if window.endpoint == HISTORY:
             params["useHistoryEndpoint"] = True
         last_exc: BaseException | None = None

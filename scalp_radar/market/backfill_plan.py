@@ -27,8 +27,8 @@ RECENT = "candles"
 HISTORY = "history-candles"
 DAY_MS = 86_400_000
 MAX_SPAN_MS = 90 * DAY_MS
-RECENT_PAGE = 1000
-HISTORY_PAGE = 200
+RECENT_PAGE = 1000  # row limit of /candles
+HISTORY_PAGE = 200  # row limit of /history-candles
 
 # ccxt's options.fetchOHLCV.maxRecentDaysPerTimeframe (4.5.x).
 _CCXT_RECENT_DAYS = {
@@ -79,12 +79,18 @@ def recent_boundary(timeframe: TimeFrame | str, now_ms: int) -> int:
 
 
 def page_size(timeframe: TimeFrame | str, endpoint: str) -> int:
-    """Candles per request on `endpoint`, within the row limit and the 90-day span."""
+    """Candles per window on `endpoint`: one less than the request's row limit.
+
+    Each request asks for n + 1 rows ending at the window's end (see Backfiller._request), so the
+    page is complete whether Bitget's endTime is inclusive, exclusive or rounded down; the
+    request's span, (n + 1) candles on history and n on recent, stays within 90 days.
+    """
     tf = as_timeframe(timeframe)
     by_span = MAX_SPAN_MS // tf.to_milliseconds()
     if endpoint == HISTORY:
-        return max(1, min(HISTORY_PAGE, by_span))
-    return max(1, min(RECENT_PAGE, _CCXT_RECENT_CAP.get(tf.value, RECENT_PAGE), by_span))
+        return max(1, min(HISTORY_PAGE, by_span) - 1)
+    cap = min(RECENT_PAGE, _CCXT_RECENT_CAP.get(tf.value, RECENT_PAGE))
+    return max(1, min(cap - 1, by_span))
 
 
 def closed_end(timeframe: TimeFrame | str, now_ms: int) -> int:
@@ -104,7 +110,7 @@ def split_windows(
 
 
 def coalesce(
-    ranges: Sequence[tuple[int, int]], tf: TimeFrame, page: int = HISTORY_PAGE
+    ranges: Sequence[tuple[int, int]], tf: TimeFrame, page: int = HISTORY_PAGE - 1
 ) -> list[tuple[int, int]]:
     """Merge nearby holes whose union still fits one history page (fewer requests).
 
