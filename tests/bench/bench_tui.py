@@ -68,6 +68,9 @@ def child(args: argparse.Namespace) -> int:
         finally:
             runner.stop()
         return 0
+    from scalp_radar.tui.run import configure_textual_env
+
+    configure_textual_env()  # as `scalp-radar` does, before textual is imported
     from scalp_radar.tui.app import make_app
     from scalp_radar.tui.source import EngineSource
 
