@@ -91,11 +91,12 @@ def rows_of(frames: list[str]) -> list[list[float]]:
         ("rest5xx", {"status": 502}, ccxt.ExchangeNotAvailable),
         ("rest5xx", {"status": 500}, ccxt.ExchangeNotAvailable),
         ("slow", {"delay": 1.0}, ccxt.RequestTimeout),
+        ("restdrop", {"count": 2}, ccxt.ExchangeNotAvailable),
     ],
 )
 async def test_rest_faults_raise_the_documented_ccxt_errors(sim, kind, params, error) -> None:
     async with exchange(sim, timeout_ms=300) as ex:
-        sim.faults.inject(kind, count=1, **params)
+        sim.faults.inject(kind, **{"count": 1, **params})
         with pytest.raises(error):
             await ex.fetch_ohlcv(BTC, "1m", limit=5)
         assert len(await ex.fetch_ohlcv(BTC, "1m", limit=5)) == 5  # the next call is served
@@ -109,6 +110,15 @@ async def test_rest_fault_burst_and_endpoint_filter(sim) -> None:
             with pytest.raises(ccxt.DDoSProtection):
                 await ex.fetch_ohlcv(BTC, "1m", limit=5)
         assert len(await ex.fetch_ohlcv(BTC, "1m", limit=5)) == 5
+
+
+async def test_rest_refused_when_the_simulator_is_down() -> None:
+    sim = SimExchange(SYMBOLS, limits=SimLimits.off())
+    await sim.start()
+    async with exchange(sim) as ex:
+        await sim.stop()
+        with pytest.raises(ccxt.ExchangeNotAvailable):
+            await ex.fetch_time()
 
 
 # -- websocket connection faults ------------------------------------------------------------------

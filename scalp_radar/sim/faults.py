@@ -50,11 +50,13 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, float]]] = {
     "rest429text": ("the next count REST calls get 429 with a plain-text body", {"count": 3}),
     "rest5xx": ("the next count REST calls get an HTTP 5xx (status)", {"count": 1, "status": 502}),
     "slow": ("the next count REST calls wait delay s before answering", {"count": 1, "delay": 15}),
+    # count 2: aiohttp silently retries once a request whose kept-alive connection was cut.
+    "restdrop": ("the next count REST calls get their TCP connection cut, no answer", {"count": 2}),
 }
 
 CONNECTION_KINDS = {"close", "drop", "stale", "nopong", "error", "e30001", "e30006", "e30007"}
 PUSH_KINDS = {"gap", "duplicate", "outoforder", "invalid", "malformed"}
-REST_KINDS = {"rest429", "rest429text", "rest5xx", "slow"}
+REST_KINDS = {"rest429", "rest429text", "rest5xx", "slow", "restdrop"}
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,10 @@ class RestApi:
             self.counts[endpoint] += 1
             fault = self.faults.take_rest(endpoint)
             if fault is not None:
+                if fault[0] == "restdrop":
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return web.Response(status=500)  # never reaches the client
                 response = await self._fault_response(*fault)
                 if response is not None:
                     return response
