@@ -69,6 +69,8 @@ def change_text(pct: float | None) -> Text:
     """'+1.23%' in green, '-0.40%' in red (the sign carries the meaning without colour)."""
     if pct is None:
         return Text("—", style="dim")
+    if abs(pct) < 0.005:
+        pct = 0.0  # never show "-0.00%"
     style = "green" if pct > 0 else "red" if pct < 0 else ""
     return Text(f"{pct:+.2f}%", style=style)
 
