@@ -9,6 +9,8 @@ engine benchmarks. Three figures:
   2. firehose, one ccxt.pro client (separate process): candle update frames/s a real ccxt.pro
      client receives and parses (one watch_ohlcv loop per stream), and its watch_ohlcv returns/s.
   3. paced (default push interval 0.25 s), one ccxt.pro client: the normal demo load.
+  4. REST: 1m history pages of 200 rows fetched by ccxt (10 in parallel, like ccxt's pagination),
+     simulator and ccxt in one process, no limits: what a backfill can draw from it.
 """
 
 from __future__ import annotations
@@ -128,6 +130,39 @@ async def measure(limits: SimLimits, reader, pairs, seconds: float, speed: float
     return {"server_pushes_per_s": server_rate, "client_per_s": count / elapsed, "rows": rows}
 
 
+async def measure_rest(requests: int) -> tuple[float, float]:
+    """(requests/s, rows/s) of /history-candles through ccxt, one process."""
+    from scalp_radar.market.exchange import create_exchange
+
+    async with SimExchange(SYMBOLS, seed=1, limits=SimLimits.off()) as sim:
+        ex = create_exchange(None, sim.url)
+        ex.enableRateLimit = False
+        await ex.load_markets()
+        since = sim.candle_start("1m") - 365 * 86_400_000
+        params = {"useHistoryEndpoint": True}
+        done = rows = 0
+        t0 = time.perf_counter()
+        while done < requests:
+            pages = await asyncio.gather(
+                *(
+                    ex.fetch_ohlcv(
+                        "BTC/USDT:USDT",
+                        "1m",
+                        since=since + i * 200 * 60_000,
+                        limit=200,
+                        params=params,
+                    )
+                    for i in range(10)
+                )
+            )
+            done += 10
+            rows += sum(len(p) for p in pages)
+            since += 2000 * 60_000
+        elapsed = time.perf_counter() - t0
+        await ex.close()
+    return done / elapsed, rows / elapsed
+
+
 async def run(args: argparse.Namespace) -> None:
     pairs = streams(args.streams)
     print(
@@ -148,6 +183,10 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"  paced 0.25 s, ccxt client: server {paced['server_pushes_per_s']:>9,.0f} pushes/s | "
         f"ccxt parses {paced['client_per_s']:>9,.0f} frames/s (expected {len(pairs) / 0.25:,.0f}/s)"
+    )
+    req_s, rows_s = await measure_rest(600)
+    print(
+        f"  REST history-candles     : {req_s:>9,.0f} requests/s | {rows_s:>9,.0f} rows/s (ccxt in-process)"
     )
     ratio = raw["server_pushes_per_s"] / 20_000
     print(f"  firehose / target = {ratio:.2f}x")
