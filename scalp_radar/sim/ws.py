@@ -7,7 +7,7 @@ import contextlib
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 from loguru import logger
@@ -36,10 +36,8 @@ class Sub:
     tf: str = ""
     last_ts: int | None = None  # start of the forming candle at the last push
     skip_until: int | None = None  # gap fault: no pushes until the forming candle reaches this
-    cache_key: int = -1
+    cache_key: int = -1  # simulated second of cache_rows: the forming row changes once a second
     cache_rows: str = ""
-    pushes: int = 0
-    extra: list[str] = field(default_factory=list)
 
 
 class WsSession:
