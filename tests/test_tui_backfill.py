@@ -160,3 +160,19 @@ async def test_result_names_missing_windows_and_survives_closing_the_modal():
             "incomplete: 1 windows missing: ETH/USDT:USDT 1m" in m and s == "warning"
             for m, s in notes
         )
+
+
+async def test_backfill_finished_message_is_posted_once():
+    from scalp_radar.tui.backfill_job import BackfillFinished
+
+    app, _ = static_app()
+    messages = []
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await pilot.press("b", "ctrl+s")
+        await wait_for(pilot, lambda: app.backfill_job is not None and not app.backfill_job.running)
+        for _ in range(3):
+            app.refresh_snapshot()
+            await pilot.pause()
+    finished = [m for m in messages if isinstance(m, BackfillFinished)]
+    assert len(finished) == 1
+    assert finished[0].result is not None and finished[0].result.complete

@@ -10,6 +10,8 @@ import concurrent.futures
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from textual.message import Message
+
 from scalp_radar.market.backfill_types import (
     BackfillPlan,
     BackfillProgress,
@@ -19,6 +21,15 @@ from scalp_radar.market.backfill_types import (
 
 if TYPE_CHECKING:
     from scalp_radar.tui.app import ScalpRadarApp
+
+
+class BackfillFinished(Message):
+    """Posted to the app once, when a backfill ends (complete, cancelled, failed or errored)."""
+
+    def __init__(self, result: BackfillResult | None, error: str | None) -> None:
+        super().__init__()
+        self.result = result
+        self.error = error
 
 
 @dataclass
@@ -63,6 +74,7 @@ class BackfillJob:
                 self.error = f"backfill failed: {exc}"
         if not self.running and not self.notified:
             self.notified = True
+            app.post_message(BackfillFinished(self.result, self.error))
             if self.error is not None:
                 app.notify(self.error, title="Backfill", severity="error", timeout=10)
             elif self.result is not None:

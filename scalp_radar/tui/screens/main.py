@@ -47,6 +47,7 @@ class MainScreen(Screen):
         yield Footer()
 
     ready = False
+    _shown: tuple[object, ...] | None = None
 
     def on_mount(self) -> None:
         self.ready = True
@@ -55,6 +56,11 @@ class MainScreen(Screen):
     def tick(self, snapshot: EngineSnapshot | None) -> None:
         """Show `snapshot`; called by the app's refresh timer inside batch_update()."""
         app = self.app
+        # The engine publishes a new object when anything changed: skip identical ticks.
+        shown = (snapshot, app.timeframe, app.selected, app.demo)
+        if self._shown is not None and all(a is b for a, b in zip(shown, self._shown, strict=True)):
+            return
+        self._shown = shown
         self.query_one(RadarPane).show(snapshot, app.timeframe, app.selected, app.demo)
         if snapshot is None:
             return
