@@ -118,8 +118,13 @@ class DataEngine:
         """Call `callback(candle)` (sync or async) for every live closed candle."""
         self._callbacks.append(callback)
 
-    def snapshot(self) -> EngineSnapshot:
-        """The latest immutable snapshot (safe to read from any thread)."""
+    def snapshot(self, *, fresh: bool = False) -> EngineSnapshot:
+        """The latest immutable snapshot (safe to read from any thread).
+
+        `fresh=True` rebuilds it now; call that only from the engine's loop (tests, status).
+        """
+        if fresh:
+            self._snapshot = self._build_snapshot()
         return self._snapshot
 
     def get_data(self, symbol: str, *, include_forming: bool = True) -> MultiTimeframeData:
@@ -135,6 +140,11 @@ class DataEngine:
     def exchange(self) -> Any:
         """The current ccxt.pro exchange (it is replaced after a socket is poisoned)."""
         return self.holder.ensure()
+
+    @property
+    def pending_repairs(self) -> int:
+        """Gap heals and close verifications still in flight."""
+        return sum(1 for t in self._side_tasks if t.get_name().startswith(("heal", "verify")))
 
     @property
     def incidents(self) -> list[Incident]:
@@ -338,7 +348,12 @@ class DataEngine:
     def _create_exchange(self) -> Any:
         from scalp_radar.market.exchange import create_exchange
 
-        return create_exchange(self.config, self.sim_url, options=self._exchange_options)
+        ping_ms = int(float(self.config.exchange.websocket.ping_interval_s) * 1000)
+        options = {"ws": {"keepAlive": ping_ms}}
+        extra = self._exchange_options or {}
+        options["ws"].update(extra.get("ws", {}))
+        options.update({k: v for k, v in extra.items() if k != "ws"})
+        return create_exchange(self.config, self.sim_url, options=options)
 
     async def _load_history(self) -> None:
         """Warm each buffer with the newest stored candles, so a restart continues history."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -89,7 +90,11 @@ class StreamWorker:
         self.backoff = backoff
         self.stale_multiplier = stale_multiplier
         self.stale_min_s = stale_min_s
-        self.state = StreamState.CONNECTING
+        self.state_log: deque[StreamState] = deque(
+            maxlen=64
+        )  # transitions, for tests and debugging
+        self._state = StreamState.CONNECTING
+        self.state_log.append(self._state)
         self.reason: str | None = None
         self.next_retry_at: float | None = None  # time.monotonic() of the next attempt
         self.last_update_ms: int | None = None  # clock time of the last accepted row
@@ -108,6 +113,17 @@ class StreamWorker:
         self._own_errors = 0
         self._down_since_ms: int | None = None
         self.flushed_upto: int | None = None  # newest ts already written to the database
+
+    @property
+    def state(self) -> StreamState:
+        """Current connection state."""
+        return self._state
+
+    @state.setter
+    def state(self, value: StreamState) -> None:
+        if value is not self._state:
+            self._state = value
+            self.state_log.append(value)
 
     @property
     def key(self) -> str:
