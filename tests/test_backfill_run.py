@@ -245,3 +245,26 @@ async def test_exchange_clock_ahead_of_local_clock(tmp_path):
                 assert await _stored_rows(db, SYM, "1m", start, end) == truth
         finally:
             await ex.close()
+
+
+@pytest.mark.parametrize("semantics", ["inclusive", "rounded-down"])
+async def test_pages_are_whole_whatever_the_endtime_semantics(sim, exchange, db, semantics):
+    """Bitget documents endTime only as "rounded down to granularity": the simulator serves
+    ts < endTime; here it is switched to ts <= endTime, or to rounding endTime down first, and
+    every window must still come back whole."""
+    from scalp_radar.sim.timeframes import align
+
+    original = sim.rest._select
+
+    def select(inst, tf, start, end, limit, now, history):
+        if end is not None:
+            end = end + 1 if semantics == "inclusive" else align(tf, end)
+        return original(inst, tf, start, end, limit, now, history)
+
+    sim.rest._select = select
+    now = sim.clock.now_ms()
+    start, end = now - 30 * DAY_MS, now - 27 * DAY_MS  # history and recent windows
+    plan = await _plan(db, now, start, end)
+    result = await _backfiller(exchange, db).run(plan)
+    assert result.complete and result.missing_candles == 0, result
+    assert await _stored_rows(db, SYM, "1m", start, end) == sim.truth(SYM, "1m", start, end)
