@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from loguru import logger
+
 # kind -> (what it does, default parameters). Parameters are numbers unless noted.
 FAULT_KINDS: dict[str, tuple[str, dict[str, float]]] = {
     "close": ("websocket graceful close (code)", {"code": 1000}),
@@ -158,6 +160,7 @@ class FaultInjector:
     def inject(self, kind: str, **params) -> None:
         """Apply a fault now (connection faults) or arm it for the next request/push."""
         full = _check_kind(kind, params)
+        logger.info("sim fault injected: {} {}", kind, full)
         with self._lock:
             self.injected.append((self._clock(), kind, full))
             if kind in REST_KINDS:

@@ -83,7 +83,7 @@ class SimExchange:
         self.faults.on_connection_fault = self._on_connection_fault
         self.faults.begin()
         self._fault_task = asyncio.create_task(self._run_faults())
-        logger.info(
+        logger.debug(
             "simulator listening on {} (seed {}, speed {}x)", self.url, self.seed, self.clock.speed
         )
         return self

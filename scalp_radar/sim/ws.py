@@ -256,7 +256,7 @@ class WsSession:
                 self.pushed += 1
             return
         kind, params = fault
-        logger.info("sim fault {} on {} {}", kind, sub.inst, sub.tf)
+        logger.debug("sim push fault {} on {} {}", kind, sub.inst, sub.tf)
         if kind == "malformed":
             await self.send(f'{{"action":"update","arg":{sub.arg_json},"data":[["17')
             self.pushed += 1
