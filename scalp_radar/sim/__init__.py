@@ -1,5 +1,12 @@
 """The offline Bitget twin: a simulated exchange on 127.0.0.1 that real ccxt.pro talks to.
 
+    async with SimExchange(symbols, seed=42, speed=60, limits=SimLimits()) as sim:
+        ex = create_exchange(config, sim.url)          # scalp_radar.market.exchange
+        sim.truth("BTC/USDT:USDT", "5m", start, end)   # closed candles, [ts, o, h, l, c, v]
+        sim.faults.inject("drop")                      # or .schedule(kind, at_s) / .random(kind)
+
+`SimLimits.off()` switches every limit off, `SimLimits.firehose()` also pushes as fast as it can
+(benchmarks). Modules: market (the candle truth), clock, rest, ws, faults, limits, server, cli.
 Never imports textual (the dashboard); ccxt is not needed to run it.
 """
 
