@@ -37,6 +37,8 @@ __all__ = ["DataEngine", "DataValidator"]
 CandleCallback = Callable[[Candle], Any]
 # How often the exchange clock offset is measured again.
 CLOCK_CHECK_S = 300.0
+# Offset of the exchange's clock beyond which ccxt is made to follow it.
+CLOCK_FOLLOW_MS = 5_000
 # Heal attempts before a gap is left open (it stays counted in gaps_open).
 HEAL_ATTEMPTS = 6
 # Real seconds a gap waits before the REST fetch (a snapshot may fill it first).
@@ -68,7 +70,8 @@ class DataEngine:
         self.clock = clock or SystemClock()
         self.engine_cfg = config.engine
         self._exchange_options = exchange_options
-        self.holder = ExchangeHolder(exchange_factory or self._create_exchange)
+        self._factory = exchange_factory or self._create_exchange
+        self.holder = ExchangeHolder(self._new_exchange)
         ws = config.exchange.websocket
         self.websocket_enabled = bool(getattr(config.secrets, "enable_websocket", True))
         self.max_heal_candles = max_heal_candles or max(
@@ -345,6 +348,28 @@ class DataEngine:
 
     # ----- internals --------------------------------------------------------------------------
 
+    def _new_exchange(self) -> Any:
+        """A fresh exchange whose own clock agrees with the engine's (see `_sync_exchange_clock`)."""
+        ex = self._factory()
+        self._sync_exchange_clock(ex)
+        return ex
+
+    def _sync_exchange_clock(self, ex: Any) -> None:
+        """Make ccxt's `milliseconds()` follow the market's clock.
+
+        ccxt clamps REST `endTime` to its own clock, so against a simulator running faster than
+        real time (or a lagging local clock) the newest candles could never be fetched to heal a
+        gap. With an injected clock ccxt reads it; otherwise it follows the measured offset of
+        the exchange's clock when that exceeds a few seconds.
+        """
+        if not isinstance(self.clock, SystemClock):
+            ex.milliseconds = self.clock.now_ms
+            return
+        offset = self._clock_offset_ms
+        if offset is not None and abs(offset) > CLOCK_FOLLOW_MS:
+            base = type(ex).milliseconds
+            ex.milliseconds = lambda: int(base()) + int(offset)
+
     def _create_exchange(self) -> Any:
         from scalp_radar.market.exchange import create_exchange
 
@@ -424,6 +449,14 @@ class DataEngine:
                     start_ms,
                     end_ms,
                     now_ms=max(end_ms + step, self.clock.now_ms()),
+                )
+                logger.debug(
+                    "{}: REST {}..{} gave {} candle(s) {}",
+                    stream.key,
+                    _iso(start_ms),
+                    _iso(end_ms),
+                    len(candles),
+                    [c.timestamp for c in candles][:5],
                 )
                 for c in candles:
                     if c.timestamp in expected:
@@ -507,6 +540,7 @@ class DataEngine:
                 t1 = self.clock.now_ms()
                 if server is not None:
                     self._clock_offset_ms = float(server) - (t0 + t1) / 2
+                    self._sync_exchange_clock(ex)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the offset is informational
