@@ -622,14 +622,14 @@ class DataEngine:
         )
 
     def _rate(self, s: StreamWorker, now_ms: int, speed: float) -> float:
-        """Updates per real second, smoothed over about a second."""
+        """Updates per real second, over windows of at least half a second."""
         prev = self._rates.get(id(s))
         if prev is None:
             self._rates[id(s)] = (s.updates, now_ms, 0.0)
             return 0.0
         n0, t0, rate = prev
         dt = (now_ms - t0) / 1000 / speed
-        if dt >= 1.0:
+        if dt >= 0.5:
             rate = (s.updates - n0) / dt
             self._rates[id(s)] = (s.updates, now_ms, rate)
         return rate
