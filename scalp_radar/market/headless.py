@@ -49,6 +49,7 @@ def status_dict(snap: EngineSnapshot) -> dict[str, Any]:
                 "key": s.key,
                 "state": s.state.value,
                 "close": s.last_candle.close if s.last_candle else None,
+                "last_closed_ts": _last_closed_ts(s),
                 "age_s": None if s.last_update_age_s is None else round(s.last_update_age_s, 2),
                 "reason": s.reason,
             }
@@ -56,6 +57,13 @@ def status_dict(snap: EngineSnapshot) -> dict[str, Any]:
         ],
         "last_incident": snap.incidents[0].message if snap.incidents else None,
     }
+
+
+def _last_closed_ts(s: Any) -> int | None:
+    for c in reversed(s.recent_candles):
+        if c.closed:
+            return c.timestamp
+    return None
 
 
 def status_line(snap: EngineSnapshot) -> str:
@@ -193,7 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from scalp_radar.core.logging_setup import setup_logging
 
-    setup_logging(args.log_level or config.secrets.log_level, log_dir=None, console=True)
+    setup_logging(
+        args.log_level or config.secrets.log_level,
+        log_dir=None,
+        console=True,
+        json_console=args.json_lines,
+    )
     db_path = args.db or config.secrets.database_path
     if db_path is None:
         from scalp_radar.core.paths import default_db_path

@@ -1,0 +1,141 @@
+"""`--headless` as a real process: status lines, DEMO everywhere, SIGTERM/SIGINT flush and exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scalp_radar.core.database import Database
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _spawn(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "scalp_radar.market.headless",
+        "--db",
+        str(tmp_path / "h.db"),
+        *args,
+    ]
+    full_env = {k: v for k, v in os.environ.items() if k != "SCALP_RADAR_CONFIG"}
+    full_env.update(env or {})
+    # Run from an empty directory (no stray .env), importing this checkout.
+    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=tmp_path
+    )
+
+
+def _read_json_until(proc: subprocess.Popen, cond, limit_s: float = 40.0) -> list[dict]:
+    lines: list[dict] = []
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(json.loads(line))
+        if cond(lines[-1]):
+            return lines
+    proc.kill()
+    raise AssertionError(
+        f"condition not met; last status {lines[-1:]}; stderr {proc.stderr.read()[-2000:]}"
+    )
+
+
+def test_sigterm_flushes_and_exits_zero_with_last_candles_in_db(tmp_path):
+    proc = _spawn(tmp_path, "--demo", "--sim-speed", "120", "--status-interval", "0.25", "--json")
+    try:
+        lines = _read_json_until(
+            proc,
+            lambda d: (
+                d["states"].get("live") == len(d["streams"])
+                and all(s["last_closed_ts"] for s in d["streams"])
+            ),
+        )
+        # Let a few more candles close, then stop it like a service manager would.
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    statuses = lines + [json.loads(x) for x in out.splitlines() if x.strip()]
+    assert all(d["mode"] == "DEMO" and d["demo"] is True for d in statuses)
+    final = statuses[-1]
+    assert set(final["states"]) == {"stopped"}
+
+    async def stored_latest() -> dict[str, int | None]:
+        async with Database(tmp_path / "h.db") as db:
+            out: dict[str, int | None] = {}
+            for s in final["streams"]:
+                symbol, tf = s["key"].rsplit(" ", 1)
+                out[s["key"]] = await db.get_latest_candle_timestamp(symbol, tf)
+            return out
+
+    latest = asyncio.run(stored_latest())
+    for s in final["streams"]:
+        # The last closed candle the engine held at stop is in the database.
+        assert latest[s["key"]] is not None and latest[s["key"]] >= s["last_closed_ts"], s
+
+
+def test_text_status_lines_say_demo_and_sigint_exits_zero(tmp_path):
+    proc = _spawn(tmp_path, "--demo", "--sim-speed", "60", "--status-interval", "0.2")
+    try:
+        deadline = time.monotonic() + 30
+        seen: list[str] = []
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "streams 12" in line and "live=12" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    status = [x for x in seen + err.splitlines() if "streams 12" in x]
+    assert status and all("DEMO" in x for x in status)
+
+
+def test_websocket_disabled_still_serves_status(tmp_path):
+    proc = _spawn(
+        tmp_path,
+        "--demo",
+        "--status-interval",
+        "0.2",
+        "--json",
+        env={"ENABLE_WEBSOCKET": "false"},
+    )
+    try:
+        lines = _read_json_until(proc, lambda d: d["uptime_s"] >= 0, limit_s=20)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert lines[0]["websocket"] is False and set(lines[0]["states"]) == {"stopped"}
+    assert "ENABLE_WEBSOCKET is false" in err
+
+
+def test_config_error_exits_nonzero_with_one_line(tmp_path):
+    bad = tmp_path / "cfg"
+    bad.mkdir()
+    (bad / "assets.yaml").write_text("assets: [oops\n")
+    proc = _spawn(tmp_path, "--status-interval", "0.2", env={"SCALP_RADAR_CONFIG": str(bad)})
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("config error:"), err
