@@ -267,3 +267,20 @@ async def test_q_quits_from_the_help_screen():
         await pilot.press("question_mark", "q")
     assert app.wait_source_stopped(1.0)
     assert source.stop_calls == 1
+
+
+async def test_long_watchlist_scrolls_to_keep_the_selection_visible():
+    from scalp_radar.tui.fixtures import many_symbols_snapshot
+
+    app, _ = static_app(many_symbols_snapshot(10))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        scroller = app.screen.query_one("#radar-rows")
+        assert len(rows(app)) == 10 and scroller.scroll_y == 0
+        await pilot.press("k")  # wraps to the last symbol
+        await pilot.pause()
+        await pilot.pause()
+        last = rows(app)[-1]
+        assert last.has_class("-selected") and scroller.scroll_y > 0
+        assert scroller.region.contains_region(last.region)
+        assert app.screen.query_one(ConnectionPane).region.height >= 5  # status panes keep room

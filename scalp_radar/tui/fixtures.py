@@ -162,3 +162,17 @@ def _replace(stream: StreamSnapshot, **changes: object) -> StreamSnapshot:
     from dataclasses import replace
 
     return replace(stream, **changes)  # type: ignore[arg-type]
+
+
+def many_symbols_snapshot(count: int = 10) -> EngineSnapshot:
+    """A long watchlist (prices recycled from the three base symbols) to test scrolling."""
+    from dataclasses import replace
+
+    base = healthy_snapshot()
+    names = ["BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "AVAX", "LINK", "DOT", "LTC", "BNB", "TRX"]
+    streams = []
+    for i in range(count):
+        source = SYMBOLS[i % len(SYMBOLS)]
+        symbol = f"{names[i % len(names)]}{i // len(names) or ''}/USDT:USDT"
+        streams += [replace(s, symbol=symbol) for s in base.streams if s.symbol == source]
+    return replace(base, streams=tuple(streams))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Sparkline, Static
 
 from scalp_radar.market.snapshot import EngineSnapshot, StreamSnapshot
@@ -44,6 +44,10 @@ class RadarRow(Horizontal):
         if not self._ready:
             self._pending = (stream, selected)
             return
+        if selected and not self.has_class("-selected"):
+            self.call_after_refresh(
+                self.scroll_visible, animate=False
+            )  # many symbols: keep it in view
         self.set_class(selected, "-selected")
         self._set("mark", "▶ " if selected else "  ", self.query_one(".mark", Static).update)
         closes = stream.recent_closes if stream else ()
@@ -77,7 +81,8 @@ class RadarPane(Vertical):
             yield Static("chg", classes="chg")
             yield Static("recent closes", classes="spark-head")
             yield Static("feed", classes="badge")
-        yield Static("waiting for the engine's first snapshot…", classes="radar-empty")
+        with VerticalScroll(id="radar-rows", can_focus=False):
+            yield Static("waiting for the engine's first snapshot…", classes="radar-empty")
 
     def show(
         self, snapshot: EngineSnapshot | None, timeframe: str | None, selected: int, demo: bool
@@ -91,7 +96,7 @@ class RadarPane(Vertical):
             self._symbols = snapshot.symbols
             self.query(RadarRow).remove()
             self.query(".radar-empty").remove()
-            self.mount_all([RadarRow(s) for s in self._symbols])
+            self.query_one("#radar-rows").mount_all([RadarRow(s) for s in self._symbols])
         points = 0
         for i, row in enumerate(self.query(RadarRow)):
             stream = snapshot.stream(row.symbol, timeframe) if timeframe else None
