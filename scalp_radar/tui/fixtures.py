@@ -136,7 +136,14 @@ def degraded_snapshot(*, demo: bool = False, seed: int = 1) -> EngineSnapshot:
         elif (s.symbol, s.timeframe) == ("ETH/USDT:USDT", "1m"):
             s = _replace(s, gaps_detected=3, gaps_healed=1, gaps_open=2, buffer_len=455)
         elif (s.symbol, s.timeframe) == ("SOL/USDT:USDT", "1h"):
-            s = _replace(s, state=StreamState.FAILED, buffer_len=212, reason="BadSymbol")
+            s = _replace(
+                s,
+                state=StreamState.FAILED,
+                buffer_len=212,
+                reason="BadSymbol",
+                last_update_age_s=3_600.0,
+                updates_per_s=0.0,
+            )
         streams.append(s)
     t = TAKEN_AT_MS
     incidents = (

@@ -42,7 +42,8 @@ class ConnectionPane(PaneTable):
         offset = "—" if c.clock_offset_ms is None else f"{c.clock_offset_ms:+.0f}ms"
         ws = "" if c.websocket_enabled else " · ws off"
         db = "" if c.database_ok else " · [bold red]db down[/]"
-        self.border_title = f"Connection {live}/{len(snapshot.streams)} live"
+        total = sum(s.updates_per_s for s in snapshot.streams)
+        self.border_title = f"Connection {live}/{len(snapshot.streams)} live · {total:.0f} upd/s"
         self.border_subtitle = (
             f"up {fmt.duration(c.uptime_s)} · rc {c.reconnects} · clk {offset}{ws}{db}"
         )

@@ -25,7 +25,7 @@ class IncidentsPane(PaneTable):
     """Rebuilt only when the incident tuple changes (incidents are rare)."""
 
     def __init__(self, *, id: str = "incidents") -> None:  # noqa: A002
-        cols = [("at", "time", 8), ("kind", "kind", 6), ("what", "what", None)]
+        cols = [("at", "UTC", 8), ("kind", "kind", 6), ("what", "what", None)]
         super().__init__("Incidents", cols, id=id)
         self._shown: tuple[Incident, ...] | None = None
 
