@@ -51,8 +51,18 @@ class ExchangeHolder:
             return True
 
     async def _close(self, exchange: Any) -> None:
-        with contextlib.suppress(Exception, asyncio.TimeoutError):
+        try:
             await asyncio.wait_for(exchange.close(), self._close_timeout_s)
+            return
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001
+            logger.debug("exchange close did not finish cleanly: {!r}", exc)
+        # A silent server (stale, no pong) never answers the websocket close handshake:
+        # closing the HTTP session aborts every socket it owns.
+        session = getattr(exchange, "session", None)
+        if session is not None:
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(session.close(), 1.0)
+            exchange.session = None
 
     async def close(self, timeout_s: float = 0.5) -> None:
         """Close the current exchange and any still closing; bounded by `timeout_s`."""
