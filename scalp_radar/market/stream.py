@@ -233,6 +233,9 @@ class StreamWorker:
         host = self.host
         tf = self.timeframe
         self.raw_rows += len(rows)
+        if resync:
+            # ccxt's cache may be out of ts order right after a (re)subscription.
+            rows = sorted(rows, key=_row_ts)
         prev_ts: int | None = None
         seen: set[int] = set()  # ts of rows already in this batch
         closed: list[Candle] = []
@@ -273,6 +276,10 @@ class StreamWorker:
                 self.corrections += 1
                 corrected.extend(result.closed)
         self.last_update_ms = host.clock.now_ms()
+        if resync and (closed or corrected) and self.buffer.closed:
+            # The newest close of a snapshot batch may carry a stale state (a snapshot built
+            # before the last update can overwrite it in ccxt's cache): check it over REST.
+            host.stream_unconfirmed(self, self.buffer.closed[-1])
         if closed:
             host.stream_closed(self, closed, corrected=False, live=not resync)
         if corrected:
@@ -381,6 +388,14 @@ class StreamWorker:
             return False
         channels = re.findall(r"channel\W+(candle\w+)", text)
         return not channels or (interval is not None and f"candle{interval}" in channels)
+
+
+def _row_ts(row: Any) -> int:
+    """Sort key of a raw row (unreadable rows first; validation rejects them)."""
+    try:
+        return int(row[0])
+    except (TypeError, ValueError, IndexError):
+        return -1
 
 
 def _really_cancelled() -> bool:
