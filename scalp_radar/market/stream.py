@@ -168,9 +168,9 @@ class StreamWorker:
                     timeout = self.stale_timeout_s() + CONNECT_GRACE_S
                 else:
                     timeout = self.stale_timeout_s()
-                rows = await asyncio.wait_for(
-                    ex.watch_ohlcv(self.symbol, self.timeframe.value), timeout
-                )
+                # asyncio.timeout costs a timer handle; wait_for would wrap every call in a Task.
+                async with asyncio.timeout(timeout):
+                    rows = await ex.watch_ohlcv(self.symbol, self.timeframe.value)
             except asyncio.CancelledError:
                 if _really_cancelled():
                     raise
