@@ -22,13 +22,12 @@ from scalp_radar.market.backoff import Backoff
 from scalp_radar.market.clock import SystemClock, clock_speed
 from scalp_radar.market.exchange_holder import ExchangeHolder
 from scalp_radar.market.snapshot import (
-    CandleView,
     ConnectionFacts,
     EngineSnapshot,
     Incident,
-    StreamSnapshot,
     StreamState,
 )
+from scalp_radar.market.snapshot_build import RateMeter, stream_snapshot
 from scalp_radar.market.stream import StreamWorker
 from scalp_radar.market.validator import DataValidator
 
@@ -111,7 +110,7 @@ class DataEngine:
         self._reconnects = 0
         self._clock_offset_ms: float | None = None
         self._database_ok = True
-        self._rates: dict[int, tuple[int, int, float]] = {}  # id(stream) -> (updates, at_ms, rate)
+        self._rates = RateMeter()
         self._running = False
         self._snapshot = self._build_snapshot()
 
@@ -551,52 +550,16 @@ class DataEngine:
         now = self.clock.now_ms()
         speed = clock_speed(self.clock)
         points = int(self.engine_cfg.sparkline_points)
-        mono = time.monotonic()
-        streams = []
-        for s in self.streams:
-            buf = s.buffer
-            last = buf.forming or (buf.closed[-1] if buf.closed else None)
-            view = None
-            if last is not None:
-                view = CandleView(
-                    last.timestamp,
-                    last.open,
-                    last.high,
-                    last.low,
-                    last.close,
-                    last.volume,
-                    buf.forming is None,
-                )
-            age = (
-                None
-                if s.last_update_ms is None
-                else max(0.0, (now - s.last_update_ms) / 1000 / speed)
+        streams = tuple(
+            stream_snapshot(
+                s,
+                now_ms=now,
+                speed=speed,
+                points=points,
+                updates_per_s=self._rates.rate(id(s), s.updates, now, speed),
             )
-            streams.append(
-                StreamSnapshot(
-                    symbol=s.symbol,
-                    timeframe=s.timeframe.value,
-                    state=s.state,
-                    last_candle=view,
-                    recent_closes=buf.recent_closes(points),
-                    buffer_len=len(buf),
-                    buffer_capacity=buf.maxlen,
-                    gaps_detected=s.gaps_detected,
-                    gaps_healed=s.gaps_healed,
-                    gaps_open=s.gaps_open,
-                    invalid_dropped=s.invalid_dropped,
-                    duplicates_dropped=s.duplicates_dropped + s.out_of_order_dropped,
-                    last_update_age_s=age,
-                    updates_per_s=self._rate(s, now, speed),
-                    reconnects=s.reconnects,
-                    attempt=s.backoff.attempt,
-                    next_retry_in_s=None
-                    if s.next_retry_at is None
-                    else max(0.0, s.next_retry_at - mono),
-                    reason=s.reason,
-                    recent_candles=_views(buf, points),
-                )
-            )
+            for s in self.streams
+        )
         uptime = (
             0.0 if self._started_ms is None else max(0.0, (now - self._started_ms) / 1000 / speed)
         )
@@ -615,35 +578,11 @@ class DataEngine:
         )
         return EngineSnapshot(
             taken_at_ms=now,
-            streams=tuple(streams),
+            streams=streams,
             limiter=limiter_stats,
             connection=facts,
             incidents=tuple(reversed(self._incidents)),
         )
-
-    def _rate(self, s: StreamWorker, now_ms: int, speed: float) -> float:
-        """Updates per real second, over windows of at least half a second."""
-        prev = self._rates.get(id(s))
-        if prev is None:
-            self._rates[id(s)] = (s.updates, now_ms, 0.0)
-            return 0.0
-        n0, t0, rate = prev
-        dt = (now_ms - t0) / 1000 / speed
-        if dt >= 0.5:
-            rate = (s.updates - n0) / dt
-            self._rates[id(s)] = (s.updates, now_ms, rate)
-        return rate
-
-
-def _views(buf: Any, n: int) -> tuple[CandleView, ...]:
-    candles = list(buf.closed)[-n:]
-    views = [
-        CandleView(c.timestamp, c.open, c.high, c.low, c.close, c.volume, True) for c in candles
-    ]
-    f = buf.forming
-    if f is not None:
-        views.append(CandleView(f.timestamp, f.open, f.high, f.low, f.close, f.volume, False))
-    return tuple(views[-n:])
 
 
 def _heal_fn() -> Callable[..., Any]:
