@@ -209,6 +209,15 @@ class StreamWorker:
                 await self._on_poisoned(gen, exc, backoff=True)
                 resync = True
                 continue
+            except (ConnectionError, OSError) as exc:
+                # A raw transport error ccxt passed through (e.g. aiohttp's "Cannot write to
+                # closing transport"): its client may linger half-closed, so start afresh.
+                if holder.generation != gen:
+                    self._mark_down(f"exchange re-created: {_short(exc)}")
+                else:
+                    await self._on_poisoned(gen, exc, backoff=True, what="transport error")
+                resync = True
+                continue
             except TypeError as exc:
                 self.fail(f"cannot stream this timeframe: {exc}")
                 return
@@ -367,8 +376,10 @@ class StreamWorker:
         await self.host.holder.recycle(gen, f"{self.key} stale")
         await self._sleep_backoff()
 
-    async def _on_poisoned(self, gen: int, exc: BaseException, *, backoff: bool) -> None:
-        self._mark_down(f"error event: {_short(exc)}")
+    async def _on_poisoned(
+        self, gen: int, exc: BaseException, *, backoff: bool, what: str = "error event"
+    ) -> None:
+        self._mark_down(f"{what}: {_short(exc)}")
         await self.host.holder.recycle(gen, f"{self.key}: {_short(exc)}")
         if backoff:
             await self._sleep_backoff()
