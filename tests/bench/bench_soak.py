@@ -80,7 +80,9 @@ async def check_store(db, cfg, speed_clock) -> tuple[int, int, int]:
     from scalp_radar.sim.market import Market
 
     market = Market(SYMBOLS, seed=SEED)
-    now = speed_clock.now_ms()
+    # The replica clock may trail the simulator's by up to ~1 s real (queue hand-off): allow
+    # that much market time, so a candle the simulator had closed counts as closed here too.
+    now = speed_clock.now_ms() + int(speed_clock.speed * 1000)
     holes = differ = checked = 0
     for symbol, tf in cfg.streams:
         rows = await db.get_candles(symbol, tf)
