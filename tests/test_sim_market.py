@@ -193,3 +193,29 @@ def test_sim_never_imports_textual() -> None:
         "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_first_requests_in_a_fresh_process_may_run_concurrently() -> None:
+    # Regression: the shared normal table was filled in place, and a REST worker thread reading
+    # it while another thread built it raised IndexError (an HTTP 500 on a fresh simulator).
+    code = (
+        "import threading\n"
+        "from scalp_radar.sim.market import Market\n"
+        "errors = []\n"
+        "barrier = threading.Barrier(8)\n"
+        "def work(i):\n"
+        "    m = Market(['BTC/USDT:USDT'], seed=i)\n"
+        "    barrier.wait()\n"
+        "    try:\n"
+        "        m.candles('BTC/USDT:USDT', '1m', 1_699_990_000_000, 1_700_000_000_000, now_ms=1_700_000_000_000)\n"
+        "    except Exception as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(errors)\n"
+    )
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert out.stdout.strip() == "[]", out.stdout

@@ -32,14 +32,17 @@ _TICKS = 60  # forming-candle sub-steps: one per simulated second
 Row = tuple[int, float, float, float, float, float]  # ts, open, high, low, close, volume
 
 
-_NORMALS: list[float] = []
+_NORMALS: list[float] | None = None
 
 
 def _normals() -> list[float]:
     """65536 standard normal deviates from a fixed seed (built once per process)."""
-    if not _NORMALS:
+    global _NORMALS
+    if _NORMALS is None:
+        # Build the whole table first and publish it in one assignment: REST handlers run in
+        # worker threads, and a half-filled shared list gave concurrent readers an IndexError.
         rng = random.Random(20240917)
-        _NORMALS.extend(rng.gauss(0.0, 1.0) for _ in range(1 << 16))
+        _NORMALS = [rng.gauss(0.0, 1.0) for _ in range(1 << 16)]
     return _NORMALS
 
 
