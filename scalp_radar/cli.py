@@ -140,6 +140,10 @@ def _resolve_paths(args: argparse.Namespace, config) -> None:
         args.db_path = Path(config.secrets.database_path).expanduser()
     else:
         args.db_path = paths.default_db_path()
+    from scalp_radar.core.database import check_database_file
+
+    # Refuse a wrong --db before anything starts (simulator, engine, logs about them).
+    check_database_file(args.db_path)
     log_dir = getattr(args, "log_dir", None)
     args.log_dir_path = Path(log_dir).expanduser() if log_dir else paths.default_log_dir()
     if not getattr(args, "sim_url", None):
