@@ -222,8 +222,8 @@ def test_yaml_top_level_must_be_a_mapping(cfg):
         ),
         (
             "exchanges.yaml",
-            "burst: 20",
-            "burst: many",
+            "burst: 2 ",
+            "burst: many ",
             "exchange.rate_limits.market_data.burst",
             "integer",
             None,

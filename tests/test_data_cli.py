@@ -209,8 +209,8 @@ def _slow_config(tmp_path: Path) -> Path:
     text = path.read_text()
     old = "market_data:"
     head, tail = text.split(old, 1)
-    tail = tail.replace("requests_per_second: 10", "requests_per_second: 20", 1)
-    tail = tail.replace("burst: 20", "burst: 1", 1)
+    tail = tail.replace("requests_per_second: 18", "requests_per_second: 20", 1)
+    tail = tail.replace("burst: 2 ", "burst: 1 ", 1)
     path.write_text(head + old + tail)
     return config_dir
 

@@ -21,6 +21,7 @@ from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
 from scalp_radar.market.backoff import Backoff
 from scalp_radar.market.clock import SystemClock, clock_speed
 from scalp_radar.market.exchange_holder import ExchangeHolder
+from scalp_radar.market.holes import heal_range
 from scalp_radar.market.snapshot import (
     ConnectionFacts,
     EngineSnapshot,
@@ -416,7 +417,6 @@ class DataEngine:
 
         `verify` re-fetches closed candles whose final values never arrived (not a gap).
         """
-        heal_range = _heal_fn()
         step = stream.timeframe.to_milliseconds()
         expected = set(range(start_ms, end_ms, step))
         began = self.clock.now_ms()
@@ -583,19 +583,6 @@ class DataEngine:
             connection=facts,
             incidents=tuple(reversed(self._incidents)),
         )
-
-
-def _heal_fn() -> Callable[..., Any]:
-    """The shared `heal_range` from the backfill module when available, else the fallback."""
-    try:
-        from scalp_radar.market import backfill  # noqa: F401 - heal_range needs the Backfiller
-        from scalp_radar.market.holes import heal_range
-
-        return heal_range
-    except ImportError:
-        from scalp_radar.market.gap_healer import heal_range
-
-        return heal_range
 
 
 async def _logged(coro: Any, name: str) -> None:
