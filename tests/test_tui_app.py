@@ -284,3 +284,16 @@ async def test_long_watchlist_scrolls_to_keep_the_selection_visible():
         assert last.has_class("-selected") and scroller.scroll_y > 0
         assert scroller.region.contains_region(last.region)
         assert app.screen.query_one(ConnectionPane).region.height >= 5  # status panes keep room
+
+
+async def test_refresh_tick_during_modal_teardown_does_not_crash():
+    # Regression: the refresh timer fired while the app was tearing the backfill modal down
+    # (its widgets already removed) and NoMatches escaped, crashing the app on exit.
+    app, _ = static_app(healthy_snapshot())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("b")
+        await pilot.pause()
+        await app.screen.query_one("#bf-buttons").remove()
+        app.refresh_snapshot()
+        await pilot.pause()
+        assert app.is_running

@@ -7,6 +7,7 @@ import threading
 from textual.app import App
 from textual.binding import Binding
 from textual.clock import Clock
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 
 from scalp_radar.market.snapshot import EngineSnapshot
@@ -79,7 +80,12 @@ class ScalpRadarApp(App):
             # `ready` in on_mount, once their widgets exist. Hidden screens are not updated.
             for screen in reversed(self.screen_stack):
                 if getattr(screen, "ready", False):
-                    screen.tick(snapshot)  # type: ignore[attr-defined]
+                    try:
+                        screen.tick(snapshot)  # type: ignore[attr-defined]
+                    except NoMatches:
+                        # The timer can fire while the app tears a screen down (quit with the
+                        # backfill modal open): its widgets are gone and there is nothing to show.
+                        continue
                 if not isinstance(screen, ModalScreen):
                     break
 
