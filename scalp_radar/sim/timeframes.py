@@ -50,29 +50,9 @@ GRANULARITY: dict[str, str] = {
     "1Mutc": "1M",
 }
 
-# WebSocket `candle{X}` channel suffixes -> ccxt timeframe.
-WS_CHANNEL: dict[str, str] = {
-    "1m": "1m",
-    "3m": "3m",
-    "5m": "5m",
-    "15m": "15m",
-    "30m": "30m",
-    "1H": "1h",
-    "2H": "2h",
-    "4H": "4h",
-    "6H": "6h",
-    "6Hutc": "6h",
-    "12H": "12h",
-    "12Hutc": "12h",
-    "1D": "1d",
-    "1Dutc": "1d",
-    "3D": "3d",
-    "3Dutc": "3d",
-    "1W": "1w",
-    "1Wutc": "1w",
-    "1M": "1M",
-    "1Mutc": "1M",
-}
+# WebSocket `candle{X}` channel suffixes -> ccxt timeframe: the same strings as REST
+# granularities (candle1m, candle1H, candle6Hutc, ...).
+WS_CHANNEL: dict[str, str] = GRANULARITY
 
 # Depth of the recent `/candles` endpoint, in days (Bitget contract doc); absent = unlimited.
 RECENT_DEPTH_DAYS: dict[str, int] = {
