@@ -64,7 +64,7 @@ class StreamSnapshot:
 
     @property
     def key(self) -> str:
-        """"BTC/USDT:USDT 1m"."""
+        """The stream's name, e.g. "BTC/USDT:USDT 1m"."""
         return f"{self.symbol} {self.timeframe}"
 
 
