@@ -7,6 +7,7 @@ Heavy libraries (ccxt, textual) are imported inside the command that needs them,
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -131,23 +132,38 @@ def _load_config(args: argparse.Namespace):
 
 
 def _resolve_paths(args: argparse.Namespace, config) -> None:
-    """Fill args.db_path / args.log_dir_path from flags, .env, then the user's directories."""
-    from scalp_radar.core import paths
+    """Fill args.db_path / args.log_dir_path / args.sim_url from flags, .env, then defaults.
 
+    Simulated prices (--demo, --sim-url or exchange.sim_url) never go into the real history:
+    unless --db names a file, they use a sibling `*-demo.db`.
+    """
+    from scalp_radar.core import paths
+    from scalp_radar.core.database import check_database_file
+    from scalp_radar.market.exchange import check_sim_url
+
+    sim_url = getattr(args, "sim_url", None) or config.exchange.sim_url
+    if sim_url:
+        try:
+            sim_url = check_sim_url(sim_url)
+        except ValueError as exc:
+            raise UserError(f"--sim-url: {exc}") from None
+    args.sim_url = sim_url
+    # A simulator anywhere means simulated prices: label them DEMO everywhere.
+    args.demo = bool(getattr(args, "demo", False) or sim_url)
     if getattr(args, "db", None):
         args.db_path = Path(args.db).expanduser()
-    elif config.secrets.database_path:
-        args.db_path = Path(config.secrets.database_path).expanduser()
     else:
-        args.db_path = paths.default_db_path()
-    from scalp_radar.core.database import check_database_file
-
+        if config.secrets.database_path:
+            db_path = Path(config.secrets.database_path).expanduser()
+        else:
+            db_path = paths.default_db_path()
+        if args.demo:
+            db_path = db_path.with_name(f"{db_path.stem}-demo{db_path.suffix}")
+        args.db_path = db_path
     # Refuse a wrong --db before anything starts (simulator, engine, logs about them).
     check_database_file(args.db_path)
     log_dir = getattr(args, "log_dir", None)
     args.log_dir_path = Path(log_dir).expanduser() if log_dir else paths.default_log_dir()
-    if not getattr(args, "sim_url", None):
-        args.sim_url = config.exchange.sim_url
 
 
 def _setup_logging(args: argparse.Namespace, config, *, console: bool, json_console=False) -> None:
@@ -161,9 +177,12 @@ def _setup_logging(args: argparse.Namespace, config, *, console: bool, json_cons
         if secret is not None and secret.get_secret_value():
             register_secret(secret.get_secret_value())
     level = getattr(args, "log_level", None) or config.secrets.log_level
-    setup_logging(
-        level=level, log_dir=args.log_dir_path, console=console, json_console=json_console
-    )
+    try:
+        setup_logging(
+            level=level, log_dir=args.log_dir_path, console=console, json_console=json_console
+        )
+    except ValueError as exc:  # a bad --log-level / LOG_LEVEL or an unusable --log-dir
+        raise UserError(str(exc)) from None
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -185,11 +204,11 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """The default command: the dashboard, or the headless engine with --headless."""
-    if args.status_interval <= 0:
+    if not math.isfinite(args.status_interval) or args.status_interval <= 0:
         raise UserError(
             f"--status-interval: expected a positive number, got {args.status_interval}"
         )
-    if args.refresh_hz <= 0 or args.refresh_hz > 60:
+    if not math.isfinite(args.refresh_hz) or not 0 < args.refresh_hz <= 60:
         raise UserError(f"--refresh-hz: expected a number in (0, 60], got {args.refresh_hz}")
     config = _load_config(args)
     _resolve_paths(args, config)

@@ -137,3 +137,87 @@ def test_non_database_file_as_db_is_refused_and_untouched(tmp_path):
     result = run_cli("--headless", "--db", str(fake_db), "--demo", cwd=tmp_path, timeout=90)
     assert_one_line_error(result, str(fake_db))
     assert fake_db.read_text() == "my precious notes\n"
+
+
+def _database_line(result) -> str:
+    assert result.returncode == 0, result.stderr
+    return next(line for line in result.stdout.splitlines() if line.startswith("database:"))
+
+
+def test_simulated_prices_never_use_the_real_history_database(tmp_path):
+    # Regression: --demo and --sim-url wrote simulated candles into the user's real database,
+    # where resume and INSERT OR IGNORE would then keep them forever.
+    real = _database_line(run_cli("config", "check", cwd=tmp_path))
+    assert real.endswith("scalp_radar.db")
+    demo = _database_line(run_cli("--demo", "config", "check", cwd=tmp_path))
+    assert demo.endswith("scalp_radar-demo.db")
+    sim = _database_line(
+        run_cli("--sim-url", "http://127.0.0.1:8765", "config", "check", cwd=tmp_path)
+    )
+    assert sim.endswith("scalp_radar-demo.db")
+    chosen = _database_line(
+        run_cli("--demo", "--db", str(tmp_path / "mine.db"), "config", "check", cwd=tmp_path)
+    )
+    assert chosen.endswith("mine.db")
+
+
+def test_headless_against_a_remote_simulator_is_labelled_demo(tmp_path):
+    # Regression: `scalp-radar --headless --sim-url URL` labelled simulated prices REAL.
+    from scalp_radar.sim import SimExchange
+
+    sim = SimExchange(seed=3).start_in_thread()
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scalp_radar",
+                "--headless",
+                "--sim-url",
+                sim.url,
+                "--status-interval",
+                "0.5",
+                "--db",
+                str(tmp_path / "h.db"),
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "streams" in line and "|" in line and "up " in line:
+                break
+        proc.send_signal(2)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        sim.stop_thread()
+    status = [line for line in lines if "streams" in line and "up " in line]
+    assert status and "DEMO" in status[-1], "".join(lines)
+    assert "REAL" not in "".join(lines) + rest
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--sim-url", "not-a-url", "config", "check"], "--sim-url"),
+        (["--log-level", "VERBOSE", "data", "list"], "VERBOSE"),
+        (["--log-dir", "/proc/nope", "data", "list"], "/proc/nope"),
+        (["--headless", "--status-interval", "nan"], "--status-interval"),
+        (["--refresh-hz", "nan"], "--refresh-hz"),
+        (["sim", "--speed", "nan"], "--speed"),
+    ],
+)
+def test_more_user_mistakes_are_one_line(tmp_path, args, needle):
+    # Regression: these printed a traceback (logging, sim url) or were accepted (NaN).
+    result = (
+        run_cli(*args, "--db", str(tmp_path / "x.db"), cwd=tmp_path)
+        if args[0] != "sim"
+        else run_cli(*args, cwd=tmp_path)
+    )
+    assert_one_line_error(result, needle)

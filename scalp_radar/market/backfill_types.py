@@ -97,4 +97,8 @@ class BackfillResult:
                 f" (+{len(self.failed_windows) - 5} more)" if len(self.failed_windows) > 5 else ""
             )
             return f"incomplete: {len(self.failed_windows)} windows missing: {shown}{more}"
-        return f"complete: {self.candles_stored} candles stored in {self.elapsed_s:.1f}s"
+        done = f"complete: {self.candles_stored} candles stored in {self.elapsed_s:.1f}s"
+        if self.missing_candles:
+            # Never let a short answer pass as a full history (the TUI shows only this line).
+            done += f"; {self.missing_candles} candles not available on the exchange"
+        return done

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
 import sys
 
@@ -73,7 +74,7 @@ def _build(args: argparse.Namespace):
         raise _ArgError(f"--host: only a loopback address is allowed, got {args.host!r}")
     if not 0 <= args.port <= 65535:
         raise _ArgError(f"--port: expected 0..65535, got {args.port}")
-    if args.speed <= 0:
+    if not math.isfinite(args.speed) or args.speed <= 0:
         raise _ArgError(f"--speed: expected a positive number, got {args.speed}")
     symbols = list(DEFAULT_SYMBOLS)
     if args.symbols:
