@@ -104,3 +104,12 @@ async def test_unpaced_subscribes_trip_the_limit() -> None:
                 await asyncio.gather(*(ex.watch_ohlcv(s, tf) for s, tf in PAIRS))
         finally:
             await ex.close()
+
+
+def test_api_keys_are_never_handed_to_a_simulator() -> None:
+    # Regression: keys from .env were set on an exchange pointed at --sim-url (any host).
+    secrets = SimpleNamespace(
+        bitget_api_key=SecretStr("k-123"), bitget_secret=SecretStr("s-456"), bitget_passphrase=None
+    )
+    ex = create_exchange(fake_config(sim_url="http://127.0.0.1:9", secrets=secrets))
+    assert not ex.apiKey and not ex.secret

@@ -66,7 +66,7 @@ def create_exchange(
     """A ccxt.pro.bitget for USDT-M swaps; pointed at sim_url (or config.exchange.sim_url).
 
     `options` is merged into ccxt's `options` (e.g. {'ws': {'keepAlive': 500}} in tests).
-    API keys are set only from secrets that are present; they are never logged.
+    API keys are set only for the real Bitget and only when present; they are never logged.
     """
     import ccxt.pro as ccxtpro
 
@@ -90,7 +90,8 @@ def create_exchange(
         "options": _deep_merge(base_options, options or {}),
     }
     secrets = getattr(config, "secrets", None)
-    if secrets is not None:
+    # Real API keys are for the real Bitget only: a simulator (possibly another host) never sees them.
+    if secrets is not None and not sim_url:
         key = _secret(getattr(secrets, "bitget_api_key", None))
         secret = _secret(getattr(secrets, "bitget_secret", None))
         password = _secret(getattr(secrets, "bitget_passphrase", None))
