@@ -572,3 +572,22 @@ async def test_memory_database(tmp_path: Path) -> None:
         assert await database.insert_candles_batch(make_candles(3)) == 3
         assert len(await database.get_candles(BTC, "1m")) == 3
     assert ":memory:" not in names(Path.cwd())
+
+
+async def test_replace_candles_overwrites_stored_rows_in_one_transaction(db: Database) -> None:
+    stored = make_candles(3)
+    await db.insert_candles_batch(stored)
+    later = [c.model_copy(update={"close": c.close + 0.5, "volume": c.volume + 1}) for c in stored]
+    fresh = make_candles(1, start=T0 + 3 * MIN)[0]
+    writes: list[str] = []
+    real_write = db._write
+
+    async def counting(what, body):
+        writes.append(what)
+        return await real_write(what, body)
+
+    db._write = counting  # type: ignore[method-assign]
+    assert await db.replace_candles([*later, fresh]) == 4
+    assert writes == ["replace candles"]  # one transaction: a kill never leaves a candle deleted
+    assert await db.get_candles(BTC, "1m") == [*later, fresh]
+    assert await db.replace_candles([]) == 0

@@ -120,6 +120,7 @@ _INSERT_CANDLE = (
     "INSERT OR IGNORE INTO candles (symbol, timeframe, timestamp, open, high, low, close, volume,"
     " vwap, mark_price) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_REPLACE_CANDLE = "INSERT OR REPLACE" + _INSERT_CANDLE.removeprefix("INSERT OR IGNORE")
 _CANDLE_COLS = "timestamp, open, high, low, close, volume, vwap, mark_price"
 
 
@@ -536,6 +537,41 @@ class Database:
             # Raised by the row generator: the batch (rolled back) held something else.
             raise TypeError(
                 f"insert_candles_batch expects Candle objects ({exc}); nothing was stored"
+            ) from exc
+
+    async def replace_candles(self, candles: Sequence[Candle]) -> int:
+        """Store candles in one transaction, replacing stored rows of the same key (a later,
+        authoritative state of a candle); return rows written. Atomic: a crash leaves either
+        the old rows or the new ones, never neither."""
+        if not candles:
+            return 0
+        tf_text = _TF_TEXT
+        rows = (
+            (
+                c.symbol,
+                tf_text[c.timeframe],
+                c.timestamp,
+                c.open,
+                c.high,
+                c.low,
+                c.close,
+                c.volume,
+                c.vwap,
+                c.mark_price,
+            )
+            for c in candles
+        )
+
+        async def body(conn: aiosqlite.Connection) -> int:
+            before = conn.total_changes
+            await conn.executemany(_REPLACE_CANDLE, rows)
+            return conn.total_changes - before
+
+        try:
+            return await self._write("replace candles", body)
+        except (AttributeError, KeyError) as exc:
+            raise TypeError(
+                f"replace_candles expects Candle objects ({exc}); nothing was stored"
             ) from exc
 
     async def get_candles(

@@ -139,19 +139,39 @@ class CandleBuffer:
 
     def upsert(self, candle: Candle) -> str:
         """Put an authoritative closed candle (from REST): "added", "replaced" or "same"."""
-        if self.forming is not None and candle.timestamp >= self.forming.timestamp:
-            return "same"
-        for i in range(len(self.closed) - 1, -1, -1):
-            held = self.closed[i]
-            if held.timestamp == candle.timestamp:
-                if held == candle:
-                    return "same"
-                self.closed[i] = candle
-                return "replaced"
-            if held.timestamp < candle.timestamp:
-                break
-        self.merge([candle])
-        return "added"
+        return self.upsert_many([candle])[0]
+
+    def upsert_many(self, candles: Iterable[Candle]) -> list[str]:
+        """`upsert` each candle, merging all the new ones at once; one outcome per candle.
+
+        Held candles are replaced in place; the rest go through a single `merge` (one sort),
+        so a heal of n candles costs O(n log n), not n rebuilds of the buffer.
+        """
+        forming_ts = self.forming.timestamp if self.forming is not None else None
+        index = {c.timestamp: i for i, c in enumerate(self.closed)}
+        new: dict[int, Candle] = {}
+        outcomes: list[str] = []
+        for c in candles:
+            ts = c.timestamp
+            if forming_ts is not None and ts >= forming_ts:
+                outcomes.append("same")
+                continue
+            i = index.get(ts)
+            if i is not None:
+                if self.closed[i] == c:
+                    outcomes.append("same")
+                else:
+                    self.closed[i] = c
+                    outcomes.append("replaced")
+                continue
+            if ts in new:
+                outcomes.append("same" if new[ts] == c else "replaced")
+            else:
+                outcomes.append("added")
+            new[ts] = c
+        if new:
+            self.merge(new.values())
+        return outcomes
 
     def candles(self, include_forming: bool = False) -> list[Candle]:
         """Closed candles ascending, plus the forming one when asked."""

@@ -226,12 +226,12 @@ class DataEngine:
                             s.flushed_upto is None or c.timestamp > s.flushed_upto
                         ):
                             s.flushed_upto = c.timestamp
-                for c in upserts.values():
-                    # A later state of an already stored candle: replace the stored row.
-                    await self.db.delete_candles(
-                        c.symbol, c.timeframe, c.timestamp, c.timestamp + 1
+                if upserts:
+                    # Later states of candles possibly stored already: replace the stored rows
+                    # (one transaction, so a kill never leaves a candle deleted but not rewritten).
+                    await self.db.replace_candles(
+                        sorted(upserts.values(), key=lambda c: (c.symbol, c.timeframe, c.timestamp))
                     )
-                    await self.db.insert_candles_batch([c])
                 if incidents and hasattr(self.db, "insert_incidents"):
                     await self.db.insert_incidents(incidents)
                 self._database_ok = True
@@ -270,9 +270,10 @@ class DataEngine:
         """Queue closed candles for the database; tell the callbacks about live closes."""
         for c in candles:
             key = (c.symbol, c.timeframe.value, c.timestamp)
-            self._pending[key] = c
-            if corrected and stream.flushed_upto is not None and c.timestamp <= stream.flushed_upto:
-                self._upserts[key] = c
+            if corrected:
+                self._queue_fix(key, c)
+            else:
+                self._pending[key] = c
         if corrected or not live:
             return
         for c in candles:
@@ -292,17 +293,19 @@ class DataEngine:
             f"{n} candle(s) missing from {_iso(start_ms)}",
         )
         floor = end_ms - self.max_heal_candles * step
+        older = 0
         if start_ms < floor:
+            older = (floor - start_ms) // step
             self.incident(
                 "gap",
                 stream.symbol,
                 stream.timeframe.value,
-                f"{(floor - start_ms) // step} older candle(s) before {_iso(floor)} left to backfill",
+                f"{older} older candle(s) before {_iso(floor)} left to backfill",
             )
             start_ms = floor
         if not bool(getattr(self.engine_cfg, "heal_gaps", True)):
             return
-        self._spawn(self._heal(stream, start_ms, end_ms), f"heal {stream.key}")
+        self._spawn(self._heal(stream, start_ms, end_ms, older=older), f"heal {stream.key}")
 
     def incident(
         self,
@@ -331,19 +334,30 @@ class DataEngine:
         ts = candle.timestamp
         self._spawn(self._heal(stream, ts, ts + step, verify=True), f"verify {stream.key}")
 
+    def _queue_fix(self, key: tuple[str, str, int], candle: Candle) -> None:
+        """Queue a later state of a closed candle so the database ends up holding it.
+
+        Still in `_pending` (not handed to a flush yet): updating it there is enough. Otherwise a
+        flush took it (written, or being written right now), or it came from the database: the
+        stored row must be replaced. Once queued as an upsert, every later state goes there too.
+        """
+        if key in self._upserts or key not in self._pending:
+            self._upserts[key] = candle
+        self._pending[key] = candle
+
     def _apply_rest(self, stream: StreamWorker, candles: list[Candle]) -> int:
         """Merge authoritative REST candles into the buffer and the write queue; returns fixes."""
         fixed = 0
-        for c in candles:
-            outcome = stream.buffer.upsert(c)
+        outcomes = stream.buffer.upsert_many(candles)  # one merge for the whole heal
+        for c, outcome in zip(candles, outcomes, strict=True):
             key = (c.symbol, c.timeframe.value, c.timestamp)
             if outcome == "same" and key not in self._pending:
                 continue
             if outcome == "replaced":
                 fixed += 1
-                if stream.flushed_upto is not None and c.timestamp <= stream.flushed_upto:
-                    self._upserts[key] = c
-            self._pending[key] = c
+                self._queue_fix(key, c)
+            else:
+                self._pending[key] = c
         return fixed
 
     # ----- internals --------------------------------------------------------------------------
@@ -411,11 +425,19 @@ class DataEngine:
         task.add_done_callback(self._side_tasks.discard)
 
     async def _heal(
-        self, stream: StreamWorker, start_ms: int, end_ms: int, *, verify: bool = False
+        self,
+        stream: StreamWorker,
+        start_ms: int,
+        end_ms: int,
+        *,
+        verify: bool = False,
+        older: int = 0,
     ) -> None:
         """Fetch [start_ms, end_ms) over REST until every candle is there, then merge it.
 
         `verify` re-fetches closed candles whose final values never arrived (not a gap).
+        `older` counts candles of the gap before `start_ms` that were clipped off (too many to
+        heal here): while they are missing the gap stays counted open, even once this part heals.
         """
         step = stream.timeframe.to_milliseconds()
         expected = set(range(start_ms, end_ms, step))
@@ -425,13 +447,11 @@ class DataEngine:
             await asyncio.sleep(HEAL_DELAY_S)
             held = {c.timestamp for c in stream.buffer.closed}
             if expected.issubset(held):
-                stream.gaps_open -= 1
-                stream.gaps_healed += 1
-                self.incident(
-                    "heal",
-                    stream.symbol,
-                    stream.timeframe.value,
+                self._gap_healed(
+                    stream,
                     f"gap from {_iso(start_ms)} filled by the stream's snapshot",
+                    start_ms,
+                    older,
                     (self.clock.now_ms() - began) / 1000,
                 )
                 return
@@ -477,13 +497,11 @@ class DataEngine:
                 logger.warning("{}: could not verify candle {}", stream.key, _iso(start_ms))
             return
         if complete:
-            stream.gaps_open -= 1
-            stream.gaps_healed += 1
-            self.incident(
-                "heal",
-                stream.symbol,
-                stream.timeframe.value,
+            self._gap_healed(
+                stream,
                 f"healed {len(expected)} candle(s) from {_iso(start_ms)}",
+                start_ms,
+                older,
                 took,
             )
         else:
@@ -495,6 +513,18 @@ class DataEngine:
                 f" from {_iso(start_ms)}",
                 took,
             )
+
+    def _gap_healed(
+        self, stream: StreamWorker, message: str, start_ms: int, older: int, took: float
+    ) -> None:
+        """Count a healed gap (only when no clipped older part is still missing) and record it."""
+        if older:
+            # Only the newest part was healed: the gap stays open until a backfill fills the rest.
+            message += f"; {older} older candle(s) before {_iso(start_ms)} still missing (gap open)"
+        else:
+            stream.gaps_open -= 1
+            stream.gaps_healed += 1
+        self.incident("heal", stream.symbol, stream.timeframe.value, message, took)
 
     async def _supervise(self, stream: StreamWorker) -> None:
         """Run a stream; restart it if it ever dies of something unexpected."""

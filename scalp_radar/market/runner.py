@@ -172,6 +172,23 @@ class EngineRunner:
         if not thread.is_alive():
             self._thread = None
 
+    def join(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for the engine thread to end (after `stop`); True once it has.
+
+        `stop` joins for under a second only, so a UI can close at once; a process about to exit
+        calls this too, or it would kill the daemon thread in the middle of the final flush.
+        """
+        thread = self._thread
+        if thread is None:
+            return True
+        if threading.current_thread() is not thread:
+            thread.join(max(0.0, timeout_s))
+        if thread.is_alive():
+            return False
+        if self._thread is thread:
+            self._thread = None
+        return True
+
     def snapshot(self) -> EngineSnapshot | None:
         """The engine's latest snapshot, or None before start."""
         stack = self.stack

@@ -226,19 +226,24 @@ class StreamWorker:
                 await self._on_disconnect(exc)
                 resync = True
                 continue
-            self._on_data()
             if DEBUG_BATCHES:
                 logger.debug("{} batch {} rows resync={}", self.key, len(rows), resync)
             # A big batch is a snapshot even when an update beat it to the first call.
             snapshot = resync or len(rows) > SNAPSHOT_MIN_ROWS
-            self.ingest(rows, resync=snapshot)
+            if self.ingest(rows, resync=snapshot):
+                # Live only on data we kept: rejected rows alone prove nothing about the stream.
+                self._on_data()
             forming = self.buffer.forming
             if snapshot or (rows and forming is not None and rows[-1][0] < forming.timestamp):
                 self._repair_ccxt_cache(ex)
             resync = False
 
-    def ingest(self, rows: Sequence[Sequence[Any]], *, resync: bool = False) -> None:
-        """Validate and buffer the rows of one `watch_ohlcv` result."""
+    def ingest(self, rows: Sequence[Sequence[Any]], *, resync: bool = False) -> bool:
+        """Validate and buffer the rows of one `watch_ohlcv` result.
+
+        Returns True when at least one row was accepted (the forming candle updating counts);
+        only then is `last_update_ms` refreshed.
+        """
         host = self.host
         tf = self.timeframe
         self.raw_rows += len(rows)
@@ -249,6 +254,7 @@ class StreamWorker:
         seen: set[int] = set()  # ts of rows already in this batch
         closed: list[Candle] = []
         corrected: list[Candle] = []
+        accepted = False
         for row in rows:
             ts = row[0] if row else None
             if not resync and prev_ts is not None and isinstance(ts, int) and ts < prev_ts:
@@ -272,6 +278,7 @@ class StreamWorker:
                 self.out_of_order_dropped += 1
                 continue
             self.updates += 1
+            accepted = True
             if result.gap is not None:
                 host.stream_gap(self, *result.gap)
             if outcome is Outcome.CLOSED:
@@ -284,7 +291,8 @@ class StreamWorker:
             elif outcome is Outcome.CORRECTED:
                 self.corrections += 1
                 corrected.extend(result.closed)
-        self.last_update_ms = host.clock.now_ms()
+        if accepted:
+            self.last_update_ms = host.clock.now_ms()
         if resync and (closed or corrected) and self.buffer.closed:
             # The newest close of a snapshot batch may carry a stale state (a snapshot built
             # before the last update can overwrite it in ccxt's cache): check it over REST.
@@ -293,6 +301,7 @@ class StreamWorker:
             host.stream_closed(self, closed, corrected=False, live=not resync)
         if corrected:
             host.stream_closed(self, corrected, corrected=True, live=not resync)
+        return accepted
 
     def _repair_ccxt_cache(self, ex: Any) -> None:
         """Put ccxt's candle cache back in ts order.

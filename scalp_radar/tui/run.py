@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from loguru import logger
 # up to 17 ms to every key press. 120 measured p50 20 -> 14 ms key->frame in a pty; the cost is
 # nil at rest because the timer only runs while something is dirty (we refresh at a few Hz).
 DEFAULT_TEXTUAL_FPS = "120"
+# Longest wait, after the screen closed, for the engine thread to stop and flush before exiting.
+ENGINE_EXIT_WAIT_S = 3.0
 
 
 def configure_textual_env() -> None:
@@ -42,7 +45,15 @@ def run_dashboard(
     finally:
         # Quitting started the stop on a helper thread (the terminal is already restored);
         # after a crash nothing did: either way the engine must be stopped before we return.
-        if not app.wait_source_stopped(2.0):
-            logger.warning("engine did not stop within 2 s; exiting anyway")
+        # That stop gives up joining the engine thread after under a second, and the thread is a
+        # daemon: wait for it here, or exiting would kill it in the middle of its final flush.
+        deadline = time.monotonic() + ENGINE_EXIT_WAIT_S
+        app.wait_source_stopped(ENGINE_EXIT_WAIT_S)
+        if not runner.join(deadline - time.monotonic()):
+            logger.warning(
+                "engine did not finish stopping within {:.0f} s (final flush may be lost);"
+                " exiting anyway",
+                ENGINE_EXIT_WAIT_S,
+            )
         logger.info("dashboard closed")
     return app.return_code or 0
