@@ -59,7 +59,9 @@ async def test_live_gap_is_detected_healed_over_rest_and_recorded(tmp_path):
 
 
 async def test_invalid_duplicate_out_of_order_pushes_never_reach_buffer_or_store(tmp_path):
-    cfg = make_config([BTC], ["1m", "5m"])
+    # A roomier stale bound: on a loaded machine the 1 s default let the stream go stale
+    # between pushes, so no close arrived live and the callback list stayed empty.
+    cfg = make_config([BTC], ["1m", "5m"], stale_min_s=3.0)
     closed: list[Candle] = []
     async with rig(tmp_path, cfg) as r:
         eng = r.engine
