@@ -161,3 +161,51 @@ def test_stale_bound_scales_with_timeframe_and_speed():
     assert stale_after_s(TimeFrame.M1, 3.0, 15.0) == 15.0
     assert stale_after_s(TimeFrame.H1, 3.0, 15.0) == 180.0
     assert stale_after_s(TimeFrame.H1, 3.0, 0.5, speed=60.0) == 3.0
+
+
+def test_snapshot_of_a_full_buffer_never_reads_over_capacity():
+    # Regression: a full buffer plus its forming candle showed as 501/500 on the dashboard.
+    from types import SimpleNamespace
+
+    from scalp_radar.core.models import Candle, TimeFrame
+    from scalp_radar.market.buffer import CandleBuffer
+    from scalp_radar.market.snapshot import StreamState
+    from scalp_radar.market.snapshot_build import stream_snapshot
+
+    def candle(i: int) -> Candle:
+        return Candle(
+            symbol="BTC/USDT:USDT",
+            timeframe=TimeFrame.M1,
+            timestamp=i * 60_000,
+            open=100 + i,
+            high=101 + i,
+            low=99 + i,
+            close=100.5 + i,
+            volume=1,
+        )
+
+    buf = CandleBuffer("BTC/USDT:USDT", TimeFrame.M1, maxlen=3)
+    buf.seed([candle(i) for i in range(1, 6)])
+    buf.forming = candle(6)
+    stream = SimpleNamespace(
+        symbol="BTC/USDT:USDT",
+        timeframe=TimeFrame.M1,
+        state=StreamState.LIVE,
+        buffer=buf,
+        last_update_ms=None,
+        next_retry_at=None,
+        gaps_detected=0,
+        gaps_healed=0,
+        gaps_open=0,
+        invalid_dropped=0,
+        duplicates_dropped=0,
+        out_of_order_dropped=0,
+        reconnects=0,
+        backoff=SimpleNamespace(attempt=0),
+        reason=None,
+    )
+    snap = stream_snapshot(stream, now_ms=0, speed=1.0, points=2, updates_per_s=0.0)
+    assert (snap.buffer_len, snap.buffer_capacity) == (3, 3)
+    assert snap.recent_closes == (105.5, 106.5)  # last closed, then the forming one
+    wide = stream_snapshot(stream, now_ms=0, speed=1.0, points=10, updates_per_s=0.0)
+    assert [v.timestamp // 60_000 for v in wide.recent_candles] == [3, 4, 5, 6]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from itertools import islice
 from typing import Any
 
 from scalp_radar.market.buffer import CandleBuffer
@@ -31,7 +32,8 @@ class RateMeter:
 
 def candle_views(buf: CandleBuffer, n: int) -> tuple[CandleView, ...]:
     """The last `n` candles of a buffer (forming one last) as plain views."""
-    candles = list(buf.closed)[-n:]
+    # Only the last n of the deque: this runs for every stream a few times a second.
+    candles = list(islice(reversed(buf.closed), n))[::-1]
     views = [
         CandleView(c.timestamp, c.open, c.high, c.low, c.close, c.volume, True) for c in candles
     ]
@@ -55,7 +57,9 @@ def stream_snapshot(
         state=s.state,
         last_candle=views[-1] if views else None,
         recent_closes=tuple(v.close for v in views),
-        buffer_len=len(buf),
+        # Closed candles against their bound: the forming one rides on top, so counting it
+        # showed a full buffer as 501/500.
+        buffer_len=len(buf.closed),
         buffer_capacity=buf.maxlen,
         gaps_detected=s.gaps_detected,
         gaps_healed=s.gaps_healed,
