@@ -94,3 +94,25 @@ async def test_dashboard_on_the_live_demo_engine_backfills_and_quits(tmp_path):
         assert app.wait_source_stopped(2.0)
     finally:
         runner.stop()
+
+
+def test_a_dead_engine_never_looks_live(tmp_path):
+    # Regression: if the engine thread died, the dashboard kept showing its last snapshot as live.
+    from scalp_radar.market.snapshot import StreamState
+
+    runner = EngineRunner(load_config(), db_path=tmp_path / "radar.db", demo=True)
+    runner.start()
+    source = EngineSource(runner)
+    try:
+        _wait_snapshot(source)
+        runner.loop.call_soon_threadsafe(runner.loop.stop)  # the loop dies under the engine
+        deadline = time.monotonic() + 10
+        while runner.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        snapshot = source.snapshot()
+        assert snapshot is not None and snapshot.streams
+        assert {s.state for s in snapshot.streams} == {StreamState.FAILED}
+        assert "engine stopped" in (snapshot.streams[0].reason or "")
+        assert source.snapshot() is snapshot  # built once, so the screen can skip repeats
+    finally:
+        source.stop()

@@ -189,6 +189,12 @@ class EngineRunner:
             self._thread = None
         return True
 
+    @property
+    def alive(self) -> bool:
+        """True while the engine thread runs (False before start, after stop, or if it died)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def snapshot(self) -> EngineSnapshot | None:
         """The engine's latest snapshot, or None before start."""
         stack = self.stack

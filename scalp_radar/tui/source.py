@@ -7,6 +7,7 @@ screenshots) with an honest, deterministic fake backfill so the modal can be exe
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import math
 import threading
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from scalp_radar.market.backfill_types import (
     BackfillResult,
     Window,
 )
-from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.market.snapshot import EngineSnapshot, StreamState
 
 if TYPE_CHECKING:
     from scalp_radar.market.runner import EngineRunner
@@ -184,6 +185,15 @@ class StaticSource:
         self._cancel.set()
 
 
+def engine_down(snapshot: EngineSnapshot) -> EngineSnapshot:
+    """`snapshot` with every stream FAILED: what a dead engine's last picture really means."""
+    reason = "engine stopped unexpectedly: see the log; restart scalp-radar"
+    streams = tuple(
+        dataclasses.replace(s, state=StreamState.FAILED, reason=reason) for s in snapshot.streams
+    )
+    return dataclasses.replace(snapshot, streams=streams)
+
+
 class EngineSource:
     """Adapts a started `EngineRunner`: backfills run on the engine's loop and share its limiter."""
 
@@ -192,9 +202,16 @@ class EngineSource:
         self._cancel: Any = None  # asyncio.Event living on the engine loop
         self._lock = threading.Lock()
         self._stopped = False
+        self._down: tuple[EngineSnapshot, EngineSnapshot] | None = None  # (last, marked failed)
 
     def snapshot(self) -> EngineSnapshot | None:
-        return self.runner.snapshot()
+        snapshot = self.runner.snapshot()
+        if snapshot is None or self._stopped or self.runner.alive:
+            return snapshot
+        # The engine thread died: its last snapshot would keep showing "live" forever.
+        if self._down is None or self._down[0] is not snapshot:
+            self._down = (snapshot, engine_down(snapshot))
+        return self._down[1]
 
     def stop(self) -> None:
         # Once only: a second runner.stop() would wait out its join timeout again.
