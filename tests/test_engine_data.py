@@ -160,3 +160,33 @@ async def test_stop_flushes_everything_received(tmp_path):
         assert held <= stored
         assert eng.snapshot().streams[0].state is StreamState.STOPPED
     await assert_all_match_truth(r)
+
+
+def test_callbacks_hear_of_closes_that_only_a_rest_heal_delivered():
+    # Regression: closes filled in over REST (a skipped push, a gap) never reached on_candle,
+    # so a subscriber silently missed candles the engine stored.
+    cfg = make_config([BTC], ["1m"], heal_gaps=False)
+    eng = DataEngine(cfg, None, RateLimiter.from_exchange_config(cfg.exchange), verify_closes=False)
+    stream = eng.streams[0]
+    got: list[Candle] = []
+    eng.on_candle(got.append)
+    step = 60_000
+    t0 = 1_700_000_000_000 - 1_700_000_000_000 % step
+
+    def candle(i: int) -> Candle:
+        return Candle(
+            symbol=BTC,
+            timeframe=TimeFrame.M1,
+            timestamp=t0 + i * step,
+            open=100,
+            high=101,
+            low=99,
+            close=100.5,
+            volume=1,
+        )
+
+    healed = [candle(2), candle(1)]
+    eng._apply_rest(stream, healed)
+    assert [c.timestamp for c in got] == [t0 + step, t0 + 2 * step]  # once each, in order
+    eng._apply_rest(stream, healed)  # the same candles again: nothing new to tell
+    assert len(got) == 2

@@ -118,7 +118,10 @@ class DataEngine:
     # ----- public API -------------------------------------------------------------------------
 
     def on_candle(self, callback: CandleCallback) -> None:
-        """Call `callback(candle)` (sync or async) for every live closed candle."""
+        """Call `callback(candle)` (sync or async) once per closed candle the engine adds.
+
+        Live closes and closes only a REST heal delivered both count; re-sent ones do not.
+        """
         self._callbacks.append(callback)
 
     def snapshot(self, *, fresh: bool = False) -> EngineSnapshot:
@@ -348,9 +351,12 @@ class DataEngine:
     def _apply_rest(self, stream: StreamWorker, candles: list[Candle]) -> int:
         """Merge authoritative REST candles into the buffer and the write queue; returns fixes."""
         fixed = 0
+        added: list[Candle] = []
         outcomes = stream.buffer.upsert_many(candles)  # one merge for the whole heal
         for c, outcome in zip(candles, outcomes, strict=True):
             key = (c.symbol, c.timeframe.value, c.timestamp)
+            if outcome == "added":
+                added.append(c)
             if outcome == "same" and key not in self._pending:
                 continue
             if outcome == "replaced":
@@ -358,6 +364,10 @@ class DataEngine:
                 self._queue_fix(key, c)
             else:
                 self._pending[key] = c
+        # A close that only a heal delivered is still a close: callbacks must not miss it.
+        for c in sorted(added, key=lambda c: c.timestamp):
+            for cb in self._callbacks:
+                self._call(cb, c)
         return fixed
 
     # ----- internals --------------------------------------------------------------------------
