@@ -190,3 +190,35 @@ def test_callbacks_hear_of_closes_that_only_a_rest_heal_delivered():
     assert [c.timestamp for c in got] == [t0 + step, t0 + 2 * step]  # once each, in order
     eng._apply_rest(stream, healed)  # the same candles again: nothing new to tell
     assert len(got) == 2
+
+
+def test_callbacks_hear_of_closes_a_reconnection_snapshot_brings():
+    # Regression: closes that arrived in a resubscription snapshot (missed while disconnected)
+    # never reached on_candle; the first snapshot's history must still not be replayed.
+    cfg = make_config([BTC], ["1m"], heal_gaps=False)
+    eng = DataEngine(cfg, None, RateLimiter.from_exchange_config(cfg.exchange), verify_closes=False)
+    stream = eng.streams[0]
+    got: list[Candle] = []
+    eng.on_candle(got.append)
+    step = 60_000
+    t0 = 1_700_000_000_000 - 1_700_000_000_000 % step
+
+    def candle(i: int) -> Candle:
+        return Candle(
+            symbol=BTC,
+            timeframe=TimeFrame.M1,
+            timestamp=t0 + i * step,
+            open=100,
+            high=101,
+            low=99,
+            close=100.5,
+            volume=1,
+        )
+
+    eng.stream_closed(stream, [candle(1), candle(2)], corrected=False, live=False)
+    assert got == []  # the first snapshot is history
+    eng.stream_closed(stream, [candle(3)], corrected=False, live=True)
+    eng.stream_closed(
+        stream, [candle(2), candle(3), candle(4), candle(5)], corrected=False, live=False
+    )
+    assert [(c.timestamp - t0) // step for c in got] == [3, 4, 5]

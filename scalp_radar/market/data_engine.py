@@ -100,6 +100,7 @@ class DataEngine:
         self._sub_interval_s = 1.0 / max(0.1, float(ws.subscribe_rate_per_s))
         self._next_sub_at = 0.0
         self._callbacks: list[CandleCallback] = []
+        self._told_upto: dict[int, int] = {}  # id(stream) -> newest close the callbacks heard of
         self._pending: dict[tuple[str, str, int], Candle] = {}
         self._upserts: dict[tuple[str, str, int], Candle] = {}
         self._pending_incidents: list[Incident] = []
@@ -270,18 +271,34 @@ class DataEngine:
     def stream_closed(
         self, stream: StreamWorker, candles: list[Candle], *, corrected: bool, live: bool
     ) -> None:
-        """Queue closed candles for the database; tell the callbacks about live closes."""
+        """Queue closed candles for the database; tell the callbacks about new closes."""
         for c in candles:
             key = (c.symbol, c.timeframe.value, c.timestamp)
             if corrected:
                 self._queue_fix(key, c)
             else:
                 self._pending[key] = c
-        if corrected or not live:
+        if corrected:
             return
-        for c in candles:
+        if not live and id(stream) not in self._told_upto:
+            # The subscription's first snapshot is history, not news: start telling after it.
+            self._told_upto[id(stream)] = max(c.timestamp for c in candles)
+            return
+        # A reconnection snapshot also carries the closes missed while down: tell those too.
+        self._tell(stream, candles, only_newer=True)
+
+    def _tell(self, stream: StreamWorker, candles: list[Candle], *, only_newer: bool) -> None:
+        """Call the callbacks once per close, in ts order; `only_newer` skips ones already told."""
+        upto = self._told_upto.get(id(stream))
+        for c in sorted(candles, key=lambda c: c.timestamp):
+            if only_newer and upto is not None and c.timestamp <= upto:
+                continue
             for cb in self._callbacks:
                 self._call(cb, c)
+            if upto is None or c.timestamp > upto:
+                upto = c.timestamp
+        if upto is not None:
+            self._told_upto[id(stream)] = upto
 
     def stream_gap(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None:
         """Record a gap and start healing it over REST."""
@@ -365,9 +382,7 @@ class DataEngine:
             else:
                 self._pending[key] = c
         # A close that only a heal delivered is still a close: callbacks must not miss it.
-        for c in sorted(added, key=lambda c: c.timestamp):
-            for cb in self._callbacks:
-                self._call(cb, c)
+        self._tell(stream, added, only_newer=False)
         return fixed
 
     # ----- internals --------------------------------------------------------------------------
