@@ -503,6 +503,22 @@ class Database:
 
     async def insert_candles_batch(self, candles: Sequence[Candle]) -> int:
         """Store candles in one transaction, ignoring ones already stored; return rows inserted."""
+        return await self._write_candles(
+            candles, _INSERT_CANDLE, "insert candles", "insert_candles_batch"
+        )
+
+    async def replace_candles(self, candles: Sequence[Candle]) -> int:
+        """Store candles in one transaction, replacing stored rows of the same key (a later,
+        authoritative state of a candle); return rows written. Atomic: a crash leaves either
+        the old rows or the new ones, never neither."""
+        return await self._write_candles(
+            candles, _REPLACE_CANDLE, "replace candles", "replace_candles"
+        )
+
+    async def _write_candles(
+        self, candles: Sequence[Candle], sql: str, what: str, name: str
+    ) -> int:
+        """Run `sql` over candles in one transaction (`what` names it in errors); rows changed."""
         if not candles:
             return 0
         # Attribute access only (no model_dump): candles are validated frozen models already.
@@ -528,51 +544,14 @@ class Database:
 
         async def body(conn: aiosqlite.Connection) -> int:
             before = conn.total_changes
-            await conn.executemany(_INSERT_CANDLE, rows)
+            await conn.executemany(sql, rows)
             return conn.total_changes - before
 
         try:
-            return await self._write("insert candles", body)
+            return await self._write(what, body)
         except (AttributeError, KeyError) as exc:
             # Raised by the row generator: the batch (rolled back) held something else.
-            raise TypeError(
-                f"insert_candles_batch expects Candle objects ({exc}); nothing was stored"
-            ) from exc
-
-    async def replace_candles(self, candles: Sequence[Candle]) -> int:
-        """Store candles in one transaction, replacing stored rows of the same key (a later,
-        authoritative state of a candle); return rows written. Atomic: a crash leaves either
-        the old rows or the new ones, never neither."""
-        if not candles:
-            return 0
-        tf_text = _TF_TEXT
-        rows = (
-            (
-                c.symbol,
-                tf_text[c.timeframe],
-                c.timestamp,
-                c.open,
-                c.high,
-                c.low,
-                c.close,
-                c.volume,
-                c.vwap,
-                c.mark_price,
-            )
-            for c in candles
-        )
-
-        async def body(conn: aiosqlite.Connection) -> int:
-            before = conn.total_changes
-            await conn.executemany(_REPLACE_CANDLE, rows)
-            return conn.total_changes - before
-
-        try:
-            return await self._write("replace candles", body)
-        except (AttributeError, KeyError) as exc:
-            raise TypeError(
-                f"replace_candles expects Candle objects ({exc}); nothing was stored"
-            ) from exc
+            raise TypeError(f"{name} expects Candle objects ({exc}); nothing was stored") from exc
 
     async def get_candles(
         self,
