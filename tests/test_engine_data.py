@@ -162,32 +162,40 @@ async def test_stop_flushes_everything_received(tmp_path):
     await assert_all_match_truth(r)
 
 
+_STEP = 60_000
+_T0 = 1_700_000_000_000 - 1_700_000_000_000 % _STEP
+
+
+def _listening_engine() -> tuple[DataEngine, list[Candle]]:
+    """An engine (no network) with one BTC 1m stream and a callback that records closes."""
+    cfg = make_config([BTC], ["1m"], heal_gaps=False)
+    eng = DataEngine(cfg, None, RateLimiter.from_exchange_config(cfg.exchange), verify_closes=False)
+    got: list[Candle] = []
+    eng.on_candle(got.append)
+    return eng, got
+
+
+def _minute(i: int) -> Candle:
+    return Candle(
+        symbol=BTC,
+        timeframe=TimeFrame.M1,
+        timestamp=_T0 + i * _STEP,
+        open=100,
+        high=101,
+        low=99,
+        close=100.5,
+        volume=1,
+    )
+
+
 def test_callbacks_hear_of_closes_that_only_a_rest_heal_delivered():
     # Regression: closes filled in over REST (a skipped push, a gap) never reached on_candle,
     # so a subscriber silently missed candles the engine stored.
-    cfg = make_config([BTC], ["1m"], heal_gaps=False)
-    eng = DataEngine(cfg, None, RateLimiter.from_exchange_config(cfg.exchange), verify_closes=False)
+    eng, got = _listening_engine()
     stream = eng.streams[0]
-    got: list[Candle] = []
-    eng.on_candle(got.append)
-    step = 60_000
-    t0 = 1_700_000_000_000 - 1_700_000_000_000 % step
-
-    def candle(i: int) -> Candle:
-        return Candle(
-            symbol=BTC,
-            timeframe=TimeFrame.M1,
-            timestamp=t0 + i * step,
-            open=100,
-            high=101,
-            low=99,
-            close=100.5,
-            volume=1,
-        )
-
-    healed = [candle(2), candle(1)]
+    healed = [_minute(2), _minute(1)]
     eng._apply_rest(stream, healed)
-    assert [c.timestamp for c in got] == [t0 + step, t0 + 2 * step]  # once each, in order
+    assert [c.timestamp for c in got] == [_T0 + _STEP, _T0 + 2 * _STEP]  # once each, in order
     eng._apply_rest(stream, healed)  # the same candles again: nothing new to tell
     assert len(got) == 2
 
@@ -195,30 +203,10 @@ def test_callbacks_hear_of_closes_that_only_a_rest_heal_delivered():
 def test_callbacks_hear_of_closes_a_reconnection_snapshot_brings():
     # Regression: closes that arrived in a resubscription snapshot (missed while disconnected)
     # never reached on_candle; the first snapshot's history must still not be replayed.
-    cfg = make_config([BTC], ["1m"], heal_gaps=False)
-    eng = DataEngine(cfg, None, RateLimiter.from_exchange_config(cfg.exchange), verify_closes=False)
+    eng, got = _listening_engine()
     stream = eng.streams[0]
-    got: list[Candle] = []
-    eng.on_candle(got.append)
-    step = 60_000
-    t0 = 1_700_000_000_000 - 1_700_000_000_000 % step
-
-    def candle(i: int) -> Candle:
-        return Candle(
-            symbol=BTC,
-            timeframe=TimeFrame.M1,
-            timestamp=t0 + i * step,
-            open=100,
-            high=101,
-            low=99,
-            close=100.5,
-            volume=1,
-        )
-
-    eng.stream_closed(stream, [candle(1), candle(2)], corrected=False, live=False)
+    eng.stream_closed(stream, [_minute(1), _minute(2)], corrected=False, live=False)
     assert got == []  # the first snapshot is history
-    eng.stream_closed(stream, [candle(3)], corrected=False, live=True)
-    eng.stream_closed(
-        stream, [candle(2), candle(3), candle(4), candle(5)], corrected=False, live=False
-    )
-    assert [(c.timestamp - t0) // step for c in got] == [3, 4, 5]
+    eng.stream_closed(stream, [_minute(3)], corrected=False, live=True)
+    eng.stream_closed(stream, [_minute(i) for i in (2, 3, 4, 5)], corrected=False, live=False)
+    assert [(c.timestamp - _T0) // _STEP for c in got] == [3, 4, 5]
