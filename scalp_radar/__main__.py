@@ -1,5 +1,5 @@
 """Allow `python -m scalp_radar`."""
 
-from scalp_radar.cli import main
+from scalp_radar.app.cli import main
 
 raise SystemExit(main())

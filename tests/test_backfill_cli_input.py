@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from scalp_radar.core.config import load_config
-from scalp_radar.market.backfill_cli import (
+from scalp_radar.app.history_cmds import (
     InputError,
     add_backfill_arguments,
     add_data_arguments,

@@ -1,6 +1,6 @@
 """What a finished backfill tells the user."""
 
-from scalp_radar.market.backfill_types import BackfillResult
+from scalp_radar.history.types import BackfillResult
 
 
 def test_summary_never_hides_candles_the_exchange_did_not_have():

@@ -54,7 +54,7 @@ def test_version(tmp_path):
 def test_help_lists_commands_and_imports_no_ccxt_or_textual(tmp_path):
     code = (
         "import sys, contextlib, io\n"
-        "from scalp_radar.cli import main\n"
+        "from scalp_radar.app.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
         "    try: main(['--help'])\n"
         "    except SystemExit: pass\n"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from scalp_radar.core import database as database_module
-from scalp_radar.core.database import (
+from scalp_radar.core import store as database_module
+from scalp_radar.core.store import (
     APPLICATION_ID,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -32,7 +32,7 @@ from scalp_radar.core.models import (
     TimeFrame,
     Trade,
 )
-from scalp_radar.market.snapshot import Incident
+from scalp_radar.core.snapshot import Incident
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
-from scalp_radar.core.rate_limiter import RateLimiter
-from scalp_radar.market.data_engine import DataEngine
-from scalp_radar.market.snapshot import StreamState
+from scalp_radar.core.limiter import RateLimiter
+from scalp_radar.engine.data_engine import DataEngine
+from scalp_radar.core.snapshot import StreamState
 from tests.test_engine_helpers import (
     BTC,
     ETH,
@@ -51,7 +51,7 @@ async def test_live_gap_is_detected_healed_over_rest_and_recorded(tmp_path):
             assert _clean(s.buffer.candles())
     await assert_all_match_truth(r)
     # Incidents are in SQLite too.
-    from scalp_radar.core.database import Database
+    from scalp_radar.core.store import Database
 
     async with Database(r.db_path) as db:
         stored = await db.get_incidents(100)

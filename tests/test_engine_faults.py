@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from scalp_radar.market.snapshot import StreamState
+from scalp_radar.core.snapshot import StreamState
 from tests.test_engine_helpers import (
     BTC,
     ETH,

@@ -4,7 +4,7 @@ an unknown symbol, several faults at once, and subscribe pacing under Bitget's l
 
 from __future__ import annotations
 
-from scalp_radar.market.snapshot import StreamState
+from scalp_radar.core.snapshot import StreamState
 from scalp_radar.sim import SimLimits
 from tests.test_engine_helpers import (
     BTC,

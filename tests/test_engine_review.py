@@ -9,13 +9,13 @@ import threading
 
 import pytest
 
-from scalp_radar.core.database import Database
+from scalp_radar.core.store import Database
 from scalp_radar.core.models import Candle, TimeFrame
-from scalp_radar.core.rate_limiter import RateLimiter
-from scalp_radar.market import data_engine as data_engine_module
-from scalp_radar.market.data_engine import DataEngine
-from scalp_radar.market.runner import EngineRunner
-from scalp_radar.market.snapshot import StreamState
+from scalp_radar.core.limiter import RateLimiter
+from scalp_radar.engine import data_engine as data_engine_module
+from scalp_radar.engine.data_engine import DataEngine
+from scalp_radar.engine.runner import EngineRunner
+from scalp_radar.core.snapshot import StreamState
 from tests.test_engine_helpers import BTC, make_config, wait_for
 
 STEP = 60_000
@@ -237,7 +237,7 @@ class QuitAtOnceApp:
 
 
 def _patch_dashboard(monkeypatch, runner: EngineRunner) -> None:
-    import scalp_radar.market.runner as runner_module
+    import scalp_radar.engine.runner as runner_module
     import scalp_radar.tui.app as app_module
 
     monkeypatch.setattr(runner_module, "EngineRunner", lambda *a, **kw: runner)
@@ -245,7 +245,7 @@ def _patch_dashboard(monkeypatch, runner: EngineRunner) -> None:
 
 
 def test_quitting_the_dashboard_waits_for_the_engine_final_flush(monkeypatch):
-    from scalp_radar.tui.run import run_dashboard
+    from scalp_radar.app.dashboard import run_dashboard
 
     runner = SlowStopRunner()
     _patch_dashboard(monkeypatch, runner)
@@ -258,7 +258,7 @@ def test_quitting_the_dashboard_waits_for_the_engine_final_flush(monkeypatch):
 def test_quitting_with_a_stuck_engine_is_bounded_and_warns(monkeypatch):
     from loguru import logger
 
-    import scalp_radar.tui.run as run_module
+    import scalp_radar.app.dashboard as run_module
 
     runner = SlowStopRunner()
     runner.stop_returned = threading.Event()  # never set: the engine never finishes

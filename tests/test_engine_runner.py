@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from scalp_radar.core.database import DatabaseError
-from scalp_radar.market.runner import EngineRunner
-from scalp_radar.market.snapshot import StreamState
+from scalp_radar.core.store import DatabaseError
+from scalp_radar.engine.runner import EngineRunner
+from scalp_radar.core.snapshot import StreamState
 from tests.test_engine_helpers import BTC, ETH, KEEPALIVE_MS, make_config
 
 

@@ -7,10 +7,10 @@ import random
 import pytest
 
 from scalp_radar.core.models import Candle, TimeFrame
-from scalp_radar.market.backoff import Backoff
-from scalp_radar.market.buffer import CandleBuffer, Outcome
-from scalp_radar.market.stream import expected_update_interval_s, stale_after_s
-from scalp_radar.market.validator import DataValidator
+from scalp_radar.engine.backoff import Backoff
+from scalp_radar.engine.buffer import CandleBuffer, Outcome
+from scalp_radar.engine.stream import expected_update_interval_s, stale_after_s
+from scalp_radar.engine.validator import DataValidator
 
 SYM = "BTC/USDT:USDT"
 TF = TimeFrame.M1
@@ -168,9 +168,9 @@ def test_snapshot_of_a_full_buffer_never_reads_over_capacity():
     from types import SimpleNamespace
 
     from scalp_radar.core.models import Candle, TimeFrame
-    from scalp_radar.market.buffer import CandleBuffer
-    from scalp_radar.market.snapshot import StreamState
-    from scalp_radar.market.snapshot_build import stream_snapshot
+    from scalp_radar.engine.buffer import CandleBuffer
+    from scalp_radar.core.snapshot import StreamState
+    from scalp_radar.engine.snapshot_build import stream_snapshot
 
     def candle(i: int) -> Candle:
         return Candle(

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from scalp_radar.core.database import Database
+from scalp_radar.core.store import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ def _spawn(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.Po
     cmd = [
         sys.executable,
         "-m",
-        "scalp_radar.market.headless",
+        "scalp_radar.app.headless",
         "--db",
         str(tmp_path / "h.db"),
         *args,

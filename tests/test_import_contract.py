@@ -1,4 +1,4 @@
-"""The core, market and sim packages never import Textual; the engine entry points import ccxt lazily."""
+"""The core, exchange, engine, history and sim packages never import Textual; the engine entry points import ccxt lazily."""
 
 from __future__ import annotations
 
@@ -32,7 +32,16 @@ def _run(code: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("pkg", ["scalp_radar.core", "scalp_radar.market", "scalp_radar.sim"])
+@pytest.mark.parametrize(
+    "pkg",
+    [
+        "scalp_radar.core",
+        "scalp_radar.exchange",
+        "scalp_radar.engine",
+        "scalp_radar.history",
+        "scalp_radar.sim",
+    ],
+)
 def test_package_and_all_submodules_do_not_import_textual(pkg):
     out = _run(_SCRIPT.format(pkgs=[pkg]))
     assert pkg in out["imported"]
@@ -40,15 +49,15 @@ def test_package_and_all_submodules_do_not_import_textual(pkg):
 
 
 def test_engine_modules_listed_and_textual_free():
-    out = _run(_SCRIPT.format(pkgs=["scalp_radar.market"]))
-    for mod in ("data_engine", "runner", "headless", "stream", "buffer", "validator", "backoff"):
-        assert f"scalp_radar.market.{mod}" in out["imported"]
+    out = _run(_SCRIPT.format(pkgs=["scalp_radar.engine"]))
+    for mod in ("data_engine", "runner", "stream", "buffer", "validator", "backoff"):
+        assert f"scalp_radar.engine.{mod}" in out["imported"]
 
 
 def test_engine_entry_points_import_ccxt_lazily():
     code = (
         "import json, sys\n"
-        "import scalp_radar.market.headless, scalp_radar.market.runner, scalp_radar.market.data_engine\n"
+        "import scalp_radar.app.headless, scalp_radar.engine.runner, scalp_radar.engine.data_engine\n"
         "print(json.dumps({'ccxt': 'ccxt' in sys.modules, 'textual': 'textual' in sys.modules}))\n"
     )
     out = _run(code)

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scalp_radar.core.rate_limiter import (
+from scalp_radar.core.limiter import (
     CATEGORIES,
     BucketStats,
     RateLimiter,
@@ -321,7 +321,7 @@ def test_record_429_counts_and_empties_the_bucket() -> None:
 
 
 def test_bucket_stats_is_frozen_and_shared_with_snapshot() -> None:
-    from scalp_radar.market import snapshot
+    from scalp_radar.core import snapshot
 
     assert snapshot.BucketStats is BucketStats
     stats = TokenBucket(1, 1, clock=FakeClock()).stats("trade")

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from scalp_radar.sim import SimExchange, SimLimits
-from scalp_radar.sim.cli import add_sim_arguments, run_sim
+from scalp_radar.app.sim_cmd import add_sim_arguments, run_sim
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -47,7 +47,7 @@ def test_bad_arguments_give_one_line_errors(argv, message, capsys) -> None:
 
 def test_sim_command_serves_until_sigterm() -> None:
     code = (
-        "import sys; from scalp_radar.cli import main;"
+        "import sys; from scalp_radar.app.cli import main;"
         "sys.exit(main(['sim', '--port', '0', '--speed', '60', '--symbols', 'BTC/USDT:USDT,DOGEUSDT',"
         " '--faults', 'drop@100,gap:random/50', '--no-limits']))"
     )

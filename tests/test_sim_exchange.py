@@ -9,7 +9,7 @@ import ccxt
 import pytest
 from pydantic import SecretStr
 
-from scalp_radar.market.exchange import check_sim_url, create_exchange
+from scalp_radar.exchange.factory import check_sim_url, create_exchange
 from scalp_radar.sim import SimExchange, SimLimits
 
 

@@ -189,7 +189,7 @@ def test_fault_spec_syntax() -> None:
 
 def test_sim_never_imports_textual() -> None:
     code = (
-        "import sys, scalp_radar.sim, scalp_radar.sim.cli, scalp_radar.market.exchange;"
+        "import sys, scalp_radar.sim, scalp_radar.app.sim_cmd, scalp_radar.exchange.factory;"
         "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

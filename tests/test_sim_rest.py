@@ -8,7 +8,7 @@ import time
 import aiohttp
 import pytest
 
-from scalp_radar.market.exchange import create_exchange
+from scalp_radar.exchange.factory import create_exchange
 from scalp_radar.sim import SimClock, SimExchange, SimLimits
 from scalp_radar.sim.timeframes import DAY_MS, GRANULARITY, MINUTE_MS
 

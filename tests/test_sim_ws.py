@@ -10,7 +10,7 @@ import aiohttp
 import ccxt
 import pytest
 
-from scalp_radar.market.exchange import create_exchange
+from scalp_radar.exchange.factory import create_exchange
 from scalp_radar.sim import SimExchange, SimLimits
 
 SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]

@@ -6,7 +6,7 @@ import dataclasses
 
 from textual.widgets import Sparkline, Static
 
-from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.tui.fixtures import SYMBOLS, TIMEFRAMES
 from scalp_radar.tui.screens.detail import DetailScreen
 from scalp_radar.tui.screens.help import HelpScreen
@@ -224,7 +224,7 @@ async def test_no_color_env_renders_monochrome(monkeypatch):
 
 
 def test_snapshot_source_protocol_and_static_plan():
-    from scalp_radar.market.backfill_types import BackfillRequest
+    from scalp_radar.history.types import BackfillRequest
     from scalp_radar.tui.source import SnapshotSource, StaticSource
 
     source = StaticSource(healthy_snapshot())

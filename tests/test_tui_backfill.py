@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from scalp_radar.market.backfill_types import BackfillRequest
+from scalp_radar.history.types import BackfillRequest
 from scalp_radar.tui.backfill_form import FormError, parse_request
 from scalp_radar.tui.fixtures import SYMBOLS, TAKEN_AT_MS
 from scalp_radar.tui.screens.backfill import BackfillScreen

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from scalp_radar.core.config import load_config
-from scalp_radar.market.backfill_types import BackfillRequest
-from scalp_radar.market.runner import EngineRunner
+from scalp_radar.history.types import BackfillRequest
+from scalp_radar.engine.runner import EngineRunner
 from scalp_radar.tui.source import EngineSource, SnapshotSource
 
 HOUR = 3_600_000
@@ -98,7 +98,7 @@ async def test_dashboard_on_the_live_demo_engine_backfills_and_quits(tmp_path):
 
 def test_a_dead_engine_never_looks_live(tmp_path):
     # Regression: if the engine thread died, the dashboard kept showing its last snapshot as live.
-    from scalp_radar.market.snapshot import StreamState
+    from scalp_radar.core.snapshot import StreamState
 
     runner = EngineRunner(load_config(), db_path=tmp_path / "radar.db", demo=True)
     runner.start()

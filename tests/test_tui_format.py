@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from scalp_radar.market.snapshot import StreamState
+from scalp_radar.core.snapshot import StreamState
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.fixtures import degraded_snapshot
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.clock import MockClock
 
-from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.tui.app import ScalpRadarApp, make_app
 from scalp_radar.tui.fixtures import degraded_snapshot, healthy_snapshot
 from scalp_radar.tui.source import StaticSource

@@ -1,7 +1,7 @@
 """The offline Bitget twin: a simulated exchange on 127.0.0.1 that real ccxt.pro talks to.
 
     async with SimExchange(symbols, seed=42, speed=60, limits=SimLimits()) as sim:
-        ex = create_exchange(config, sim.url)          # scalp_radar.market.exchange
+        ex = create_exchange(config, sim.url)          # scalp_radar.exchange.factory
         sim.truth("BTC/USDT:USDT", "5m", start, end)   # closed candles, [ts, o, h, l, c, v]
         sim.faults.inject("drop")                      # or .schedule(kind, at_s) / .random(kind)
 

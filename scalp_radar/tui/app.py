@@ -10,7 +10,7 @@ from textual.clock import Clock
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 
-from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.tui.backfill_job import BackfillJob
 from scalp_radar.tui.screens.main import MainScreen
 from scalp_radar.tui.source import SnapshotSource

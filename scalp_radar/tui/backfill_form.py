@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from scalp_radar.market.backfill_types import BackfillRequest
+from scalp_radar.history.types import BackfillRequest
 
 MAX_DAYS = 3650
 DAY_MS = 86_400_000

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from scalp_radar.market.backfill_types import (
+from scalp_radar.history.types import (
     BackfillPlan,
     BackfillProgress,
     BackfillRequest,

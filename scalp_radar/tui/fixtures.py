@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 from scalp_radar.core.models import TimeFrame
-from scalp_radar.market.snapshot import (
+from scalp_radar.core.snapshot import (
     BucketStats,
     CandleView,
     ConnectionFacts,

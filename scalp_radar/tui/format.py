@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 
-from scalp_radar.market.snapshot import StreamSnapshot, StreamState
+from scalp_radar.core.snapshot import StreamSnapshot, StreamState
 
 # Severity order used to sort streams (problems first) and to colour badges.
 STATE_RANK = {

@@ -14,17 +14,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from scalp_radar.core.models import TimeFrame
-from scalp_radar.market.backfill_types import (
+from scalp_radar.history.types import (
     BackfillPlan,
     BackfillProgress,
     BackfillRequest,
     BackfillResult,
     Window,
 )
-from scalp_radar.market.snapshot import EngineSnapshot, StreamState
+from scalp_radar.core.snapshot import EngineSnapshot, StreamState
 
 if TYPE_CHECKING:
-    from scalp_radar.market.runner import EngineRunner
+    from scalp_radar.engine.runner import EngineRunner
 
 ProgressCallback = Callable[[BackfillProgress], None]
 
@@ -232,7 +232,7 @@ class EngineSource:
         import inspect
         import time
 
-        from scalp_radar.market.backfill import plan_backfill
+        from scalp_radar.history.backfill import plan_backfill
 
         # "Now" on the engine's clock (the simulator's in demo mode), as the modal validated with.
         snapshot = self.runner.snapshot()
@@ -249,7 +249,7 @@ class EngineSource:
     ) -> BackfillResult:
         import asyncio
 
-        from scalp_radar.market.backfill import Backfiller
+        from scalp_radar.history.backfill import Backfiller
 
         cancel = asyncio.Event()
         with self._lock:

@@ -63,7 +63,7 @@ class Counter:
         self.frames = 0
 
     def exchange(self, cfg, url: str):
-        from scalp_radar.market.exchange import create_exchange
+        from scalp_radar.exchange.factory import create_exchange
 
         ex = create_exchange(cfg, url)
         original = ex.handle_message
@@ -108,9 +108,9 @@ async def bare(url: str, cfg, seconds: float) -> tuple[float, float]:
 
 async def engine(url: str, cfg, seconds: float, db_dir: Path) -> tuple[tuple[float, float], dict]:
     """(frames/s, rows/s) through the full engine (validation, buffers, SQLite, snapshots)."""
-    from scalp_radar.core.database import Database
-    from scalp_radar.core.rate_limiter import RateLimiter
-    from scalp_radar.market.data_engine import DataEngine
+    from scalp_radar.core.store import Database
+    from scalp_radar.core.limiter import RateLimiter
+    from scalp_radar.engine.data_engine import DataEngine
 
     db = Database(db_dir / f"ingest-{time.monotonic_ns()}.db")
     await db.init()

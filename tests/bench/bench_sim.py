@@ -74,7 +74,7 @@ def _raw_reader(url: str, pairs: list, seconds: float, queue) -> None:
 
 def _ccxt_reader(url: str, pairs: list, seconds: float, queue) -> None:
     """Subprocess: one ccxt.pro client, one watch_ohlcv loop per stream, for `seconds`."""
-    from scalp_radar.market.exchange import create_exchange
+    from scalp_radar.exchange.factory import create_exchange
 
     async def main() -> tuple[int, int, float]:
         ex = create_exchange(None, url, options={"ws": {"keepAlive": 5000}})
@@ -132,7 +132,7 @@ async def measure(limits: SimLimits, reader, pairs, seconds: float, speed: float
 
 async def measure_rest(requests: int) -> tuple[float, float]:
     """(requests/s, rows/s) of /history-candles through ccxt, one process."""
-    from scalp_radar.market.exchange import create_exchange
+    from scalp_radar.exchange.factory import create_exchange
 
     async with SimExchange(SYMBOLS, seed=1, limits=SimLimits.off()) as sim:
         ex = create_exchange(None, sim.url)

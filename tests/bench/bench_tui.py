@@ -57,7 +57,7 @@ def child(args: argparse.Namespace) -> int:
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     from scalp_radar.core.config import load_config
-    from scalp_radar.market.runner import EngineRunner
+    from scalp_radar.engine.runner import EngineRunner
 
     runner = EngineRunner(load_config(), db_path=args.db, sim_url=args.sim_url)
     runner.start()
@@ -68,7 +68,7 @@ def child(args: argparse.Namespace) -> int:
         finally:
             runner.stop()
         return 0
-    from scalp_radar.tui.run import configure_textual_env
+    from scalp_radar.app.dashboard import configure_textual_env
 
     configure_textual_env()  # as `scalp-radar` does, before textual is imported
     from scalp_radar.tui.app import make_app

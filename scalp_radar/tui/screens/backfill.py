@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.backfill_form import FormError, parse_request
 from scalp_radar.tui.backfill_job import BackfillJob

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual_plotext import PlotextPlot
 
-from scalp_radar.market.snapshot import EngineSnapshot, StreamSnapshot
+from scalp_radar.core.snapshot import EngineSnapshot, StreamSnapshot
 from scalp_radar.tui import format as fmt
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.tui.widgets.buffers import BuffersPane
 from scalp_radar.tui.widgets.connection import ConnectionPane
 from scalp_radar.tui.widgets.incidents import IncidentsPane

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.widgets.table import Cell, PaneTable
 

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Sparkline, Static
 
-from scalp_radar.market.snapshot import EngineSnapshot, StreamSnapshot
+from scalp_radar.core.snapshot import EngineSnapshot, StreamSnapshot
 from scalp_radar.tui import format as fmt
 
 

@@ -25,24 +25,24 @@ from loguru import logger
 from pydantic import ValidationError
 
 from scalp_radar.core.models import Candle, TimeFrame
-from scalp_radar.market.backfill_plan import (
+from scalp_radar.history.plan import (
     HISTORY,
     RECENT,
     coalesce,
     plan_backfill,
     split_windows,
 )
-from scalp_radar.market.backfill_types import (
+from scalp_radar.history.types import (
     BackfillPlan,
     BackfillProgress,
     BackfillResult,
     Window,
 )
-from scalp_radar.market.holes import find_holes, heal_range, missing_ranges
+from scalp_radar.history.holes import find_holes, heal_range, missing_ranges
 
 if TYPE_CHECKING:
-    from scalp_radar.core.database import Database
-    from scalp_radar.core.rate_limiter import RateLimiter
+    from scalp_radar.core.store import Database
+    from scalp_radar.core.limiter import RateLimiter
 
 __all__ = [
     "Backfiller",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 # BucketStats lives with the limiter; re-exported here so market/ and tui/ import it from one place.
-from scalp_radar.core.rate_limiter import BucketStats as BucketStats
+from scalp_radar.core.limiter import BucketStats as BucketStats
 
 
 class StreamState(StrEnum):

@@ -1,6 +1,6 @@
 """`scalp-radar backfill` and `scalp-radar data list|repair`.
 
-The lead's `scalp_radar.cli` builds the parsers (adding --config/--db/--log-* itself) and calls
+The lead's `scalp_radar.app.cli` builds the parsers (adding --config/--db/--log-* itself) and calls
 `run_backfill(args)` / `run_data(args)` with these attributes on `args`:
   app_config  loaded AppConfig                         (set by cli._with_config)
   db_path     Path of the SQLite file                  (set by cli._resolve_paths)
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from scalp_radar.core.models import TimeFrame
-from scalp_radar.market.backfill_plan import DAY_MS, describe_plan, format_duration
-from scalp_radar.market.backfill_types import (
+from scalp_radar.history.plan import DAY_MS, describe_plan, format_duration
+from scalp_radar.history.types import (
     BackfillPlan,
     BackfillProgress,
     BackfillRequest,
@@ -261,16 +261,16 @@ class _Session:
         self.limiter: Any = None
 
     async def open_db(self) -> Any:
-        from scalp_radar.core.database import Database
+        from scalp_radar.core.store import Database
 
         self.db = Database(Path(self.args.db_path))
         await self.db.init()
         return self.db
 
     async def open_exchange(self) -> Any:
-        from scalp_radar.core.rate_limiter import RateLimiter
-        from scalp_radar.market.backfill import disable_ccxt_throttle
-        from scalp_radar.market.exchange import create_exchange
+        from scalp_radar.core.limiter import RateLimiter
+        from scalp_radar.history.backfill import disable_ccxt_throttle
+        from scalp_radar.exchange.factory import create_exchange
 
         sim_url = getattr(self.args, "sim_url", None)
         if getattr(self.args, "demo", False) and not sim_url:
@@ -293,7 +293,7 @@ class _Session:
 
     async def server_now_ms(self) -> int:
         """The exchange's clock (a simulator's may run faster than the wall clock)."""
-        from scalp_radar.market.backfill import follow_server_clock
+        from scalp_radar.history.backfill import follow_server_clock
 
         await self.limiter.acquire("market_data")
         local = int(time.time() * 1000)
@@ -343,7 +343,7 @@ async def _plan_for(
     now_ms: int,
 ) -> BackfillPlan:
     """One plan over every symbol; each symbol's range starts no earlier than its listing."""
-    from scalp_radar.market.backfill import plan_backfill
+    from scalp_radar.history.backfill import plan_backfill
 
     rate = session.limiter.bucket("market_data").rate_per_s
     windows: list = []
@@ -369,7 +369,7 @@ async def _execute(
     """Run the plan with a rich progress bar; SIGINT/SIGTERM cancel cleanly."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from scalp_radar.market.backfill import Backfiller
+    from scalp_radar.history.backfill import Backfiller
 
     backfiller = Backfiller(
         session.exchange,
@@ -480,7 +480,7 @@ async def _data_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from scalp_radar.market.inventory import inventory
+    from scalp_radar.history.inventory import inventory
 
     symbols = [check_symbol(s) for s in (getattr(args, "symbol", None) or [])]
     tfs = [check_timeframe(t) for t in (getattr(args, "timeframe", None) or [])]
@@ -529,7 +529,7 @@ async def _data_list(args: argparse.Namespace) -> int:
 
 
 async def _data_repair(args: argparse.Namespace) -> int:
-    from scalp_radar.market.inventory import inventory, repair_windows
+    from scalp_radar.history.inventory import inventory, repair_windows
 
     _check_run_args(args)
     symbols = [check_symbol(s) for s in (getattr(args, "symbol", None) or [])]

@@ -32,7 +32,7 @@ def run_dashboard(
 ) -> int:
     """Run the dashboard until the user quits; returns the process exit code."""
     configure_textual_env()
-    from scalp_radar.market.runner import EngineRunner
+    from scalp_radar.engine.runner import EngineRunner
     from scalp_radar.tui.app import make_app
     from scalp_radar.tui.source import EngineSource
 

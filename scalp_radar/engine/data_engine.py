@@ -18,19 +18,19 @@ from typing import Any
 from loguru import logger
 
 from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
-from scalp_radar.market.backoff import Backoff
-from scalp_radar.market.clock import SystemClock, clock_speed
-from scalp_radar.market.exchange_holder import ExchangeHolder
-from scalp_radar.market.holes import heal_range
-from scalp_radar.market.snapshot import (
+from scalp_radar.engine.backoff import Backoff
+from scalp_radar.core.clock import SystemClock, clock_speed
+from scalp_radar.exchange.holder import ExchangeHolder
+from scalp_radar.history.holes import heal_range
+from scalp_radar.core.snapshot import (
     ConnectionFacts,
     EngineSnapshot,
     Incident,
     StreamState,
 )
-from scalp_radar.market.snapshot_build import RateMeter, stream_snapshot
-from scalp_radar.market.stream import StreamWorker
-from scalp_radar.market.validator import DataValidator
+from scalp_radar.engine.snapshot_build import RateMeter, stream_snapshot
+from scalp_radar.engine.stream import StreamWorker
+from scalp_radar.engine.validator import DataValidator
 
 __all__ = ["DataEngine", "DataValidator"]
 
@@ -410,7 +410,7 @@ class DataEngine:
             ex.milliseconds = lambda: int(base()) + int(offset)
 
     def _create_exchange(self) -> Any:
-        from scalp_radar.market.exchange import create_exchange
+        from scalp_radar.exchange.factory import create_exchange
 
         ping_ms = int(float(self.config.exchange.websocket.ping_interval_s) * 1000)
         options = {"ws": {"keepAlive": ping_ms}}

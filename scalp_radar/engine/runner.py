@@ -13,8 +13,8 @@ from typing import Any
 
 from loguru import logger
 
-from scalp_radar.market.data_engine import DataEngine
-from scalp_radar.market.snapshot import EngineSnapshot
+from scalp_radar.engine.data_engine import DataEngine
+from scalp_radar.core.snapshot import EngineSnapshot
 
 START_TIMEOUT_S = 30.0
 
@@ -53,7 +53,7 @@ async def open_engine(
     start: bool = True,
 ) -> EngineStack:
     """Build (and by default start) the engine; in demo mode start a simulator on 127.0.0.1 first."""
-    from scalp_radar.core.rate_limiter import RateLimiter
+    from scalp_radar.core.limiter import RateLimiter
 
     sim = None
     db = None
@@ -67,7 +67,7 @@ async def open_engine(
             clock = clock or sim.clock
             logger.warning("DEMO: simulated market at {} — prices are not real", sim_url)
         if db_path is not None:
-            from scalp_radar.core.database import Database
+            from scalp_radar.core.store import Database
 
             db = Database(db_path)
             await db.init()

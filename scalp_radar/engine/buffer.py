@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from scalp_radar.core.models import Candle, TimeFrame
-from scalp_radar.market.validator import DataValidator
+from scalp_radar.engine.validator import DataValidator
 
 
 class Outcome(StrEnum):

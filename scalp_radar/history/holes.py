@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from scalp_radar.core.models import Candle, TimeFrame
 
 if TYPE_CHECKING:
-    from scalp_radar.core.database import Database
-    from scalp_radar.core.rate_limiter import RateLimiter
+    from scalp_radar.core.store import Database
+    from scalp_radar.core.limiter import RateLimiter
 
 # Timestamps are read from SQLite in slices of this many candles so a year of 1m candles
 # never sits in memory as one Python list.
@@ -115,8 +115,8 @@ async def heal_range(
     `HealError` naming it instead of returning a silently short list. `now_ms` defaults to the
     exchange's clock; only candles closed by then are fetched.
     """
-    from scalp_radar.market.backfill import Backfiller, HealError
-    from scalp_radar.market.backfill_plan import plan_ranges
+    from scalp_radar.history.backfill import Backfiller, HealError
+    from scalp_radar.history.plan import plan_ranges
 
     tf = as_timeframe(timeframe)
     now = int(now_ms) if now_ms is not None else int(exchange.milliseconds())

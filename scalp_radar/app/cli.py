@@ -104,15 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite existing files")
 
     sim = sub.add_parser("sim", help="run the simulated Bitget exchange standalone")
-    _register(sim, "scalp_radar.sim.cli", "add_sim_arguments")
+    _register(sim, "scalp_radar.app.sim_cmd", "add_sim_arguments")
 
     backfill = sub.add_parser("backfill", help="download candle history into SQLite")
     _add_common_options(backfill, suppress=True)
-    _register(backfill, "scalp_radar.market.backfill_cli", "add_backfill_arguments")
+    _register(backfill, "scalp_radar.app.history_cmds", "add_backfill_arguments")
 
     data = sub.add_parser("data", help="inventory and repair of stored history")
     _add_common_options(data, suppress=True)
-    _register(data, "scalp_radar.market.backfill_cli", "add_data_arguments")
+    _register(data, "scalp_radar.app.history_cmds", "add_data_arguments")
     return parser
 
 
@@ -138,8 +138,8 @@ def _resolve_paths(args: argparse.Namespace, config) -> None:
     unless --db names a file, they use a sibling `*-demo.db`.
     """
     from scalp_radar.core import paths
-    from scalp_radar.core.database import check_database_file
-    from scalp_radar.market.exchange import check_sim_url
+    from scalp_radar.core.store import check_database_file
+    from scalp_radar.exchange.factory import check_sim_url
 
     sim_url = getattr(args, "sim_url", None) or config.exchange.sim_url
     if sim_url:
@@ -213,7 +213,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = _load_config(args)
     _resolve_paths(args, config)
     if args.headless:
-        from scalp_radar.market.headless import run_headless
+        from scalp_radar.app.headless import run_headless
 
         _setup_logging(args, config, console=True, json_console=args.json)
         return run_headless(
@@ -226,7 +226,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     # The dashboard owns the terminal: logs go to files only.
     _setup_logging(args, config, console=False)
-    from scalp_radar.tui.run import run_dashboard
+    from scalp_radar.app.dashboard import run_dashboard
 
     return run_dashboard(
         config,
@@ -256,15 +256,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "config":
         return _cmd_config(args)
     if args.command == "sim":
-        from scalp_radar.sim.cli import run_sim
+        from scalp_radar.app.sim_cmd import run_sim
 
         return run_sim(args)
     if args.command == "backfill":
-        from scalp_radar.market.backfill_cli import run_backfill
+        from scalp_radar.app.history_cmds import run_backfill
 
         return _with_config(run_backfill)(args)
     if args.command == "data":
-        from scalp_radar.market.backfill_cli import run_data
+        from scalp_radar.app.history_cmds import run_data
 
         return _with_config(run_data)(args)
     raise UserError(f"unknown command {args.command!r}")
@@ -273,7 +273,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _user_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user's input is wrong (one line, exit 2)."""
     from scalp_radar.core.config import ConfigError
-    from scalp_radar.core.database import DatabaseError
+    from scalp_radar.core.store import DatabaseError
 
     return (UserError, ConfigError, DatabaseError)
 

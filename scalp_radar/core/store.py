@@ -2,7 +2,7 @@
 
 The schema is versioned with `PRAGMA user_version` and grows only through `MIGRATIONS`, in order.
 Incidents are written from any object with the `Incident` attributes and read back as
-`scalp_radar.market.snapshot.Incident`, imported lazily so `core` never imports `market` at load.
+`scalp_radar.core.snapshot.Incident`, imported lazily so `core` never imports `market` at load.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from scalp_radar.core.models import Candle, SessionState, Signal, TimeFrame, Trade
 
 if TYPE_CHECKING:
-    from scalp_radar.market.snapshot import Incident
+    from scalp_radar.core.snapshot import Incident
 
 T = TypeVar("T")
 
@@ -853,7 +853,7 @@ class Database:
     async def get_incidents(self, limit: int = 100) -> list[Incident]:
         """The newest incidents first, at most `limit`."""
         # Lazy import: core must not depend on market at import time (layering).
-        from scalp_radar.market.snapshot import Incident
+        from scalp_radar.core.snapshot import Incident
 
         rows = await self._fetchall(
             "get incidents",

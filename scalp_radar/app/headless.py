@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from loguru import logger
 
-from scalp_radar.market.snapshot import EngineSnapshot, StreamState
+from scalp_radar.core.snapshot import EngineSnapshot, StreamState
 
 
 def status_dict(snap: EngineSnapshot) -> dict[str, Any]:
@@ -108,7 +108,7 @@ async def run_headless_async(
     stop_event: asyncio.Event | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM (or `stop_event`), printing status; flush and return 0."""
-    from scalp_radar.market.runner import open_engine
+    from scalp_radar.engine.runner import open_engine
 
     out = out or sys.stdout
     stop = stop_event or asyncio.Event()
@@ -179,12 +179,12 @@ def _emit(snap: EngineSnapshot, json_lines: bool, out: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m scalp_radar.market.headless [--demo] [--db PATH] ...` until the CLI is wired."""
+    """`python -m scalp_radar.app.headless [--demo] [--db PATH] ...` until the CLI is wired."""
     import argparse
 
     from scalp_radar.core.config import ConfigError, load_config
 
-    p = argparse.ArgumentParser(prog="python -m scalp_radar.market.headless")
+    p = argparse.ArgumentParser(prog="python -m scalp_radar.app.headless")
     p.add_argument("--config-dir", type=Path, default=None)
     p.add_argument("--db", type=Path, default=None, help="SQLite file (default: the data dir)")
     p.add_argument("--demo", action="store_true", help="run against an in-process simulator")
