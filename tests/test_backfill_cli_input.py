@@ -7,7 +7,6 @@ import socket
 
 import pytest
 
-from scalp_radar.core.config import load_config
 from scalp_radar.app.history_cmds import (
     InputError,
     add_backfill_arguments,
@@ -17,6 +16,7 @@ from scalp_radar.app.history_cmds import (
     run_backfill,
     select_streams,
 )
+from scalp_radar.core.config import load_config
 
 DAY = 86_400_000
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scalp_radar.core.store import Database
 from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.core.store import Database
+from scalp_radar.history.holes import find_holes, missing_ranges
 from scalp_radar.history.plan import (
     DAY_MS,
     HISTORY,
@@ -19,7 +20,6 @@ from scalp_radar.history.plan import (
     recent_depth_days,
 )
 from scalp_radar.history.types import BackfillRequest
-from scalp_radar.history.holes import find_holes, missing_ranges
 
 SYM = "BTC/USDT:USDT"
 # A fixed "now" 25 s into a minute, so the forming 1m candle is visible in the arithmetic.

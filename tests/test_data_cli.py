@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from scalp_radar.app.cli import build_parser
+from scalp_radar.app.history_cmds import run_backfill, run_data
 from scalp_radar.core.config import load_config, write_default_config
 from scalp_radar.core.store import Database
-from scalp_radar.app.history_cmds import run_backfill, run_data
 from scalp_radar.history.holes import find_holes
 from scalp_radar.sim import SimExchange, SimLimits
 

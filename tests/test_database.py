@@ -13,14 +13,6 @@ import pytest
 from pydantic import ValidationError
 
 from scalp_radar.core import store as database_module
-from scalp_radar.core.store import (
-    APPLICATION_ID,
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    CoverageRow,
-    Database,
-    DatabaseError,
-)
 from scalp_radar.core.models import (
     Candle,
     Direction,
@@ -33,6 +25,14 @@ from scalp_radar.core.models import (
     Trade,
 )
 from scalp_radar.core.snapshot import Incident
+from scalp_radar.core.store import (
+    APPLICATION_ID,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    CoverageRow,
+    Database,
+    DatabaseError,
+)
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"

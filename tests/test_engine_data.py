@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
 from scalp_radar.core.limiter import RateLimiter
-from scalp_radar.engine.data_engine import DataEngine
+from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
 from scalp_radar.core.snapshot import StreamState
+from scalp_radar.engine.data_engine import DataEngine
 from tests.test_engine_helpers import (
     BTC,
     ETH,

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from scalp_radar.core.config import load_config
-from scalp_radar.core.store import Database
-from scalp_radar.core.models import TimeFrame
 from scalp_radar.core.limiter import RateLimiter
-from scalp_radar.engine.data_engine import DataEngine
+from scalp_radar.core.models import TimeFrame
 from scalp_radar.core.snapshot import StreamState
+from scalp_radar.core.store import Database
+from scalp_radar.engine.data_engine import DataEngine
 from scalp_radar.sim import SimExchange, SimLimits
 
 BTC = "BTC/USDT:USDT"

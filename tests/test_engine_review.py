@@ -9,13 +9,13 @@ import threading
 
 import pytest
 
-from scalp_radar.core.store import Database
-from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.limiter import RateLimiter
+from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.core.snapshot import StreamState
+from scalp_radar.core.store import Database
 from scalp_radar.engine import data_engine as data_engine_module
 from scalp_radar.engine.data_engine import DataEngine
 from scalp_radar.engine.runner import EngineRunner
-from scalp_radar.core.snapshot import StreamState
 from tests.test_engine_helpers import BTC, make_config, wait_for
 
 STEP = 60_000

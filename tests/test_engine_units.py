@@ -168,8 +168,8 @@ def test_snapshot_of_a_full_buffer_never_reads_over_capacity():
     from types import SimpleNamespace
 
     from scalp_radar.core.models import Candle, TimeFrame
-    from scalp_radar.engine.buffer import CandleBuffer
     from scalp_radar.core.snapshot import StreamState
+    from scalp_radar.engine.buffer import CandleBuffer
     from scalp_radar.engine.snapshot_build import stream_snapshot
 
     def candle(i: int) -> Candle:

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from scalp_radar.sim import SimExchange, SimLimits
 from scalp_radar.app.sim_cmd import add_sim_arguments, run_sim
+from scalp_radar.sim import SimExchange, SimLimits
 
 
 def parse(*argv: str) -> argparse.Namespace:

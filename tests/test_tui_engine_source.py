@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
+from scalp_radar.app.demo import simulator_factory
 from scalp_radar.core.config import load_config
-from scalp_radar.history.types import BackfillRequest
 from scalp_radar.engine.runner import EngineRunner
+from scalp_radar.history.types import BackfillRequest
 from scalp_radar.tui.source import EngineSource, SnapshotSource
 
 HOUR = 3_600_000
@@ -23,7 +24,9 @@ def _wait_snapshot(source: EngineSource, timeout_s: float = 10.0):
 
 
 def test_engine_source_plans_runs_and_cancels_backfills(tmp_path):
-    runner = EngineRunner(load_config(), db_path=tmp_path / "radar.db", demo=True)
+    runner = EngineRunner(
+        load_config(), db_path=tmp_path / "radar.db", demo=True, simulator=simulator_factory()
+    )
     runner.start()
     source = EngineSource(runner)
     try:
@@ -64,7 +67,9 @@ async def test_dashboard_on_the_live_demo_engine_backfills_and_quits(tmp_path):
     from scalp_radar.tui.app import make_app
     from scalp_radar.tui.widgets.radar import RadarRow
 
-    runner = EngineRunner(load_config(), db_path=tmp_path / "radar.db", demo=True)
+    runner = EngineRunner(
+        load_config(), db_path=tmp_path / "radar.db", demo=True, simulator=simulator_factory()
+    )
     runner.start()
     app = make_app(EngineSource(runner), demo=True, refresh_hz=10)
     try:
@@ -100,7 +105,9 @@ def test_a_dead_engine_never_looks_live(tmp_path):
     # Regression: if the engine thread died, the dashboard kept showing its last snapshot as live.
     from scalp_radar.core.snapshot import StreamState
 
-    runner = EngineRunner(load_config(), db_path=tmp_path / "radar.db", demo=True)
+    runner = EngineRunner(
+        load_config(), db_path=tmp_path / "radar.db", demo=True, simulator=simulator_factory()
+    )
     runner.start()
     source = EngineSource(runner)
     try:

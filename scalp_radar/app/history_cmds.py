@@ -269,8 +269,8 @@ class _Session:
 
     async def open_exchange(self) -> Any:
         from scalp_radar.core.limiter import RateLimiter
-        from scalp_radar.history.backfill import disable_ccxt_throttle
         from scalp_radar.exchange.factory import create_exchange
+        from scalp_radar.history.backfill import disable_ccxt_throttle
 
         sim_url = getattr(self.args, "sim_url", None)
         if getattr(self.args, "demo", False) and not sim_url:

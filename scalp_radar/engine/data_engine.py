@@ -17,20 +17,20 @@ from typing import Any
 
 from loguru import logger
 
-from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
-from scalp_radar.engine.backoff import Backoff
 from scalp_radar.core.clock import SystemClock, clock_speed
-from scalp_radar.exchange.holder import ExchangeHolder
-from scalp_radar.history.holes import heal_range
+from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
 from scalp_radar.core.snapshot import (
     ConnectionFacts,
     EngineSnapshot,
     Incident,
     StreamState,
 )
+from scalp_radar.engine.backoff import Backoff
 from scalp_radar.engine.snapshot_build import RateMeter, stream_snapshot
 from scalp_radar.engine.stream import StreamWorker
 from scalp_radar.engine.validator import DataValidator
+from scalp_radar.exchange.holder import ExchangeHolder
+from scalp_radar.history.heal import heal_range
 
 __all__ = ["DataEngine", "DataValidator"]
 

@@ -6,17 +6,32 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
-from scalp_radar.engine.data_engine import DataEngine
 from scalp_radar.core.snapshot import EngineSnapshot
+from scalp_radar.engine.data_engine import DataEngine
 
 START_TIMEOUT_S = 30.0
+
+
+class Simulator(Protocol):
+    """A running simulated exchange, as the engine sees it (the app layer starts one)."""
+
+    url: str
+
+    @property
+    def clock(self) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+# Starts a simulator for these symbols on the engine's loop (demo mode); supplied by the app layer.
+SimulatorFactory = Callable[[Sequence[str]], Awaitable[Simulator]]
 
 
 @dataclass
@@ -26,7 +41,7 @@ class EngineStack:
     engine: DataEngine
     db: Any | None
     limiter: Any
-    sim: Any | None = None
+    sim: Simulator | None = None
 
     async def aclose(self) -> None:
         """Stop the engine (flushing), then close the database and the simulator."""
@@ -47,22 +62,21 @@ async def open_engine(
     db_path: Path | str | None,
     demo: bool = False,
     sim_url: str | None = None,
-    sim_speed: float = 1.0,
+    simulator: SimulatorFactory | None = None,
     clock: Any | None = None,
     exchange_options: dict | None = None,
     start: bool = True,
 ) -> EngineStack:
-    """Build (and by default start) the engine; in demo mode start a simulator on 127.0.0.1 first."""
+    """Build (and by default start) the engine; with `simulator` and no `sim_url`, start one first."""
     from scalp_radar.core.limiter import RateLimiter
 
-    sim = None
+    sim: Simulator | None = None
     db = None
     try:
         if demo and sim_url is None:
-            from scalp_radar.sim import SimExchange
-
-            sim = SimExchange(symbols=list(config.symbols), speed=sim_speed, port=0)
-            await sim.start()
+            if simulator is None:
+                raise ValueError("demo mode needs a simulator factory or a sim_url")
+            sim = await simulator(list(config.symbols))
             sim_url = sim.url
             clock = clock or sim.clock
             logger.warning("DEMO: simulated market at {} — prices are not real", sim_url)
@@ -105,14 +119,14 @@ class EngineRunner:
         db_path: Path | str | None,
         demo: bool = False,
         sim_url: str | None = None,
-        sim_speed: float = 1.0,
+        simulator: SimulatorFactory | None = None,
         exchange_options: dict | None = None,
     ) -> None:
         self.config = config
         self.db_path = db_path
         self.demo = demo
         self.sim_url = sim_url
-        self.sim_speed = sim_speed
+        self.simulator = simulator
         self.exchange_options = exchange_options
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stack: EngineStack | None = None
@@ -143,7 +157,7 @@ class EngineRunner:
         return self.stack.engine.holder.exchange if self.stack else None
 
     @property
-    def sim(self) -> Any:
+    def sim(self) -> Simulator | None:
         """The in-process simulator in demo mode, else None."""
         return self.stack.sim if self.stack else None
 
@@ -229,7 +243,7 @@ class EngineRunner:
                 db_path=self.db_path,
                 demo=self.demo,
                 sim_url=self.sim_url,
-                sim_speed=self.sim_speed,
+                simulator=self.simulator,
                 exchange_options=self.exchange_options,
             )
         except BaseException as exc:

@@ -6,8 +6,8 @@ import time
 from itertools import islice
 from typing import Any
 
-from scalp_radar.engine.buffer import CandleBuffer
 from scalp_radar.core.snapshot import CandleView, StreamSnapshot
+from scalp_radar.engine.buffer import CandleBuffer
 
 
 class RateMeter:

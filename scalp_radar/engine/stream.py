@@ -11,13 +11,13 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from scalp_radar.core.clock import clock_speed
 from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.core.snapshot import StreamState
 from scalp_radar.engine.backoff import Backoff
 from scalp_radar.engine.buffer import CandleBuffer, Outcome
-from scalp_radar.core.clock import clock_speed
-from scalp_radar.exchange.holder import ExchangeHolder
-from scalp_radar.core.snapshot import StreamState
 from scalp_radar.engine.validator import DataValidator
+from scalp_radar.exchange.holder import ExchangeHolder
 
 # Timeframes ccxt.pro can stream from Bitget (2h, 3d and 1M have no channel mapping).
 WATCHABLE: frozenset[str] = frozenset(

@@ -25,6 +25,7 @@ from loguru import logger
 from pydantic import ValidationError
 
 from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.history.holes import find_holes, missing_ranges
 from scalp_radar.history.plan import (
     HISTORY,
     RECENT,
@@ -38,11 +39,10 @@ from scalp_radar.history.types import (
     BackfillResult,
     Window,
 )
-from scalp_radar.history.holes import find_holes, heal_range, missing_ranges
 
 if TYPE_CHECKING:
-    from scalp_radar.core.store import Database
     from scalp_radar.core.limiter import RateLimiter
+    from scalp_radar.core.store import Database
 
 __all__ = [
     "Backfiller",
@@ -50,7 +50,6 @@ __all__ = [
     "disable_ccxt_throttle",
     "follow_server_clock",
     "find_holes",
-    "heal_range",
     "plan_backfill",
 ]
 

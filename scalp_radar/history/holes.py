@@ -1,19 +1,18 @@
 """Hole finding in stored candles, and healing a range from REST.
 
 One mechanism for three callers: the backfill's resume (plan only what is missing), `data repair`
-(fetch exactly the holes) and the engine's live gap healing (`heal_range`).
+(fetch exactly the holes) and the engine's live gap healing (`history.heal`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.core.models import TimeFrame
 
 if TYPE_CHECKING:
     from scalp_radar.core.store import Database
-    from scalp_radar.core.limiter import RateLimiter
 
 # Timestamps are read from SQLite in slices of this many candles so a year of 1m candles
 # never sits in memory as one Python list.
@@ -94,44 +93,3 @@ def count_candles(tf: TimeFrame, ranges: Iterable[tuple[int, int]]) -> int:
     """Number of candles the aligned ranges hold."""
     step = tf.to_milliseconds()
     return sum((end - start) // step for start, end in ranges)
-
-
-async def heal_range(
-    exchange: Any,
-    db: Database | None,
-    limiter: RateLimiter,
-    symbol: str,
-    timeframe: TimeFrame | str,
-    start_ms: int,
-    end_ms: int,
-    *,
-    now_ms: int | None = None,
-    retries: int = 3,
-) -> list[Candle]:
-    """Fetch the closed candles of [start_ms, end_ms) from REST, store them, return them sorted.
-
-    Used by the engine for a live gap: every request waits on `limiter` ("market_data"), pages are
-    written with INSERT OR IGNORE (when `db` is given), and a window that keeps failing raises
-    `HealError` naming it instead of returning a silently short list. `now_ms` defaults to the
-    exchange's clock; only candles closed by then are fetched.
-    """
-    from scalp_radar.history.backfill import Backfiller, HealError
-    from scalp_radar.history.plan import plan_ranges
-
-    tf = as_timeframe(timeframe)
-    now = int(now_ms) if now_ms is not None else int(exchange.milliseconds())
-    windows = plan_ranges(symbol, tf, [(start_ms, end_ms)], now)
-    if not windows:
-        return []
-    backfiller = Backfiller(exchange, db, limiter, max_concurrency=2, retries=retries)
-    candles: list[Candle] = []
-    failed: list[str] = []
-    for window in windows:
-        try:
-            candles.extend(await backfiller.fetch_window(window))
-        except Exception as exc:  # already retried inside; report by name
-            failed.append(f"{window.name} ({type(exc).__name__}: {exc})")
-    if failed:
-        raise HealError(f"heal incomplete: {len(failed)} windows missing: " + "; ".join(failed))
-    candles.sort(key=lambda c: c.timestamp)
-    return candles

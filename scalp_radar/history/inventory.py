@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from scalp_radar.core.models import TimeFrame
+from scalp_radar.history.holes import count_candles, find_holes
 from scalp_radar.history.plan import coalesce, plan_ranges
 from scalp_radar.history.types import Window
-from scalp_radar.history.holes import count_candles, find_holes
 
 if TYPE_CHECKING:
     from scalp_radar.core.store import Database

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from scalp_radar.core.models import TimeFrame
-from scalp_radar.history.types import BackfillPlan, BackfillRequest, Window
 from scalp_radar.history.holes import align_up, as_timeframe, count_candles, find_holes
+from scalp_radar.history.types import BackfillPlan, BackfillRequest, Window
 
 if TYPE_CHECKING:
     from scalp_radar.core.store import Database

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from scalp_radar.core.models import TimeFrame
+from scalp_radar.core.snapshot import EngineSnapshot, StreamState
 from scalp_radar.history.types import (
     BackfillPlan,
     BackfillProgress,
@@ -21,7 +22,6 @@ from scalp_radar.history.types import (
     BackfillResult,
     Window,
 )
-from scalp_radar.core.snapshot import EngineSnapshot, StreamState
 
 if TYPE_CHECKING:
     from scalp_radar.engine.runner import EngineRunner

@@ -28,14 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from loguru import logger  # noqa: E402
 
-from scalp_radar.core.store import Database  # noqa: E402
-from scalp_radar.core.models import TimeFrame  # noqa: E402
 from scalp_radar.core.limiter import RateLimiter, TokenBucket  # noqa: E402
+from scalp_radar.core.models import TimeFrame  # noqa: E402
+from scalp_radar.core.store import Database  # noqa: E402
+from scalp_radar.exchange.factory import create_exchange  # noqa: E402
 from scalp_radar.history.backfill import Backfiller, disable_ccxt_throttle  # noqa: E402
+from scalp_radar.history.holes import find_holes  # noqa: E402
 from scalp_radar.history.plan import DAY_MS, HISTORY, plan_backfill  # noqa: E402
 from scalp_radar.history.types import BackfillRequest  # noqa: E402
-from scalp_radar.exchange.factory import create_exchange  # noqa: E402
-from scalp_radar.history.holes import find_holes  # noqa: E402
 
 SYMBOL = "BTC/USDT:USDT"
 BITGET_RATE = 20.0  # documented per-IP req/s of candles and history-candles

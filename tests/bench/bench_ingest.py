@@ -108,8 +108,8 @@ async def bare(url: str, cfg, seconds: float) -> tuple[float, float]:
 
 async def engine(url: str, cfg, seconds: float, db_dir: Path) -> tuple[tuple[float, float], dict]:
     """(frames/s, rows/s) through the full engine (validation, buffers, SQLite, snapshots)."""
-    from scalp_radar.core.store import Database
     from scalp_radar.core.limiter import RateLimiter
+    from scalp_radar.core.store import Database
     from scalp_radar.engine.data_engine import DataEngine
 
     db = Database(db_dir / f"ingest-{time.monotonic_ns()}.db")

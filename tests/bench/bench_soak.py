@@ -110,8 +110,8 @@ async def check_store(db, cfg, speed_clock) -> tuple[int, int, int]:
 
 
 async def run(url: str, sim_now_ms: int, args) -> None:
-    from scalp_radar.core.store import Database
     from scalp_radar.core.limiter import RateLimiter
+    from scalp_radar.core.store import Database
     from scalp_radar.engine.data_engine import DataEngine
     from scalp_radar.sim.clock import SimClock
     from tests.test_engine_helpers import make_config

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from loguru import logger  # noqa: E402
 
-from scalp_radar.core.store import MIGRATIONS, Database  # noqa: E402
 from scalp_radar.core.models import Candle, TimeFrame  # noqa: E402
+from scalp_radar.core.store import MIGRATIONS, Database  # noqa: E402
 
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT", "DOGE/USDT:USDT")
 T0 = 1_700_000_040_000
