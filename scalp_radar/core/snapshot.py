@@ -61,6 +61,9 @@ class StreamSnapshot:
     reason: str | None = None
     # Optional, additive (TUI detail chart): the buffer's latest candles, oldest first.
     recent_candles: tuple[CandleView, ...] = ()
+    out_of_order_dropped: int = 0
+    # Why the stream is not live, kept across retries: "refused: 127.0.0.1:1", "HTTP 503", ...
+    last_error: str | None = None
 
     @property
     def key(self) -> str:
@@ -91,6 +94,12 @@ class ConnectionFacts:
     reconnects: int
     clock_offset_ms: float | None
     database_ok: bool = True
+    # The exchange-wide reason nothing connects (DNS, refused, TLS, timeout, HTTP status), or None.
+    problem: str | None = None
+    rest_429s: int = 0  # HTTP 429 answers seen on REST (each one also slows the limiter)
+    rest_errors: int = 0  # other failed REST calls (5xx, timeouts, dropped connections)
+    malformed_frames: int = 0  # websocket frames that could not be parsed
+    exchange_recreations: int = 0  # ccxt instances rebuilt after an error event or a dead socket
 
 
 @dataclass(frozen=True, slots=True)
