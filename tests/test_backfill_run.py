@@ -27,12 +27,6 @@ MIN = 60_000
 
 
 @pytest.fixture
-async def sim():
-    async with SimExchange(symbols=[SYM, "ETH/USDT:USDT"], limits=SimLimits.off()) as s:
-        yield s
-
-
-@pytest.fixture
 async def exchange(sim):
     ex = create_exchange(None, sim_url=sim.url)
     disable_ccxt_throttle(ex)

@@ -31,13 +31,6 @@ DAY = 86_400_000
 MIN = 60_000
 
 
-@pytest.fixture
-def sim():
-    s = SimExchange(symbols=[SYM, "ETH/USDT:USDT"], limits=SimLimits.off()).start_in_thread()
-    yield s
-    s.stop_thread()
-
-
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M")
 
@@ -74,14 +67,14 @@ def _holes(db_path: Path, symbol: str, tf: str, start: int, end: int):
     return asyncio.run(read())
 
 
-def test_data_list_shows_holes_and_repair_closes_them(sim, tmp_path, capsys):
+def test_data_list_shows_holes_and_repair_closes_them(sim_thread, tmp_path, capsys):
     db_path = tmp_path / "c.db"
-    now = sim.clock.now_ms()
+    now = sim_thread.clock.now_ms()
     start = (now - 35 * DAY) // (5 * MIN) * (5 * MIN)
     end = start + 2 * DAY
     since, until = _iso(start), _iso(end)
     code = _cli(
-        db_path, sim.url, "backfill", "--symbol", SYM, "--symbol", "ETH/USDT:USDT",
+        db_path, sim_thread.url, "backfill", "--symbol", SYM, "--symbol", "ETH/USDT:USDT",
         "--timeframe", "1m", "--timeframe", "5m", "--since", since, "--until", until,
     )  # fmt: skip
     out = capsys.readouterr().out
@@ -101,7 +94,7 @@ def test_data_list_shows_holes_and_repair_closes_them(sim, tmp_path, capsys):
                 (symbol, tf, a, b),
             )
     con.close()
-    assert _cli(db_path, sim.url, "data", "list", "--holes") == 0
+    assert _cli(db_path, sim_thread.url, "data", "list", "--holes") == 0
     out = capsys.readouterr().out
     lines = {
         (cells[1], cells[2]): cells
@@ -116,40 +109,44 @@ def test_data_list_shows_holes_and_repair_closes_them(sim, tmp_path, capsys):
     assert f"hole: {SYM} 1m {_iso(start + 100 * MIN).replace('T', ' ')}" in out
     assert "3 holes; `scalp-radar data repair` fetches exactly them" in out
 
-    assert _cli(db_path, sim.url, "data", "repair") == 0
+    assert _cli(db_path, sim_thread.url, "data", "repair") == 0
     out = capsys.readouterr().out
     assert "repair: 3 holes, 183 candles missing" in out
     assert "plan: 3 requests (3 history-candles, 0 candles)" in out
     assert "complete: 183 candles stored" in out
     for symbol in (SYM, "ETH/USDT:USDT"):
         for tf in ("1m", "5m"):
-            assert _rows(db_path, symbol, tf, start, end) == sim.truth(symbol, tf, start, end)
-    assert _cli(db_path, sim.url, "data", "repair") == 0
+            assert _rows(db_path, symbol, tf, start, end) == sim_thread.truth(
+                symbol, tf, start, end
+            )
+    assert _cli(db_path, sim_thread.url, "data", "repair") == 0
     assert "no holes: nothing to repair" in capsys.readouterr().out
 
 
-def test_failing_window_gives_nonzero_exit_and_names_it(sim, tmp_path, capsys):
+def test_failing_window_gives_nonzero_exit_and_names_it(sim_thread, tmp_path, capsys):
     db_path = tmp_path / "c.db"
-    now = sim.clock.now_ms()
+    now = sim_thread.clock.now_ms()
     start = now - 40 * DAY
-    sim.faults.inject("rest5xx", count=1000, status=502, endpoint="history-candles")
+    sim_thread.faults.inject("rest5xx", count=1000, status=502, endpoint="history-candles")
     code = _cli(
-        db_path, sim.url, "backfill", "--symbol", SYM, "--timeframe", "1m",
+        db_path, sim_thread.url, "backfill", "--symbol", SYM, "--timeframe", "1m",
         "--since", _iso(start), "--until", _iso(start + 398 * MIN), "--retries", "1",
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 1
     assert "incomplete: 2 windows missing: BTC/USDT:USDT 1m " in out
     assert "ExchangeNotAvailable" in out
-    sim.faults.clear()
+    sim_thread.faults.clear()
     # a rerun fetches exactly what is missing and succeeds
-    assert _cli(db_path, sim.url, "backfill", "--symbol", SYM, "--timeframe", "1m",
+    assert _cli(db_path, sim_thread.url, "backfill", "--symbol", SYM, "--timeframe", "1m",
                 "--since", _iso(start), "--until", _iso(start + 398 * MIN)) == 0  # fmt: skip
     assert "complete: 398 candles stored" in capsys.readouterr().out
 
 
-def test_unknown_symbol_is_rejected_before_any_candle_request(sim, tmp_path, capsys):
-    code = _cli(tmp_path / "c.db", sim.url, "backfill", "--symbol", "DOGE/USDT:USDT", "--days", "1")
+def test_unknown_symbol_is_rejected_before_any_candle_request(sim_thread, tmp_path, capsys):
+    code = _cli(
+        tmp_path / "c.db", sim_thread.url, "backfill", "--symbol", "DOGE/USDT:USDT", "--days", "1"
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err == [
@@ -158,15 +155,15 @@ def test_unknown_symbol_is_rejected_before_any_candle_request(sim, tmp_path, cap
     ]
 
 
-def test_nothing_to_do_and_listing_clip(sim, tmp_path, capsys):
+def test_nothing_to_do_and_listing_clip(sim_thread, tmp_path, capsys):
     db_path = tmp_path / "c.db"
     # since before the simulated listing (2020-01-01): the range starts at the listing
-    code = _cli(db_path, sim.url, "backfill", "--symbol", SYM, "--timeframe", "1d",
+    code = _cli(db_path, sim_thread.url, "backfill", "--symbol", SYM, "--timeframe", "1d",
                 "--since", "2019-06-01", "--until", "2020-03-01")  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     assert "plan: 1 requests (1 history-candles, 0 candles), 60 candles to fetch" in out
-    code = _cli(db_path, sim.url, "backfill", "--symbol", SYM, "--timeframe", "1d",
+    code = _cli(db_path, sim_thread.url, "backfill", "--symbol", SYM, "--timeframe", "1d",
                 "--since", "2019-06-01", "--until", "2020-03-01")  # fmt: skip
     assert code == 0
     assert "nothing to fetch" in capsys.readouterr().out
@@ -254,16 +251,17 @@ def _wait_count(proc: subprocess.Popen, db_path: Path, at_least: int, timeout: f
     raise AssertionError(f"never reached {at_least} candles")
 
 
-def test_sigint_then_sigkill_then_rerun_leaves_no_hole_no_duplicate(sim, tmp_path):
+@pytest.mark.slow
+def test_sigint_then_sigkill_then_rerun_leaves_no_hole_no_duplicate(sim_thread, tmp_path):
     config_dir = _slow_config(tmp_path)
     db_path = tmp_path / "c.db"
-    now = sim.clock.now_ms()
+    now = sim_thread.clock.now_ms()
     start = (now - 100 * DAY) // MIN * MIN
     end = start + 40 * 200 * MIN  # 40 history pages, ~2 s at 20 req/s
     total = 40 * 200
 
     # Ctrl-C: clean stop, exit 130, the "rerun" line
-    proc = _spawn(tmp_path, config_dir, db_path, sim.url, start, end)
+    proc = _spawn(tmp_path, config_dir, db_path, sim_thread.url, start, end)
     _wait_count(proc, db_path, 2000)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
@@ -273,7 +271,7 @@ def test_sigint_then_sigkill_then_rerun_leaves_no_hole_no_duplicate(sim, tmp_pat
     assert after_int < total
 
     # SIGKILL mid-way: no cleanup at all
-    proc = _spawn(tmp_path, config_dir, db_path, sim.url, start, end)
+    proc = _spawn(tmp_path, config_dir, db_path, sim_thread.url, start, end)
     killed_at = _wait_count(proc, db_path, after_int + 2000)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -281,7 +279,7 @@ def test_sigint_then_sigkill_then_rerun_leaves_no_hole_no_duplicate(sim, tmp_pat
     assert killed_at < total
 
     # rerun completes: plans only the missing part
-    proc = _spawn(tmp_path, config_dir, db_path, sim.url, start, end)
+    proc = _spawn(tmp_path, config_dir, db_path, sim_thread.url, start, end)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, (out, err)
     assert "already stored" in out and "complete:" in out
@@ -293,4 +291,4 @@ def test_sigint_then_sigkill_then_rerun_leaves_no_hole_no_duplicate(sim, tmp_pat
     ).fetchone()
     con.close()
     assert count == distinct == total
-    assert _rows(db_path, SYM, "1m", start, end) == sim.truth(SYM, "1m", start, end)
+    assert _rows(db_path, SYM, "1m", start, end) == sim_thread.truth(SYM, "1m", start, end)

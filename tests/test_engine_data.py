@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
 from scalp_radar.core.snapshot import StreamState
@@ -58,6 +60,7 @@ async def test_live_gap_is_detected_healed_over_rest_and_recorded(tmp_path):
     assert any(i.kind == "gap" for i in stored) and any(i.kind == "heal" for i in stored)
 
 
+@pytest.mark.slow
 async def test_invalid_duplicate_out_of_order_pushes_never_reach_buffer_or_store(tmp_path):
     # A roomier stale bound: on a loaded machine the 1 s default let the stream go stale
     # between pushes, so no close arrived live and the callback list stayed empty.

@@ -4,6 +4,8 @@ an unknown symbol, several faults at once, and subscribe pacing under Bitget's l
 
 from __future__ import annotations
 
+import pytest
+
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.sim import SimLimits
 from tests.test_engine_helpers import (
@@ -99,6 +101,7 @@ async def test_unknown_symbol_fails_alone_with_reason(tmp_path):
     await assert_all_match_truth(r, skip={key})
 
 
+@pytest.mark.slow
 async def test_several_faults_at_once(tmp_path):
     cfg = make_config([BTC, ETH], ["1m", "5m"])
     async with rig(tmp_path, cfg) as r:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -20,10 +19,13 @@ CANDLE_1M = {"instType": "USDT-FUTURES", "channel": "candle1m", "instId": "BTCUS
 
 
 @pytest.fixture
-async def sim():
-    limits = SimLimits.off(push_interval_s=0.02)
-    async with SimExchange(SYMBOLS, seed=3, speed=600, limits=limits) as s:
-        yield s
+def sim_options() -> dict:
+    return {
+        "symbols": SYMBOLS,
+        "seed": 3,
+        "speed": 600,
+        "limits": SimLimits.off(push_interval_s=0.02),
+    }
 
 
 @asynccontextmanager
@@ -243,25 +245,43 @@ async def test_malformed_frame_is_pushed_and_kills_the_ccxt_connection(sim) -> N
 
 
 # -- scheduling -------------------------------------------------------------------------------------
-async def test_scheduled_and_random_faults(sim) -> None:
-    async with exchange(sim) as ex:
-        task = await pending_watch(ex)
-        started = sim.faults.started_at
-        assert started is not None
-        sim.faults.schedule("drop", at_s=time.monotonic() - started + 0.2)  # 0.2 s from now
-        await asyncio.sleep(0.1)
-        assert not task.done()
-        with pytest.raises(ccxt.NetworkError, match="1006"):
-            await asyncio.wait_for(task, 3)
-        assert sim.faults.injected[-1][1] == "drop"
-    sim.faults.random("duplicate", mean_interval_s=0.05)
-    await asyncio.sleep(0.6)
-    kinds = [k for _, k, _ in sim.faults.injected]
-    assert kinds.count("duplicate") >= 2
-    sim.faults.clear()
-    count = len(sim.faults.injected)
-    await asyncio.sleep(0.3)
-    assert len(sim.faults.injected) == count
+class VirtualSeconds:
+    """A fault clock the test moves by hand: schedules fire when the test says, not the machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_scheduled_and_random_faults() -> None:
+    clock = VirtualSeconds()
+    limits = SimLimits.off(push_interval_s=0.02)
+    async with SimExchange(SYMBOLS, seed=3, speed=600, limits=limits, fault_clock=clock) as sim:
+        async with exchange(sim) as ex:
+            task = await pending_watch(ex)
+            sim.faults.schedule("drop", at_s=10.0)
+            clock.now = 9.9
+            sim.faults.run_due()
+            await asyncio.sleep(0.05)  # let a wrongly fired drop reach the client
+            assert not task.done()
+            clock.now = 10.0
+            sim.faults.run_due()
+            with pytest.raises(ccxt.NetworkError, match="1006"):
+                await asyncio.wait_for(task, 3)
+            assert sim.faults.injected[-1][1] == "drop"
+        sim.faults.random("duplicate", mean_interval_s=0.05)
+        for _ in range(12):
+            clock.now += 0.05
+            sim.faults.run_due()
+        kinds = [k for _, k, _ in sim.faults.injected]
+        assert kinds.count("duplicate") >= 2
+        sim.faults.clear()
+        count = len(sim.faults.injected)
+        clock.now += 10.0
+        sim.faults.run_due()
+        assert len(sim.faults.injected) == count
 
 
 async def test_random_faults_are_reproducible_for_a_seed() -> None:

@@ -16,13 +16,12 @@ SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
 
 
 @pytest.fixture
-async def sim():
+def sim_options() -> dict:
     # A frozen clock a few minutes behind real time: ranges are exact and ccxt's own "now"
     # (real time) is always after the simulator's.
     clock = SimClock(start_ms=int(time.time() * 1000) - 5 * MINUTE_MS + 12_345)
     clock.freeze()
-    async with SimExchange(SYMBOLS, seed=11, clock=clock, limits=SimLimits.off()) as s:
-        yield s
+    return {"symbols": SYMBOLS, "seed": 11, "clock": clock}
 
 
 @pytest.fixture

@@ -18,11 +18,14 @@ CANDLE_1M = {"instType": "USDT-FUTURES", "channel": "candle1m", "instId": "BTCUS
 
 
 @pytest.fixture
-async def sim():
+def sim_options() -> dict:
     # 600x: a 1m candle closes every 0.1 s of real time.
-    limits = SimLimits.off(push_interval_s=0.02)
-    async with SimExchange(SYMBOLS, seed=5, speed=600, limits=limits) as s:
-        yield s
+    return {
+        "symbols": SYMBOLS,
+        "seed": 5,
+        "speed": 600,
+        "limits": SimLimits.off(push_interval_s=0.02),
+    }
 
 
 @asynccontextmanager

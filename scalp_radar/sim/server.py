@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 from loguru import logger
@@ -37,6 +38,7 @@ class SimExchange:
         host: str = "127.0.0.1",
         limits: SimLimits | None = None,
         clock: SimClock | None = None,
+        fault_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if host not in _LOOPBACK:
             raise ValueError(f"host: only a loopback address is allowed, got {host!r}")
@@ -47,7 +49,7 @@ class SimExchange:
         self.limits = limits or SimLimits()
         self.clock = clock or SimClock(speed=speed)
         self.market = Market(self.symbols, seed=seed)
-        self.faults = FaultInjector(seed=seed)
+        self.faults = FaultInjector(seed=seed, clock=fault_clock)
         self.rest = RestApi(self.market, self.clock, self.limits, self.faults)
         self.hub = WsHub(self.market, self.clock, self.limits, self.faults, self.rest)
         self.url: str | None = None
@@ -76,7 +78,7 @@ class SimExchange:
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         server = site._server
-        assert server is not None and server.sockets
+        assert isinstance(server, asyncio.Server) and server.sockets  # a TCPSite serves TCP
         self.port = server.sockets[0].getsockname()[1]
         host = "127.0.0.1" if self.host == "localhost" else self.host
         self.url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
