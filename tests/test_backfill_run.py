@@ -9,13 +9,9 @@ import pytest
 
 from scalp_radar.core.limiter import RateLimiter, TokenBucket
 from scalp_radar.core.store import Database
+from scalp_radar.exchange.clock_sync import follow_server_clock
 from scalp_radar.exchange.factory import create_exchange
-from scalp_radar.history.backfill import (
-    Backfiller,
-    HealError,
-    disable_ccxt_throttle,
-    follow_server_clock,
-)
+from scalp_radar.history.backfill import Backfiller, HealError, disable_ccxt_throttle
 from scalp_radar.history.heal import heal_range
 from scalp_radar.history.holes import find_holes
 from scalp_radar.history.plan import DAY_MS, HISTORY, RECENT, plan_backfill

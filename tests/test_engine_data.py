@@ -111,7 +111,7 @@ async def test_raw_rows_duplicates_out_of_order_and_invalid_are_counted_and_drop
     assert s.buffer.closed[-1].volume == 11.0
     assert s.buffer.forming.timestamp == t0 + 5 * step
     # Queued for the database: exactly the closed candles, each once.
-    keys = sorted(k[2] for k in eng._pending)
+    keys = sorted(k[2] for k in eng.writer.pending_keys())
     assert keys == [t0 + i * step for i in range(5)]
 
 
@@ -197,9 +197,9 @@ def test_callbacks_hear_of_closes_that_only_a_rest_heal_delivered():
     eng, got = _listening_engine()
     stream = eng.streams[0]
     healed = [_minute(2), _minute(1)]
-    eng._apply_rest(stream, healed)
+    eng.apply_rest(stream, healed)
     assert [c.timestamp for c in got] == [_T0 + _STEP, _T0 + 2 * _STEP]  # once each, in order
-    eng._apply_rest(stream, healed)  # the same candles again: nothing new to tell
+    eng.apply_rest(stream, healed)  # the same candles again: nothing new to tell
     assert len(got) == 2
 
 

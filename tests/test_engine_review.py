@@ -13,7 +13,7 @@ from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.core.store import Database
-from scalp_radar.engine import data_engine as data_engine_module
+from scalp_radar.engine import healer as healer_module
 from scalp_radar.engine.data_engine import DataEngine
 from scalp_radar.engine.runner import EngineRunner
 from tests.test_engine_helpers import BTC, make_config, wait_for
@@ -119,7 +119,7 @@ async def test_correction_during_flush_replaces_the_written_candle(db, source):
             if source == "stream":
                 s.ingest([row(3, v=12.0)])
             else:
-                assert eng._apply_rest(s, [candle(3, v=12.0)]) == 1
+                assert eng.apply_rest(s, [candle(3, v=12.0)]) == 1
         return n
 
     db.insert_candles_batch = insert_then_correct  # type: ignore[method-assign]
@@ -158,8 +158,8 @@ async def test_clipped_gap_stays_open_after_its_newest_part_heals(monkeypatch):
     async def fake_heal_range(ex, db, limiter, symbol, tf, start, end, **kw):
         return [candle((ts - T0) // STEP) for ts in range(start, end, STEP)]
 
-    monkeypatch.setattr(data_engine_module, "heal_range", fake_heal_range)
-    monkeypatch.setattr(data_engine_module, "HEAL_DELAY_S", 0.0)
+    monkeypatch.setattr(healer_module, "heal_range", fake_heal_range)
+    monkeypatch.setattr(healer_module, "HEAL_DELAY_S", 0.0)
     eng = engine(max_heal_candles=5)
     s = eng.streams[0]
     s.ingest([row(i) for i in range(3)], resync=True)  # closed 0, 1; forming 2
@@ -179,8 +179,8 @@ async def test_unclipped_gap_heals_and_closes(monkeypatch):
     async def fake_heal_range(ex, db, limiter, symbol, tf, start, end, **kw):
         return [candle((ts - T0) // STEP) for ts in range(start, end, STEP)]
 
-    monkeypatch.setattr(data_engine_module, "heal_range", fake_heal_range)
-    monkeypatch.setattr(data_engine_module, "HEAL_DELAY_S", 0.0)
+    monkeypatch.setattr(healer_module, "heal_range", fake_heal_range)
+    monkeypatch.setattr(healer_module, "HEAL_DELAY_S", 0.0)
     eng = engine(max_heal_candles=50)
     s = eng.streams[0]
     s.ingest([row(i) for i in range(3)], resync=True)
@@ -332,9 +332,9 @@ async def test_large_rest_heal_merges_once_and_buffer_is_exact():
 
     s.buffer.merge = counting_merge  # type: ignore[method-assign]
     healed = [candle(i, v=10.0 if i % 10 else 12.0) for i in range(n)]  # held ones get fixed
-    fixed = eng._apply_rest(s, healed)
+    fixed = eng.apply_rest(s, healed)
     assert merges == 1
     assert fixed == len(range(0, n, 10))
     assert list(s.buffer.closed) == healed
     assert s.buffer.forming.timestamp == T0 + n * STEP
-    assert sorted(k[2] for k in eng._pending) == [c.timestamp for c in healed]
+    assert sorted(k[2] for k in eng.writer.pending_keys()) == [c.timestamp for c in healed]

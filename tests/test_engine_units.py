@@ -7,10 +7,10 @@ import random
 import pytest
 
 from scalp_radar.core.models import Candle, TimeFrame
-from scalp_radar.engine.backoff import Backoff
 from scalp_radar.engine.buffer import CandleBuffer, Outcome
 from scalp_radar.engine.stream import expected_update_interval_s, stale_after_s
 from scalp_radar.engine.validator import DataValidator
+from scalp_radar.exchange.backoff import Backoff
 
 SYM = "BTC/USDT:USDT"
 TF = TimeFrame.M1

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import ccxt
 import pytest
 from pydantic import SecretStr
 
+from scalp_radar.core.config import load_config
+from scalp_radar.core.config_secrets import SecretsConfig
 from scalp_radar.exchange.factory import check_sim_url, create_exchange
 from scalp_radar.sim import SimExchange, SimLimits
 
 
 def fake_config(sim_url=None, timeout_ms=4321, rate=5.0, secrets=None):
-    exchange = SimpleNamespace(
-        sim_url=sim_url,
-        api=SimpleNamespace(timeout_ms=timeout_ms, default_type="swap"),
-        websocket=SimpleNamespace(subscribe_rate_per_s=rate),
+    """The shipped config with these exchange settings and secrets (none by default)."""
+    base = load_config()
+    exchange = base.exchange.model_copy(
+        update={
+            "sim_url": sim_url,
+            "api": base.exchange.api.model_copy(update={"timeout_ms": timeout_ms}),
+            "websocket": base.exchange.websocket.model_copy(update={"subscribe_rate_per_s": rate}),
+        }
     )
-    return SimpleNamespace(exchange=exchange, secrets=secrets)
+    return base.model_copy(
+        update={"exchange": exchange, "secrets": secrets or SecretsConfig(_env_file=None)}
+    )
+
+
+def keys(**values) -> SecretsConfig:
+    return SecretsConfig(_env_file=None, **values)
 
 
 def test_real_bitget_urls_are_untouched() -> None:
@@ -47,9 +58,7 @@ def test_simulator_urls_are_rewritten_in_place() -> None:
 
 
 def test_options_merge_and_secrets_only_when_present() -> None:
-    secrets = SimpleNamespace(
-        bitget_api_key=SecretStr("k-123"), bitget_secret=SecretStr("s-456"), bitget_passphrase=None
-    )
+    secrets = keys(bitget_api_key=SecretStr("k-123"), bitget_secret=SecretStr("s-456"))
     ex = create_exchange(fake_config(secrets=secrets), options={"ws": {"keepAlive": 500}})
     assert ex.options["ws"] == {"cost": 4.0, "keepAlive": 500}
     assert ex.apiKey == "k-123" and ex.secret == "s-456" and not ex.password
@@ -62,7 +71,7 @@ def test_works_with_the_real_app_config() -> None:
     ex = create_exchange(config, "http://127.0.0.1:8765")
     assert ex.options["ws"]["cost"] == 20.0 / config.exchange.websocket.subscribe_rate_per_s
     assert ex.timeout == config.exchange.api.timeout_ms
-    assert create_exchange(config.exchange).urls["api"]["ws"]["public"].startswith("wss://")
+    assert create_exchange(None).urls["api"]["ws"]["public"].startswith("wss://")
 
 
 @pytest.mark.parametrize(
@@ -108,8 +117,6 @@ async def test_unpaced_subscribes_trip_the_limit() -> None:
 
 def test_api_keys_are_never_handed_to_a_simulator() -> None:
     # Regression: keys from .env were set on an exchange pointed at --sim-url (any host).
-    secrets = SimpleNamespace(
-        bitget_api_key=SecretStr("k-123"), bitget_secret=SecretStr("s-456"), bitget_passphrase=None
-    )
+    secrets = keys(bitget_api_key=SecretStr("k-123"), bitget_secret=SecretStr("s-456"))
     ex = create_exchange(fake_config(sim_url="http://127.0.0.1:9", secrets=secrets))
     assert not ex.apiKey and not ex.secret

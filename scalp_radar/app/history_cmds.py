@@ -293,7 +293,7 @@ class _Session:
 
     async def server_now_ms(self) -> int:
         """The exchange's clock (a simulator's may run faster than the wall clock)."""
-        from scalp_radar.history.backfill import follow_server_clock
+        from scalp_radar.exchange.clock_sync import follow_server_clock
 
         await self.limiter.acquire("market_data")
         local = int(time.time() * 1000)

@@ -145,12 +145,19 @@ class CoverageRow:
 class IncidentLike(Protocol):
     """Anything with the attributes of `market.snapshot.Incident`."""
 
-    at_ms: int
-    kind: str
-    symbol: str | None
-    timeframe: str | None
-    message: str
-    duration_s: float | None
+    # Read-only members, so frozen dataclasses (Incident) match.
+    @property
+    def at_ms(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def symbol(self) -> str | None: ...
+    @property
+    def timeframe(self) -> str | None: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def duration_s(self) -> float | None: ...
 
 
 _gc_lock = threading.Lock()
@@ -458,13 +465,16 @@ class Database:
     async def _write(self, what: str, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run body in one transaction under the write lock; return its result.
 
-        Shielded: a cancelled caller must not leave the shared connection inside a transaction.
+        Shielded: a cancelled caller must not leave the shared connection inside a transaction,
+        so the transaction finishes (committed or rolled back) before the cancellation goes on;
+        a caller that stops cancelled knows its write is settled (the backfill relies on it).
         """
         task = asyncio.ensure_future(self._locked_write(what, body))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             task.add_done_callback(self._log_orphan_failure)
+            await asyncio.wait({task})  # a second cancellation leaves it to finish on its own
             raise
 
     @staticmethod

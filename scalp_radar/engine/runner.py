@@ -9,12 +9,18 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
+from scalp_radar.core.clock import Clock
+from scalp_radar.core.config_models import AppConfig
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.engine.data_engine import DataEngine
+
+if TYPE_CHECKING:
+    from scalp_radar.core.limiter import RateLimiter
+    from scalp_radar.core.store import Database
 
 START_TIMEOUT_S = 30.0
 
@@ -22,10 +28,11 @@ START_TIMEOUT_S = 30.0
 class Simulator(Protocol):
     """A running simulated exchange, as the engine sees it (the app layer starts one)."""
 
-    url: str
+    @property
+    def url(self) -> str | None: ...
 
     @property
-    def clock(self) -> Any: ...
+    def clock(self) -> Clock: ...
 
     async def stop(self) -> None: ...
 
@@ -39,8 +46,8 @@ class EngineStack:
     """Everything one engine process owns: optional simulator, database, limiter, engine."""
 
     engine: DataEngine
-    db: Any | None
-    limiter: Any
+    db: Database | None
+    limiter: RateLimiter
     sim: Simulator | None = None
 
     async def aclose(self) -> None:
@@ -57,14 +64,14 @@ class EngineStack:
 
 
 async def open_engine(
-    config: Any,
+    config: AppConfig,
     *,
     db_path: Path | str | None,
     demo: bool = False,
     sim_url: str | None = None,
     simulator: SimulatorFactory | None = None,
-    clock: Any | None = None,
-    exchange_options: dict | None = None,
+    clock: Clock | None = None,
+    exchange_options: dict[str, Any] | None = None,
     start: bool = True,
 ) -> EngineStack:
     """Build (and by default start) the engine; with `simulator` and no `sim_url`, start one first."""
@@ -77,6 +84,9 @@ async def open_engine(
             if simulator is None:
                 raise ValueError("demo mode needs a simulator factory or a sim_url")
             sim = await simulator(list(config.symbols))
+            if sim.url is None:
+                # Never fall back to the real exchange in demo mode.
+                raise RuntimeError("demo simulator started without a URL")
             sim_url = sim.url
             clock = clock or sim.clock
             logger.warning("DEMO: simulated market at {} — prices are not real", sim_url)
@@ -114,13 +124,13 @@ class EngineRunner:
 
     def __init__(
         self,
-        config: Any,
+        config: AppConfig,
         *,
         db_path: Path | str | None,
         demo: bool = False,
         sim_url: str | None = None,
         simulator: SimulatorFactory | None = None,
-        exchange_options: dict | None = None,
+        exchange_options: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.db_path = db_path
@@ -142,12 +152,14 @@ class EngineRunner:
         return self.stack.engine if self.stack else None
 
     @property
-    def limiter(self) -> Any:
-        """The process-wide rate limiter (shared with backfills)."""
-        return self.stack.limiter if self.stack else None
+    def limiter(self) -> RateLimiter:
+        """The process-wide rate limiter (shared with backfills); RuntimeError before start."""
+        if self.stack is None:
+            raise RuntimeError("engine is not running")
+        return self.stack.limiter
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Database | None:
         """The open database, or None."""
         return self.stack.db if self.stack else None
 
@@ -214,7 +226,7 @@ class EngineRunner:
         stack = self.stack
         return stack.engine.snapshot() if stack else None
 
-    def run_coroutine(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
+    def run_coroutine(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         """Schedule `coro` on the engine loop (backfills share its limiter and exchange)."""
         if self.loop is None or self.loop.is_closed():
             coro.close()

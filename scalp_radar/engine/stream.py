@@ -11,12 +11,12 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-from scalp_radar.core.clock import clock_speed
+from scalp_radar.core.clock import Clock, clock_speed
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.snapshot import StreamState
-from scalp_radar.engine.backoff import Backoff
 from scalp_radar.engine.buffer import CandleBuffer, Outcome
 from scalp_radar.engine.validator import DataValidator
+from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.holder import ExchangeHolder
 
 # Timeframes ccxt.pro can stream from Bitget (2h, 3d and 1M have no channel mapping).
@@ -50,11 +50,11 @@ class StreamHost(Protocol):
     """What a stream needs from its engine."""
 
     holder: ExchangeHolder
-    clock: Any
+    clock: Clock
 
     async def pace_subscribe(self) -> None: ...
     def stream_closed(
-        self, stream: StreamWorker, candles: list[Candle], corrected: bool
+        self, stream: StreamWorker, candles: list[Candle], *, corrected: bool, live: bool
     ) -> None: ...
     def stream_gap(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None: ...
     def incident(

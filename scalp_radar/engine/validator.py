@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from scalp_radar.core.models import Candle, TimeFrame
 
@@ -12,7 +13,7 @@ _EPS = 1e-9
 
 def _tf(value: object) -> TimeFrame | None:
     try:
-        return TimeFrame(value)
+        return TimeFrame(str(value))
     except ValueError:
         return None
 
@@ -43,7 +44,7 @@ class DataValidator:
 
     @staticmethod
     def validate_candle(
-        row: Sequence | Candle,
+        row: Sequence[Any] | Candle,
         symbol: str | None = None,
         timeframe: TimeFrame | str | None = None,
         *,
@@ -58,7 +59,7 @@ class DataValidator:
 
     @staticmethod
     def check_candle(
-        row: Sequence | Candle,
+        row: Sequence[Any] | Candle,
         symbol: str | None = None,
         timeframe: TimeFrame | str | None = None,
         *,

@@ -1,19 +1,24 @@
 """Build the ccxt.pro Bitget exchange: real Bitget, or a simulator at a given URL.
 
-ccxt is imported inside the function (it costs ~0.7 s), so importing this module is cheap.
+ccxt and the config models are imported inside the function (ccxt costs ~0.7 s), so importing
+this module (the CLI checks `--sim-url` with it) is cheap.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from scalp_radar.core.config_models import AppConfig
 
 # ccxt throttles websocket sends with its REST bucket: 1000 / rateLimit(50 ms) = 20 tokens/s.
 _CCXT_TOKENS_PER_S = 20.0
-_DEFAULT_SUBSCRIBE_RATE = 8.0  # frames/s; Bitget allows 10 messages/s including pings
 
 
-def _deep_merge(base: dict, extra: dict) -> dict:
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """base updated recursively with extra (new dict; nested dicts merged, not replaced)."""
     out = dict(base)
     for key, value in extra.items():
@@ -24,16 +29,8 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def _exchange_section(config: Any) -> Any:
-    """The ExchangeConfig of an AppConfig, or the object itself (duck-typed)."""
-    return getattr(config, "exchange", config) if config is not None else None
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-    return text or None
+def _secret(value: SecretStr | None) -> str | None:
+    return (value.get_secret_value() or None) if value is not None else None
 
 
 def check_sim_url(sim_url: str) -> str:
@@ -61,40 +58,43 @@ def point_at_simulator(exchange: Any, sim_url: str) -> None:
 
 
 def create_exchange(
-    config: Any = None, sim_url: str | None = None, *, options: dict | None = None
+    config: AppConfig | None = None,
+    sim_url: str | None = None,
+    *,
+    options: dict[str, Any] | None = None,
 ) -> Any:
     """A ccxt.pro.bitget for USDT-M swaps; pointed at sim_url (or config.exchange.sim_url).
 
-    `options` is merged into ccxt's `options` (e.g. {'ws': {'keepAlive': 500}} in tests).
-    API keys are set only for the real Bitget and only when present; they are never logged.
+    Without a config, the defaults of `ExchangeConfig` apply. `options` is merged into ccxt's
+    `options` (e.g. {'ws': {'keepAlive': 500}} in tests). API keys are set only for the real
+    Bitget and only when present; they are never logged.
     """
     import ccxt.pro as ccxtpro
 
-    section = _exchange_section(config)
-    sim_url = sim_url or getattr(section, "sim_url", None)
-    api_cfg = getattr(section, "api", None)
-    ws_cfg = getattr(section, "websocket", None)
-    timeout_ms = int(getattr(api_cfg, "timeout_ms", 10_000) or 10_000)
-    rate = float(getattr(ws_cfg, "subscribe_rate_per_s", _DEFAULT_SUBSCRIBE_RATE) or 8.0)
-    default_type = getattr(api_cfg, "default_type", "swap") or "swap"
+    from scalp_radar.core.config_models import ApiConfig, WebSocketConfig
 
-    base_options: dict = {
-        "defaultType": default_type,
+    section = config.exchange if config is not None else None
+    sim_url = sim_url or (section.sim_url if section is not None else None)
+    api_cfg = section.api if section is not None else ApiConfig()
+    ws_cfg = section.websocket if section is not None else WebSocketConfig()
+
+    base_options: dict[str, Any] = {
+        "defaultType": api_cfg.default_type,
         "fetchMarkets": {"types": ["swap"]},
         # Each ws frame costs `cost` tokens of ccxt's 20/s bucket: pace subscribes to `rate`/s.
-        "ws": {"cost": _CCXT_TOKENS_PER_S / rate},
+        "ws": {"cost": _CCXT_TOKENS_PER_S / ws_cfg.subscribe_rate_per_s},
     }
-    params: dict = {
+    params: dict[str, Any] = {
         "enableRateLimit": True,
-        "timeout": timeout_ms,
+        "timeout": api_cfg.timeout_ms,
         "options": _deep_merge(base_options, options or {}),
     }
-    secrets = getattr(config, "secrets", None)
     # Real API keys are for the real Bitget only: a simulator (possibly another host) never sees them.
-    if secrets is not None and not sim_url:
-        key = _secret(getattr(secrets, "bitget_api_key", None))
-        secret = _secret(getattr(secrets, "bitget_secret", None))
-        password = _secret(getattr(secrets, "bitget_passphrase", None))
+    if config is not None and not sim_url:
+        secrets = config.secrets
+        key = _secret(secrets.bitget_api_key)
+        secret = _secret(secrets.bitget_secret)
+        password = _secret(secrets.bitget_passphrase)
         if key and secret:
             params["apiKey"] = key
             params["secret"] = secret

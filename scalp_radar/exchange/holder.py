@@ -21,7 +21,7 @@ class ExchangeHolder:
     def __init__(self, factory: Callable[[], Any], close_timeout_s: float = 2.0) -> None:
         self._factory = factory
         self._lock = asyncio.Lock()
-        self._closing: set[asyncio.Task] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self._close_timeout_s = close_timeout_s
         self.exchange: Any = None
         self.generation = 0

@@ -15,7 +15,6 @@ hole in `data list`; a later run asks for it once more (one request per such ran
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from loguru import logger
 from pydantic import ValidationError
 
 from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.history.holes import find_holes, missing_ranges
 from scalp_radar.history.plan import (
     HISTORY,
@@ -48,7 +48,6 @@ __all__ = [
     "Backfiller",
     "HealError",
     "disable_ccxt_throttle",
-    "follow_server_clock",
     "find_holes",
     "plan_backfill",
 ]
@@ -69,18 +68,6 @@ def disable_ccxt_throttle(exchange: Any) -> None:
     same throttle (options.ws.cost), and Bitget drops connections above 10 messages/s.
     """
     exchange.enableRateLimit = False
-
-
-def follow_server_clock(exchange: Any, offset_ms: int) -> None:
-    """Make ccxt's own clock run `offset_ms` ahead of the local one (exchange time - local time).
-
-    ccxt clamps a request's endTime to *its* clock (`exchange.milliseconds()`): against a
-    simulator running faster than real time (speed > 1), or a machine whose clock lags, candles
-    newer than the local clock could never be fetched. Only for an instance the caller owns or
-    knows to be simulated; with a real, synchronised clock the offset is ~0 and nothing changes.
-    """
-    base = type(exchange).milliseconds
-    exchange.milliseconds = lambda: int(base()) + int(offset_ms)
 
 
 def _permanent_errors() -> tuple[type[BaseException], ...]:
@@ -136,11 +123,7 @@ class Backfiller:
 
     # -- one window -------------------------------------------------------------------------
 
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self.backoff_max_s, self.backoff_base_s * (2**attempt))
-        return delay * random.uniform(0.5, 1.0)  # jitter: workers do not retry in lockstep
-
-    async def _request(self, window: Window) -> list[list]:
+    async def _request(self, window: Window) -> list[list[Any]]:
         """One fetch_ohlcv for exactly `window`, on its planned endpoint, with retries."""
         import ccxt
 
@@ -157,11 +140,13 @@ class Backfiller:
         if window.endpoint == HISTORY:
             params["useHistoryEndpoint"] = True
         last_exc: BaseException | None = None
+        # Jittered: workers do not retry in lockstep.
+        backoff = Backoff(self.backoff_base_s, self.backoff_max_s)
         for attempt in range(self.retries + 1):
             await self.limiter.acquire(self.category)
             self.requests_sent += 1
             try:
-                return await self.exchange.fetch_ohlcv(
+                rows: list[list[Any]] = await self.exchange.fetch_ohlcv(
                     window.symbol,
                     window.timeframe,
                     since=window.start_ms,
@@ -177,9 +162,11 @@ class Backfiller:
                 last_exc = exc
             except ccxt.BaseError as exc:  # NetworkError (timeouts, 5xx), transient ExchangeError
                 last_exc = exc
+            else:
+                return rows
             if attempt < self.retries:
                 self.retries_done += 1
-                delay = self._backoff(attempt)
+                delay = backoff.next_delay()
                 logger.debug(
                     "backfill {}: {}; retry {}/{} in {:.2f}s",
                     window.name,
@@ -235,15 +222,10 @@ class Backfiller:
         return candles
 
     async def _store(self, candles: list[Candle]) -> int:
-        """Write one page in one transaction; a cancellation waits for the write to finish."""
+        """Write one page in one transaction (the store lets a cancelled write finish first)."""
         if self.db is None or not candles:
             return 0
-        write = asyncio.ensure_future(self.db.insert_candles_batch(candles))
-        try:
-            return await asyncio.shield(write)
-        except asyncio.CancelledError:
-            await asyncio.wait({write})
-            raise
+        return await self.db.insert_candles_batch(candles)
 
     async def fetch_window(self, window: Window) -> list[Candle]:
         """Fetch one window (with retries), store it if there is a db, return its candles."""

@@ -39,7 +39,7 @@ class Backoff:
         ceiling = min(self.cap_s, self.base_s * (2 ** min(self.attempt, 30)))
         self.attempt += 1
         self._up_since = None
-        return ceiling / 2 + self._rng.random() * ceiling / 2
+        return float(ceiling / 2 + self._rng.random() * ceiling / 2)
 
     def connected(self) -> None:
         """Record that the connection works now (start of the stable period)."""

@@ -1,0 +1,217 @@
+"""Gap healing and close verification over REST, for the live streams.
+
+A gap a stream detects is fetched over REST (through the shared rate limiter) until every candle
+is there; a candle that closed without its final values is re-fetched to verify it. The results
+merge into the stream's buffer and the write queue through the engine's `apply_rest`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+from loguru import logger
+
+from scalp_radar.core.clock import Clock
+from scalp_radar.core.models import Candle
+from scalp_radar.exchange.backoff import Backoff
+from scalp_radar.exchange.holder import ExchangeHolder
+from scalp_radar.history.heal import heal_range
+
+if TYPE_CHECKING:
+    from scalp_radar.core.limiter import RateLimiter
+    from scalp_radar.engine.stream import StreamWorker
+
+# Heal attempts before a gap is left open (it stays counted in gaps_open).
+HEAL_ATTEMPTS = 6
+# Real seconds a gap waits before the REST fetch (a snapshot may fill it first).
+HEAL_DELAY_S = 0.5
+
+
+class IncidentSink(Protocol):
+    """Where the healer reports what it did."""
+
+    def __call__(
+        self,
+        kind: str,
+        symbol: str | None,
+        timeframe: str | None,
+        message: str,
+        duration_s: float | None = None,
+    ) -> None: ...
+
+
+class Healer:
+    """Starts and runs the REST repairs of the engine's streams."""
+
+    def __init__(
+        self,
+        *,
+        holder: ExchangeHolder,
+        limiter: RateLimiter,
+        clock: Clock,
+        incident: IncidentSink,
+        apply_rest: Callable[[StreamWorker, list[Candle]], int],
+        spawn: Callable[[Coroutine[Any, Any, None], str], None],
+        max_heal_candles: int,
+        heal_gaps: bool = True,
+        verify_closes: bool = True,
+    ) -> None:
+        self.holder = holder
+        self.limiter = limiter
+        self.clock = clock
+        self._incident = incident
+        self._apply_rest = apply_rest
+        self._spawn = spawn
+        self.max_heal_candles = max_heal_candles
+        self.heal_gaps = heal_gaps
+        self.verify_closes = verify_closes
+        self.verified_fixes = 0
+
+    def gap(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None:
+        """Record a gap and start healing its newest `max_heal_candles` candles."""
+        step = stream.timeframe.to_milliseconds()
+        n = (end_ms - start_ms) // step
+        stream.gaps_detected += 1
+        stream.gaps_open += 1
+        tf = stream.timeframe.value
+        self._incident("gap", stream.symbol, tf, f"{n} candle(s) missing from {iso(start_ms)}")
+        floor = end_ms - self.max_heal_candles * step
+        older = 0
+        if start_ms < floor:
+            # Older candles than the buffer holds are the backfill's job, not a live heal's.
+            older = (floor - start_ms) // step
+            self._incident(
+                "gap",
+                stream.symbol,
+                tf,
+                f"{older} older candle(s) before {iso(floor)} left to backfill",
+            )
+            start_ms = floor
+        if not self.heal_gaps:
+            return
+        self._spawn(self._heal(stream, start_ms, end_ms, older=older), f"heal {stream.key}")
+
+    def unconfirmed(self, stream: StreamWorker, candle: Candle) -> None:
+        """A candle closed without its final values: check it against REST."""
+        if not self.verify_closes:
+            return
+        step = stream.timeframe.to_milliseconds()
+        ts = candle.timestamp
+        self._spawn(self._heal(stream, ts, ts + step, verify=True), f"verify {stream.key}")
+
+    async def _heal(
+        self,
+        stream: StreamWorker,
+        start_ms: int,
+        end_ms: int,
+        *,
+        verify: bool = False,
+        older: int = 0,
+    ) -> None:
+        """Fetch [start_ms, end_ms) over REST until every candle is there, then merge it.
+
+        `verify` re-fetches closed candles whose final values never arrived (not a gap).
+        `older` counts candles of the gap before `start_ms` that were clipped off (too many to
+        heal here): while they are missing the gap stays counted open, even once this part heals.
+        """
+        step = stream.timeframe.to_milliseconds()
+        expected = set(range(start_ms, end_ms, step))
+        began = self.clock.now_ms()
+        if not verify:
+            # A (re)subscription snapshot often fills the hole a moment later: look again first.
+            await asyncio.sleep(HEAL_DELAY_S)
+            held = {c.timestamp for c in stream.buffer.closed}
+            if expected.issubset(held):
+                self._gap_healed(
+                    stream,
+                    f"gap from {iso(start_ms)} filled by the stream's snapshot",
+                    start_ms,
+                    older,
+                    (self.clock.now_ms() - began) / 1000,
+                )
+                return
+        have = await self._fetch(stream, start_ms, end_ms, expected)
+        got = sorted(have.values(), key=lambda c: c.timestamp)
+        fixed = self._apply_rest(stream, got)
+        took = (self.clock.now_ms() - began) / 1000
+        complete = expected.issubset(have)
+        if verify:
+            self.verified_fixes += fixed
+            if not complete:
+                logger.warning("{}: could not verify candle {}", stream.key, iso(start_ms))
+            return
+        if complete:
+            self._gap_healed(
+                stream,
+                f"healed {len(expected)} candle(s) from {iso(start_ms)}",
+                start_ms,
+                older,
+                took,
+            )
+        else:
+            self._incident(
+                "error",
+                stream.symbol,
+                stream.timeframe.value,
+                f"gap not healed: {len(expected) - len(have)} candle(s) still missing"
+                f" from {iso(start_ms)}",
+                took,
+            )
+
+    async def _fetch(
+        self, stream: StreamWorker, start_ms: int, end_ms: int, expected: set[int]
+    ) -> dict[int, Candle]:
+        """The expected candles REST returned within `HEAL_ATTEMPTS` tries, by open time."""
+        step = stream.timeframe.to_milliseconds()
+        backoff = Backoff(0.2, 10.0, 60.0)
+        have: dict[int, Candle] = {}
+        for attempt in range(1, HEAL_ATTEMPTS + 1):
+            try:
+                candles = await heal_range(
+                    self.holder.ensure(),
+                    None,  # the engine writes through its own batch (one writer, one path)
+                    self.limiter,
+                    stream.symbol,
+                    stream.timeframe,
+                    start_ms,
+                    end_ms,
+                    now_ms=max(end_ms + step, self.clock.now_ms()),
+                )
+                logger.debug(
+                    "{}: REST {}..{} gave {} candle(s)",
+                    stream.key,
+                    iso(start_ms),
+                    iso(end_ms),
+                    len(candles),
+                )
+                for c in candles:
+                    if c.timestamp in expected:
+                        have[c.timestamp] = c
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried below
+                logger.warning("{}: REST fetch attempt {} failed: {}", stream.key, attempt, exc)
+            if expected.issubset(have):
+                break
+            await asyncio.sleep(backoff.next_delay())
+        return have
+
+    def _gap_healed(
+        self, stream: StreamWorker, message: str, start_ms: int, older: int, took: float
+    ) -> None:
+        """Count a healed gap (only when no clipped older part is still missing) and record it."""
+        if older:
+            # Only the newest part was healed: the gap stays open until a backfill fills the rest.
+            message += f"; {older} older candle(s) before {iso(start_ms)} still missing (gap open)"
+        else:
+            stream.gaps_open -= 1
+            stream.gaps_healed += 1
+        self._incident("heal", stream.symbol, stream.timeframe.value, message, took)
+
+
+def iso(ms: int) -> str:
+    """UTC minutes of a timestamp, for messages."""
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms / 1000))
