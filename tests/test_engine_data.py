@@ -10,7 +10,7 @@ from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.models import Candle, MultiTimeframeData, TimeFrame
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.engine.data_engine import DataEngine
-from tests.test_engine_helpers import (
+from tests.engine_support import (
     BTC,
     ETH,
     all_live,

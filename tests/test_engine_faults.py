@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from scalp_radar.core.snapshot import StreamState
-from tests.test_engine_helpers import (
+from tests.engine_support import (
     BTC,
     ETH,
     all_live,
@@ -49,8 +49,9 @@ async def test_connection_fault_recovers_and_store_is_exact(tmp_path, fault, par
         await settle(eng)
         snap = eng.snapshot(fresh=True)
         assert {s.state for s in snap.streams} == {StreamState.LIVE}
+        # Every fault ends the connection the live streams share: they must all notice it.
         went_down = [s.key for s in eng.streams if DOWN & set(s.state_log)]
-        if went_down:
-            assert snap.connection.reconnects >= 1
-            assert {"disconnect", "reconnect"} <= {i.kind for i in snap.incidents}
+        assert went_down, f"{fault}: no stream went down after the connection was lost"
+        assert snap.connection.reconnects >= 1
+        assert {"disconnect", "reconnect"} <= {i.kind for i in snap.incidents}
     await assert_all_match_truth(r)

@@ -8,7 +8,7 @@ import pytest
 
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.sim import SimLimits
-from tests.test_engine_helpers import (
+from tests.engine_support import (
     BTC,
     ETH,
     all_live,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.core.store import Database
 from scalp_radar.sim import SimExchange, SimLimits
-from tests.test_engine_helpers import (
+from tests.engine_support import (
     BTC,
     ETH,
     SPEED,

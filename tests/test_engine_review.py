@@ -16,7 +16,7 @@ from scalp_radar.core.store import Database
 from scalp_radar.engine import healer as healer_module
 from scalp_radar.engine.data_engine import DataEngine
 from scalp_radar.engine.runner import EngineRunner
-from tests.test_engine_helpers import BTC, make_config, wait_for
+from tests.engine_support import BTC, make_config, wait_for
 
 STEP = 60_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % STEP

@@ -12,7 +12,7 @@ from scalp_radar.app.demo import simulator_factory
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.core.store import DatabaseError
 from scalp_radar.engine.runner import EngineRunner
-from tests.test_engine_helpers import BTC, ETH, KEEPALIVE_MS, make_config
+from tests.engine_support import BTC, ETH, KEEPALIVE_MS, make_config
 
 
 def _wait(cond, limit_s: float = 15.0, what: str = "condition") -> None:
@@ -48,14 +48,18 @@ def test_demo_runner_streams_snapshots_and_stops_from_another_thread(tmp_path):
         )
         snap = runner.snapshot()
         assert snap.connection.demo is True
-        assert runner.snapshot() is not snap or snap.streams  # swapped by reference, readable here
+        # The engine publishes a new snapshot object; the one this thread holds stays intact.
+        _wait(lambda: runner.snapshot().taken_at_ms > snap.taken_at_ms, what="a newer snapshot")
+        assert runner.snapshot() is not snap
+        assert len(snap.streams) == 4 and snap.connection.demo is True
         _wait(lambda: runner.snapshot().stream(BTC, "1m").last_candle is not None, what="a candle")
     finally:
         stopper = threading.Thread(target=runner.stop)
         stopper.start()
         stopper.join(5)
     assert not stopper.is_alive()
-    # stop() joins within its own bound (0.9 s): the engine thread is gone when it returns.
+    # stop() asks and waits briefly; join() waits for the engine thread's end (event, not time).
+    assert runner.join(30)
     assert runner._thread is None
     assert runner.loop.is_closed()
     final = runner.snapshot()
@@ -78,7 +82,7 @@ def test_run_coroutine_runs_on_the_engine_loop_with_shared_limiter(tmp_path):
         assert runner.db is not None and runner.db.is_open
     finally:
         runner.stop()
-    assert runner._thread is None
+    assert runner.join(30) and runner._thread is None
     with pytest.raises(RuntimeError, match="not running"):
         runner.run_coroutine(asyncio.sleep(0))
 
@@ -101,4 +105,5 @@ def test_stop_is_idempotent_and_safe_before_start(tmp_path):
     runner.start()
     runner.stop()
     runner.stop()
-    assert runner._thread is None
+    assert runner.join(30) and runner._thread is None
+    assert not runner.alive

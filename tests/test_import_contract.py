@@ -50,7 +50,7 @@ def test_package_and_all_submodules_do_not_import_textual(pkg):
 
 def test_engine_modules_listed_and_textual_free():
     out = _run(_SCRIPT.format(pkgs=["scalp_radar.engine"]))
-    for mod in ("data_engine", "runner", "stream", "buffer", "validator", "backoff"):
+    for mod in ("data_engine", "writer", "healer", "runner", "stream", "buffer", "validator"):
         assert f"scalp_radar.engine.{mod}" in out["imported"]
 
 

@@ -47,7 +47,7 @@ def _serve(queue, speed: float) -> None:
 
 def _config(n_streams: int):
     """n_streams = symbols x timeframes: 1..4 streams on BTC, then whole symbols of 4."""
-    from tests.test_engine_helpers import make_config
+    from tests.engine_support import make_config
 
     n_sym = max(1, min(len(SYMBOLS), n_streams // len(TIMEFRAMES)))
     n_tf = min(len(TIMEFRAMES), n_streams)

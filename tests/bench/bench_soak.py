@@ -114,7 +114,7 @@ async def run(url: str, sim_now_ms: int, args) -> None:
     from scalp_radar.core.store import Database
     from scalp_radar.engine.data_engine import DataEngine
     from scalp_radar.sim.clock import SimClock
-    from tests.test_engine_helpers import make_config
+    from tests.engine_support import make_config
 
     clock = SimClock(speed=args.speed, start_ms=sim_now_ms)  # a replica of the simulator's clock
     cfg = make_config(SYMBOLS, TIMEFRAMES, stale_min_s=4.0, flush_interval_s=1.0, snapshot_hz=4.0)

@@ -1,6 +1,6 @@
-"""Shared helpers for the engine tests: fast configs, a running engine on a simulator, truth checks.
+"""Support for the engine tests: fast configs, a running engine on a simulator, truth checks.
 
-(Named test_engine_* to stay inside the engine's files; it defines no tests itself.)
+A plain module (not a test file, not fixtures): the tests call these with their own arguments.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from scalp_radar.sim import SimExchange, SimLimits
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
+
 SPEED = 120.0  # a 1m candle closes every half second
 KEEPALIVE_MS = 1000  # ccxt ping period: a missing pong is seen after ~2 s
 
