@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
+from scalp_radar.app.cli import build_parser, main
+from scalp_radar.app.context import RunContext
+from scalp_radar.app.errors import UsageError
 from scalp_radar.app.history_cmds import (
-    InputError,
-    add_backfill_arguments,
-    add_data_arguments,
     parse_when,
     resolve_range,
     run_backfill,
@@ -30,14 +30,19 @@ def _dead_url() -> str:
 
 
 def _args(tmp_path, *argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_backfill_arguments(parser)
-    args = parser.parse_args(list(argv))
-    args.app_config = load_config()
-    args.db_path = tmp_path / "c.db"
-    args.sim_url = getattr(args, "sim_url", None) or _dead_url()
-    args.demo = getattr(args, "demo", False)
-    return args
+    return build_parser().parse_args(["backfill", *argv])
+
+
+def _ctx(tmp_path) -> RunContext:
+    return RunContext(load_config(), tmp_path / "c.db", tmp_path / "logs", _dead_url(), demo=True)
+
+
+def _main(*argv: str) -> int:
+    """`scalp-radar ARGV` in process: its exit code, whether returned or argparse's SystemExit."""
+    try:
+        return main(list(argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
 
 
 @pytest.mark.parametrize(
@@ -49,13 +54,20 @@ def _args(tmp_path, *argv: str) -> argparse.Namespace:
         (("--until", "yesterday"), "--until: expected an ISO date"),
         (("--since", "2026-02-01", "--until", "2026-01-01"), "must be before until"),
         (("--since", "2099-01-01"), "--since: 2099-01-01 is in the future"),
-        (("--days", "0"), "--days: expected a number of days > 0"),
+        (("--days", "0"), "--days: expected a number of days from 0.0007 (one minute) to 36500"),
+        (("--days", "1e-12"), "--days: expected a number of days from 0.0007"),
+        (("--days", "100000"), "to 36500, got '100000'"),
+        (("--days", "x"), "--days: expected a number of days"),
+        (("--since", "0001-01-01"), "--since: expected a date from 2010-01-01 on"),
         (("--days", "3", "--since", "2026-01-01"), "--days and --since"),
-        (("--concurrency", "0"), "--concurrency: expected 1..32"),
+        (("--concurrency", "0"), "--concurrency: expected requests in flight 1..32"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_before_any_request(tmp_path, capsys, argv, needle):
-    code = run_backfill(_args(tmp_path, *argv))
+    code = _main(
+        "--db", str(tmp_path / "c.db"), "--log-dir", str(tmp_path / "logs"),
+        "--sim-url", _dead_url(), "backfill", *argv,
+    )  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
@@ -69,7 +81,7 @@ def test_parse_when_forms():
     assert parse_when("2026-01-01T00:01", "--since") == 1_767_225_660_000
     assert parse_when("2026-01-01 00:01:00Z", "--since") == 1_767_225_660_000
     assert parse_when("2026-01-01T02:01+02:00", "--since") == 1_767_225_660_000
-    with pytest.raises(InputError, match="--until"):
+    with pytest.raises(UsageError, match="--until"):
         parse_when("01/02/2026", "--until")
 
 
@@ -96,17 +108,16 @@ def test_default_streams_are_the_configured_ones(tmp_path):
 
 
 def test_data_parser_requires_an_action():
-    parser = argparse.ArgumentParser()
-    add_data_arguments(parser)
-    assert parser.parse_args(["list", "--holes"]).data_command == "list"
-    args = parser.parse_args(["repair", "--symbol", "BTC/USDT:USDT", "--retries", "2"])
-    assert (args.data_command, args.retries) == ("repair", 2)
+    parser = build_parser()
+    assert parser.parse_args(["data", "list", "--holes"]).holes is True
+    args = parser.parse_args(["data", "repair", "--symbol", "BTC/USDT:USDT", "--retries", "2"])
+    assert args.retries == 2 and args.command.target.endswith(":run_data_repair")
     with pytest.raises(SystemExit):
-        parser.parse_args([])
+        parser.parse_args(["data"])
 
 
 def test_unreachable_exchange_is_one_line_exit_1(tmp_path, capsys):
-    code = run_backfill(_args(tmp_path, "--symbol", "BTC/USDT:USDT", "--days", "1"))
+    code = run_backfill(_args(tmp_path, "--symbol", "BTC/USDT:USDT", "--days", "1"), _ctx(tmp_path))
     err = capsys.readouterr().err
     assert code == 1
     # (loguru's default test-time sink may log to stderr too; the CLI's own output is one line)

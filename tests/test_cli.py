@@ -51,16 +51,18 @@ def test_version(tmp_path):
     assert __version__ in result.stdout
 
 
-def test_help_lists_commands_and_imports_no_ccxt_or_textual(tmp_path):
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["data", "list", "--help"]])
+def test_help_and_version_import_no_heavy_library(tmp_path, argv):
+    # Regression: building the parser imported the simulator (aiohttp) and pydantic (~275 ms).
     code = (
         "import sys, contextlib, io\n"
         "from scalp_radar.app.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
-        "    try: main(['--help'])\n"
+        f"    try: main({argv!r})\n"
         "    except SystemExit: pass\n"
-        "assert 'backfill' in out.getvalue() and '--demo' in out.getvalue(), out.getvalue()\n"
-        "heavy = [m for m in ('ccxt', 'textual') if m in sys.modules]\n"
-        "print(','.join(heavy))\n"
+        "assert out.getvalue(), 'nothing printed'\n"
+        "heavy = ('ccxt', 'textual', 'aiohttp', 'pydantic', 'scalp_radar.sim', 'rich')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -72,6 +74,39 @@ def test_help_lists_commands_and_imports_no_ccxt_or_textual(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_help_lists_every_command(tmp_path):
+    out = run_cli("--help", cwd=tmp_path).stdout
+    for name in ("config", "sim", "backfill", "data", "--demo", "--sim-url", "--log-level"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--demo", "data", "list"],
+        ["data", "--demo", "list"],
+        ["data", "list", "--demo"],
+        ["config", "check", "--demo"],
+        ["--log-level", "debug", "backfill", "--demo", "--help"],
+        ["backfill", "--log-level", "debug", "--demo", "--help"],
+    ],
+)
+def test_common_options_before_or_after_the_command(tmp_path, argv):
+    # Regression: `data list --demo` was "unrecognized arguments".
+    result = run_cli(*argv, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    if "--help" not in argv:
+        assert "scalp_radar-demo.db" in result.stdout  # demo data never goes to the real history
+
+
+def test_a_common_option_given_twice_keeps_the_one_after_the_command(tmp_path):
+    mine = tmp_path / "after.db"
+    result = run_cli(
+        "--db", str(tmp_path / "before.db"), "config", "check", "--db", str(mine), cwd=tmp_path
+    )
+    assert _database_line(result).endswith("after.db")
 
 
 def test_config_check_prints_summary_from_any_directory(tmp_path):
@@ -221,3 +256,58 @@ def test_more_user_mistakes_are_one_line(tmp_path, args, needle):
         else run_cli(*args, cwd=tmp_path)
     )
     assert_one_line_error(result, needle)
+
+
+def _config_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "cfg"
+    shutil.copytree(REPO / "config", target)
+    return target
+
+
+def _sim_url_without_port(tmp_path: Path) -> list[str]:
+    cfg = _config_copy(tmp_path)
+    path = cfg / "exchanges.yaml"
+    path.write_text(path.read_text().replace("sim_url: null", "sim_url: http://127.0.0.1", 1))
+    return ["--config", str(cfg), "config", "check"]
+
+
+def _assets_is_a_directory(tmp_path: Path) -> list[str]:
+    cfg = _config_copy(tmp_path)
+    (cfg / "assets.yaml").unlink()
+    (cfg / "assets.yaml").mkdir()
+    return ["--config", str(cfg), "config", "check"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles", "wrong"),
+    [
+        (["backfill", "--days", "1e-12"], ["--days:", "one minute", "'1e-12'"], "future"),
+        (["backfill", "--days", "100000"], ["--days:", "to 36500", "'100000'"], "> 0"),
+        (["backfill", "--since", "0001-01-01"], ["--since:", "2010-01-01"], "already stored"),
+        (_sim_url_without_port, ["exchanges.yaml: exchange.sim_url:", "HOST:PORT"], "--sim-url"),
+        (["--log-level", "foo", "config", "check"], ["--log-level:", "'foo'"], "setup_logging"),
+        (
+            _assets_is_a_directory,
+            ["assets.yaml: expected a YAML file, found a directory"],
+            "not found",
+        ),
+        (["--bogus"], ["unrecognized arguments: --bogus"], "usage:"),
+        (["data"], ["required: ACTION"], "usage:"),
+        (["data", "list", "--nope"], ["unrecognized arguments: --nope"], "usage:"),
+        (
+            ["backfill", "--concurrency", "x"],
+            ["--concurrency: expected requests in flight"],
+            "usage:",
+        ),
+        (["sim", "--speed", "1e300"], ["--speed:", "3600", "'1e300'"], "usage:"),
+        (["--refresh-hz", "0"], ["--refresh-hz: expected a rate in Hz in (0, 60]"], "usage:"),
+    ],
+)
+def test_each_bad_input_is_one_precise_line_and_exit_2(tmp_path, argv, needles, wrong):
+    """Issue 10 item 12: misleading or multi-line messages, each now one precise line."""
+    args = argv(tmp_path) if callable(argv) else argv
+    db = tmp_path / "empty.db"
+    result = run_cli(*args, "--db", str(db), "--log-dir", str(tmp_path / "logs"), cwd=tmp_path)
+    assert_one_line_error(result, "scalp-radar: error: ", *needles)
+    assert wrong not in result.stderr
+    assert not db.exists()  # nothing was created or stored

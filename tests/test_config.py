@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scalp_radar.core import config as config_module
 from scalp_radar.core.config import (
@@ -26,6 +28,7 @@ from scalp_radar.core.config import (
     summarize,
     write_default_config,
 )
+from scalp_radar.core.config_models import ExchangesFile
 from scalp_radar.core.models import TimeFrame
 
 REPO = Path(__file__).resolve().parent.parent
@@ -507,3 +510,143 @@ def test_config_import_stays_light():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+# ---------------------------------------------------------------- ranges (issue 10 item 8)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        (
+            "buffer_size: 500 ",
+            "buffer_size: 99999999999999999999999999 ",
+            "data_engine.buffer_size",
+        ),
+        ("requests_per_second: 18 ", "requests_per_second: .inf ", "requests_per_second"),
+        ("flush_interval_s: 1.0 ", "flush_interval_s: 1e308 ", "data_engine.flush_interval_s"),
+        ("stale_min_s: 15.0 ", "stale_min_s: .inf ", "data_engine.stale_min_s"),
+        ("snapshot_hz: 4.0 ", "snapshot_hz: 1e-300 ", "data_engine.snapshot_hz"),
+        ("ping_interval_s: 30 ", "ping_interval_s: 1e300 ", "websocket.ping_interval_s"),
+        ("timeout_ms: 10000 ", "timeout_ms: 10000000000 ", "api.timeout_ms"),
+        ("burst: 2 ", "burst: 1000000000 ", "market_data.burst"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_with_file_line_and_key(cfg, old, new, key):
+    # Regression: each passed `config check`; the first two then crashed the run.
+    edit(cfg / "exchanges.yaml", old, new)
+    message = config_error(cfg)
+    assert message.startswith(
+        f"{cfg / 'exchanges.yaml'}:{line_number(cfg / 'exchanges.yaml', new.strip())}:"
+    )
+    assert key in message and "expected" in message
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "1.0e+400", "99999999999999999999999999"])
+def test_custom_strategy_params_must_be_finite_numbers(cfg, value):
+    edit(
+        cfg / "strategies.yaml",
+        "custom_strategies: {}",
+        "custom_strategies:\n  x:\n    assets: [BTC/USDT:USDT]\n    timeframe: 1m\n"
+        f"    tp_percent: 0.4\n    sl_percent: 0.2\n    params:\n      ema: {value}\n",
+    )
+    message = config_error(cfg)
+    assert "custom_strategies.x.params" in message and "expected" in message
+
+
+@pytest.mark.timeout(20)  # the bug hung for minutes; the test fails instead of hanging
+def test_yaml_alias_bomb_is_refused_naming_file_and_line(cfg):
+    # Regression: nested aliases under custom_strategies.x.params hung `config check` at 100 % CPU.
+    levels = ['      a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"      {name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
+    bomb = (
+        "custom_strategies:\n  x:\n    assets: [BTC/USDT:USDT]\n    timeframe: 1m\n"
+        "    tp_percent: 0.4\n    sl_percent: 0.2\n    params:\n" + "\n".join(levels) + "\n"
+    )
+    edit(cfg / "strategies.yaml", "custom_strategies: {}", bomb)
+    message = config_error(cfg)
+    line = line_number(cfg / "strategies.yaml", "b: &b")
+    assert message.startswith(f"{cfg / 'strategies.yaml'}:{line}: ")
+    assert "alias *a is not allowed" in message
+
+
+def test_assets_yaml_as_a_directory_is_named_as_such(cfg):
+    # Regression: said "file not found" for a file that is there, as a directory.
+    (cfg / "assets.yaml").unlink()
+    (cfg / "assets.yaml").mkdir()
+    message = config_error(cfg)
+    assert message.startswith(f"{cfg / 'assets.yaml'}: expected a YAML file, found a directory")
+
+
+_NUMBER = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 1, 1e-300, 1e300, 0.05, 60, 100_000, 20, 0.1]),
+)
+_ENGINE_KEYS = (
+    "buffer_size",
+    "flush_interval_s",
+    "snapshot_hz",
+    "stale_multiplier",
+    "stale_min_s",
+    "incidents_max",
+    "sparkline_points",
+)
+_WS_KEYS = (
+    "ping_interval_s",
+    "subscribe_rate_per_s",
+    "reconnect_delay_s",
+    "max_reconnect_delay_s",
+    "stable_after_s",
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    engine=st.fixed_dictionaries({}, optional=dict.fromkeys(_ENGINE_KEYS, _NUMBER)),
+    websocket=st.fixed_dictionaries({}, optional=dict.fromkeys(_WS_KEYS, _NUMBER)),
+    rate=st.tuples(_NUMBER, _NUMBER),
+    timeout_ms=_NUMBER,
+)
+def test_what_config_check_accepts_builds_a_running_engine(engine, websocket, rate, timeout_ms):
+    """Property: any exchanges.yaml the validation accepts builds the limiter, buffers, engine
+    and their timers without an error (before the ranges: OverflowError, inf rates)."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from scalp_radar.core.limiter import RateLimiter
+    from scalp_radar.engine.buffer import CandleBuffer
+    from scalp_radar.engine.data_engine import DataEngine
+
+    base = load_config(REPO / "config")
+    exchange = base.exchange.model_dump()
+    exchange["websocket"].update(websocket)
+    exchange["rate_limits"]["market_data"] = {"requests_per_second": rate[0], "burst": rate[1]}
+    exchange["api"]["timeout_ms"] = timeout_ms
+    try:
+        checked = ExchangesFile.model_validate({"exchange": exchange, "data_engine": engine})
+    except ValidationError:
+        return  # refused by `config check`: nothing to run
+    config = base.model_copy(update={"exchange": checked.exchange, "engine": checked.data_engine})
+    limiter = RateLimiter.from_exchange_config(config.exchange)
+    CandleBuffer("BTC/USDT:USDT", TimeFrame.M1, maxlen=config.engine.buffer_size)
+    engine_obj = DataEngine(config, None, limiter)
+    assert len(engine_obj.streams) == len(config.streams)
+    bucket = limiter.bucket("market_data")
+    delays = [
+        bucket.capacity / bucket.rate_per_s,
+        config.engine.flush_interval_s,
+        1 / config.engine.snapshot_hz,
+        config.engine.stale_min_s * config.engine.stale_multiplier,
+        config.exchange.websocket.ping_interval_s,
+        config.exchange.websocket.max_reconnect_delay_s,
+        config.exchange.api.timeout_ms / 1000,
+    ]
+    loop = asyncio.new_event_loop()
+    try:
+        for delay in delays:  # every period the run waits on must be a schedulable timer
+            loop.call_later(delay, lambda: None).cancel()
+    finally:
+        loop.close()

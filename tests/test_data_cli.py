@@ -1,7 +1,7 @@
 """`scalp-radar backfill` and `data list|repair` against a simulator in a thread (real ccxt, SQLite).
 
-The in-process tests parse with the real `scalp-radar` parser and call run_backfill/run_data with
-the attributes the CLI sets (app_config, db_path); the kill tests run the real command.
+The in-process tests parse with the real `scalp-radar` parser and run the command it selects with
+a RunContext, as the CLI does; the kill tests run the real command.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from scalp_radar.app.cli import build_parser
-from scalp_radar.app.history_cmds import run_backfill, run_data
+from scalp_radar.app.context import RunContext
 from scalp_radar.core.config import load_config, write_default_config
 from scalp_radar.core.store import Database
 from scalp_radar.history.holes import find_holes
@@ -35,17 +35,11 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M")
 
 
-def _args(db_path: Path, sim_url: str, *argv: str):
+def _cli(db_path: Path, sim_url: str | None, *argv: str) -> int:
+    """The command argv parses to, run as the CLI runs it (minus the process-wide logging)."""
     args = build_parser().parse_args(list(argv))
-    args.app_config = load_config()
-    args.db_path = db_path
-    args.sim_url = sim_url
-    return args
-
-
-def _cli(db_path: Path, sim_url: str, *argv: str) -> int:
-    args = _args(db_path, sim_url, *argv)
-    return run_backfill(args) if args.command == "backfill" else run_data(args)
+    ctx = RunContext(load_config(), db_path, db_path.parent / "logs", sim_url, demo=True)
+    return args.command.function()(args, ctx)
 
 
 def _rows(db_path: Path, symbol: str, tf: str, start: int, end: int) -> list[list]:
@@ -170,10 +164,7 @@ def test_nothing_to_do_and_listing_clip(sim_thread, tmp_path, capsys):
 
 
 def test_data_list_without_database(tmp_path, capsys):
-    args = build_parser().parse_args(["data", "list"])
-    args.app_config = load_config()
-    args.db_path = tmp_path / "none.db"
-    assert run_data(args) == 0
+    assert _cli(tmp_path / "none.db", None, "data", "list") == 0
     assert "does not exist yet" in capsys.readouterr().out
     assert not (tmp_path / "none.db").exists()
 

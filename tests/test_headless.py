@@ -1,4 +1,5 @@
-"""`--headless` as a real process: status lines, DEMO everywhere, SIGTERM/SIGINT flush and exit 0."""
+"""`scalp-radar --headless` as a real process: status lines, DEMO everywhere, SIGTERM/SIGINT
+flush and exit 0. The fast market comes from a simulator in a thread, reached with --sim-url."""
 
 from __future__ import annotations
 
@@ -11,21 +12,34 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from scalp_radar.core.store import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def sim_options() -> dict:
+    # Every configured symbol (the engine streams them all), 120x: a 1m candle closes each 0.5 s.
+    return {"symbols": None, "speed": 120}
+
+
 def _spawn(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """`scalp-radar --headless ARGS` with its database and logs in tmp_path."""
     cmd = [
         sys.executable,
         "-m",
-        "scalp_radar.app.headless",
+        "scalp_radar",
+        "--headless",
         "--db",
         str(tmp_path / "h.db"),
+        "--log-dir",
+        str(tmp_path / "logs"),
         *args,
     ]
     full_env = {k: v for k, v in os.environ.items() if k != "SCALP_RADAR_CONFIG"}
+    full_env["HOME"] = str(tmp_path)
     full_env.update(env or {})
     # Run from an empty directory (no stray .env), importing this checkout.
     full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")])
@@ -50,8 +64,9 @@ def _read_json_until(proc: subprocess.Popen, cond, limit_s: float = 40.0) -> lis
     )
 
 
-def test_sigterm_flushes_and_exits_zero_with_last_candles_in_db(tmp_path):
-    proc = _spawn(tmp_path, "--demo", "--sim-speed", "120", "--status-interval", "0.25", "--json")
+@pytest.mark.slow
+def test_sigterm_flushes_and_exits_zero_with_last_candles_in_db(tmp_path, sim_thread):
+    proc = _spawn(tmp_path, "--sim-url", sim_thread.url, "--status-interval", "0.25", "--json")
     try:
         lines = _read_json_until(
             proc,
@@ -87,8 +102,8 @@ def test_sigterm_flushes_and_exits_zero_with_last_candles_in_db(tmp_path):
         assert latest[s["key"]] is not None and latest[s["key"]] >= s["last_closed_ts"], s
 
 
-def test_text_status_lines_say_demo_and_sigint_exits_zero(tmp_path):
-    proc = _spawn(tmp_path, "--demo", "--sim-speed", "60", "--status-interval", "0.2")
+def test_text_status_lines_say_demo_and_sigint_exits_zero(tmp_path, sim_thread):
+    proc = _spawn(tmp_path, "--sim-url", sim_thread.url, "--status-interval", "0.2")
     try:
         deadline = time.monotonic() + 30
         seen: list[str] = []
@@ -138,4 +153,22 @@ def test_config_error_exits_nonzero_with_one_line(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode != 0
     lines = [x for x in err.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("config error:"), err
+    assert len(lines) == 1 and lines[0].startswith("scalp-radar: error: "), err
+    assert "assets.yaml" in lines[0]
+
+
+def test_the_old_second_entry_point_is_gone(tmp_path):
+    # Regression: `python -m scalp_radar.app.headless --demo` ran a second CLI without the
+    # `-demo.db` rule and wrote simulated candles into the real history.
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    result = subprocess.run(
+        [sys.executable, "-m", "scalp_radar.app.headless", "--demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0 and result.stdout == ""
+    assert not list(tmp_path.rglob("*.db"))

@@ -219,7 +219,7 @@ def test_bad_level_is_a_one_line_error() -> None:
         setup_logging(level="LOUD")
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith("setup_logging: level: expected one of TRACE, DEBUG, INFO")
+    assert message.startswith("log level: expected one of TRACE, DEBUG, INFO")
     assert "'LOUD'" in message
 
 
@@ -236,3 +236,43 @@ def test_log_dir_that_is_a_file_is_a_one_line_error(
     logger.info("console still works")
     assert "console still works" in capsys.readouterr().err
     assert not_a_dir.read_text() == "x"
+
+
+async def test_signed_request_headers_never_reach_the_log(tmp_path: Path) -> None:
+    """Regression (issue 10 item 12): at DEBUG, ccxt logs a signed request's headers, and the
+    ACCESS-SIGN / ACCESS-TIMESTAMP pair is a credential that replays for a few seconds."""
+    import ccxt.pro
+    from aiohttp import web
+
+    from scalp_radar.exchange.factory import point_at_simulator
+
+    received: list[dict[str, str]] = []
+
+    async def account(request: web.Request) -> web.Response:
+        received.append(dict(request.headers))
+        return web.json_response({"code": "00000", "msg": "success", "data": []})
+
+    app = web.Application()
+    app.router.add_get("/api/v2/mix/account/accounts", account)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    setup_logging(level="DEBUG", log_dir=tmp_path, console=False)
+    exchange = ccxt.pro.bitget(
+        {"apiKey": "key-under-test", "secret": "secret-under-test", "password": "pass-under-test"}
+    )
+    point_at_simulator(exchange, f"http://127.0.0.1:{port}")
+    try:
+        await exchange.private_mix_get_v2_mix_account_accounts({"productType": "USDT-FUTURES"})
+    finally:
+        await exchange.close()
+        await runner.cleanup()
+    logger.complete()
+    assert received, "the signed request never reached the server"
+    headers = {k.upper(): v for k, v in received[0].items()}
+    raw = (tmp_path / LOG_FILE).read_text(encoding="utf-8")
+    assert "ACCESS-SIGN" in raw  # the request was logged at DEBUG ...
+    for name in ("ACCESS-SIGN", "ACCESS-TIMESTAMP", "ACCESS-KEY", "ACCESS-PASSPHRASE"):
+        assert headers[name] not in raw, name  # ... with none of its credential values

@@ -11,14 +11,20 @@ import urllib.request
 
 import pytest
 
-from scalp_radar.app.sim_cmd import add_sim_arguments, run_sim
+from scalp_radar.app.cli import build_parser, main
 from scalp_radar.sim import SimExchange, SimLimits
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_sim_arguments(parser)
-    return parser.parse_args(list(argv))
+    return build_parser().parse_args(["sim", *argv])
+
+
+def _main(*argv: str) -> int:
+    """`scalp-radar ARGV` in process: its exit code, whether returned or argparse's SystemExit."""
+    try:
+        return main(list(argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
 
 
 def test_defaults() -> None:
@@ -31,18 +37,20 @@ def test_defaults() -> None:
     ("argv", "message"),
     [
         (["--host", "0.0.0.0"], "--host: only a loopback address"),
-        (["--speed", "0"], "--speed: expected a positive number"),
-        (["--port", "70000"], "--port: expected 0..65535"),
+        (["--speed", "0"], "--speed: expected simulated seconds per real second in [0.01, 3600]"),
+        (["--speed", "1e300"], "--speed: expected simulated seconds per real second"),
+        (["--speed", "inf"], "--speed: expected simulated seconds per real second"),
+        (["--port", "70000"], "--port: expected a TCP port 0..65535"),
         (["--symbols", "BTC-PERP"], "--symbols: symbol 'BTC-PERP'"),
         (["--faults", "boom@3"], "--faults item 'boom@3': fault 'boom'"),
         (["--faults", "drop@soon"], "expected a number, got 'soon'"),
-        (["--push-interval", "-1"], "--push-interval: expected >= 0"),
+        (["--push-interval", "-1"], "--push-interval: expected seconds in [0, 60]"),
     ],
 )
 def test_bad_arguments_give_one_line_errors(argv, message, capsys) -> None:
-    assert run_sim(parse("--port", "0", *argv)) == 2
+    assert _main("sim", "--port", "0", *argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("scalp-radar sim: error: ") and message in err and "\n" not in err
+    assert err.startswith("scalp-radar: error: ") and message in err and "\n" not in err
 
 
 def test_sim_command_serves_until_sigterm() -> None:
@@ -71,6 +79,30 @@ def test_sim_command_serves_until_sigterm() -> None:
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "simulator stopped" in out
+
+
+def test_sim_at_its_top_speed_stops_on_sigterm_with_exit_0() -> None:
+    # Regression (issue 10 item 10): --speed 1e300 was accepted, then overflowed the clock and
+    # starved the loop, so SIGTERM was ignored. The top of the range still stops at once.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scalp_radar", "sim", "--port", "0", "--speed", "3600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("simulated Bitget listening on"), proc.stderr.read()
+        url = first.rsplit(" ", 1)[1].strip()
+        with urllib.request.urlopen(url + "/api/v2/public/time") as r:
+            assert json.load(r)["code"] == "00000"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)  # a bound, not a measurement: it must stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "simulator stopped" in out and "Traceback" not in err
 
 
 def test_start_in_thread_for_sync_code() -> None:

@@ -1,296 +1,481 @@
-"""The `scalp-radar` command: dashboard, headless daemon, simulator, backfill and data tools.
+"""The `scalp-radar` command: the one parser of every command, and how a parsed command runs.
 
-Heavy libraries (ccxt, textual) are imported inside the command that needs them, so `--help`,
-`--version` and `config check` stay fast.
+Each command's parser carries a `Command` (set_defaults): the function that runs it, imported only
+then, and how much setup it needs. Heavy libraries (ccxt, aiohttp, textual, pydantic) are never
+imported to build the parser, so `--help` and `--version` stay fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from scalp_radar import __version__
+from scalp_radar.app import arg_types
+from scalp_radar.app.context import RunContext
+from scalp_radar.app.errors import ExitCode, UsageError
 
-EXIT_USAGE = 2
+if TYPE_CHECKING:
+    from scalp_radar.core.config import AppConfig
+
+PROG = "scalp-radar"
 
 
-class UserError(Exception):
-    """A mistake in the user's input: printed as one line, exit code 2, no traceback."""
+class Setup(Enum):
+    """What the CLI prepares before a command's function runs."""
+
+    NONE = "none"  # the function gets the arguments only (config init, sim)
+    CONTEXT = "context"  # config, paths and the exchange target resolved into a RunContext
+    FILE_LOGS = "file_logs"  # a RunContext, and logs to files only (the terminal shows progress)
 
 
-def _add_common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """Options every command accepts, before or after the command name."""
-    default = argparse.SUPPRESS if suppress else None
-    parser.add_argument(
+@dataclass(frozen=True, slots=True)
+class Command:
+    """How to run one parsed command: `module:function`, imported only when it runs."""
+
+    target: str
+    setup: Setup
+
+    def function(self) -> Callable[..., int]:
+        module, _, name = self.target.partition(":")
+        return cast(Callable[..., int], getattr(import_module(module), name))
+
+
+# ---------------------------------------------------------------------------------- the parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its own errors as ONE line (`scalp-radar: error: --days: ...`), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument ([^:/ ]+)(?:/\S+)?: ", r"\1: ", message)
+        self.exit(ExitCode.USAGE, f"{PROG}: error: {' '.join(message.split())}\n")
+
+
+def _common_options(*, top: bool) -> _Parser:
+    """Options every command accepts, before or after its name.
+
+    Below the top level their defaults are SUPPRESS, so a value given before the command name
+    is not reset by the subcommand's parser.
+    """
+    common = _Parser(add_help=False)
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    group = common.add_argument_group("common options (any command, before or after its name)")
+    group.add_argument(
         "--config",
         metavar="DIR",
-        default=default,
+        default=default(None),
         help="config directory (default: $SCALP_RADAR_CONFIG, else the packaged config)",
     )
-    parser.add_argument(
-        "--db",
-        metavar="PATH",
-        default=default,
-        help="SQLite database file (default: user data dir)",
+    group.add_argument(
+        "--db", metavar="PATH", default=default(None), help="SQLite file (default: user data dir)"
     )
-    parser.add_argument(
-        "--log-dir", metavar="DIR", default=default, help="log directory (default: user log dir)"
-    )
-    parser.add_argument(
-        "--log-level",
-        metavar="LEVEL",
-        default=default,
-        help="DEBUG, INFO, WARNING or ERROR (default: LOG_LEVEL from .env, else INFO)",
-    )
-
-
-def _add_exchange_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
-    """Options of commands that talk to an exchange."""
-    parser.add_argument(
+    group.add_argument(
         "--demo",
         action="store_true",
-        default=argparse.SUPPRESS if suppress else False,
+        default=default(False),
         help="run against an embedded simulated Bitget on 127.0.0.1 (prices are NOT real)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--sim-url",
         metavar="URL",
-        default=argparse.SUPPRESS if suppress else None,
+        default=default(None),
         help="use a simulator started elsewhere (`scalp-radar sim`), e.g. http://127.0.0.1:8765",
     )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser; subcommands register their own options."""
-    parser = argparse.ArgumentParser(
-        prog="scalp-radar",
-        description="Live crypto-futures radar (Bitget USDT-M perpetuals): dashboard, "
-        "headless data daemon, history backfill into SQLite.",
+    group.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        default=default(None),
+        help="log directory (default: user log dir)",
     )
-    parser.add_argument("--version", action="version", version=f"scalp-radar {__version__}")
-    _add_common_options(parser, suppress=False)
-    _add_exchange_options(parser)
+    group.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        type=arg_types.log_level,
+        default=default(None),
+        help="DEBUG, INFO, WARNING or ERROR (default: LOG_LEVEL from .env, else INFO)",
+    )
+    return common
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The default command: the dashboard, or the headless engine."""
     parser.add_argument(
         "--headless", action="store_true", help="run the data engine without the dashboard"
     )
     parser.add_argument(
         "--status-interval",
-        type=float,
+        type=arg_types.bounded_float(0.05, 3600, "seconds", low_open=False),
         default=10.0,
         metavar="SECONDS",
-        help="headless: seconds between status lines (default 10)",
+        help="headless: seconds between status lines, 0.05..3600 (default 10)",
     )
     parser.add_argument("--json", action="store_true", help="headless: status lines as JSON")
     parser.add_argument(
         "--refresh-hz",
-        type=float,
+        type=arg_types.bounded_float(0, 60, "a rate in Hz", low_open=True),
         default=4.0,
         metavar="HZ",
-        help="dashboard refresh rate (default 4)",
+        help="dashboard refresh rate, (0, 60] (default 4)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    config = sub.add_parser("config", help="check or copy the configuration")
-    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = config_sub.add_parser("check", help="validate every config file and print a summary")
-    _add_common_options(check, suppress=True)
-    init = config_sub.add_parser("init", help="write an editable copy of the default config")
+
+def _add_stream_options(parser: argparse.ArgumentParser) -> None:
+    """Which history streams: --symbol / --timeframe (repeatable)."""
+    parser.add_argument(
+        "--symbol",
+        action="append",
+        metavar="SYMBOL",
+        help="ccxt perpetual symbol, e.g. BTC/USDT:USDT (repeatable; default: all configured)",
+    )
+    parser.add_argument(
+        "--timeframe",
+        action="append",
+        metavar="TF",
+        help="1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w (repeatable; default: configured ones)",
+    )
+
+
+def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
+    """Commands that download candles: streams, concurrency, retries."""
+    _add_stream_options(parser)
+    parser.add_argument(
+        "--concurrency",
+        type=arg_types.bounded_int(1, 32, "requests in flight"),
+        default=6,
+        metavar="N",
+        help="requests in flight, 1..32 (default 6; the market_data rate limit still governs)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=arg_types.bounded_int(0, 20, "retries"),
+        default=5,
+        metavar="N",
+        help="retries per window on network errors, 429 and 5xx, 0..20 (default 5)",
+    )
+
+
+def _add_range_options(parser: argparse.ArgumentParser) -> None:
+    """A time range: --days, or --since/--until."""
+    parser.add_argument(
+        "--days",
+        type=arg_types.days,
+        metavar="N",
+        help="history depth in days back from --until, one minute to 36500 (default 30)",
+    )
+    parser.add_argument(
+        "--since", metavar="WHEN", help="start, UTC: 2026-01-01 or 2026-01-01T12:00 (inclusive)"
+    )
+    parser.add_argument("--until", metavar="WHEN", help="end, UTC (exclusive; default now)")
+
+
+def _add_sim_options(parser: argparse.ArgumentParser) -> None:
+    """`scalp-radar sim`."""
+    parser.add_argument(
+        "--port",
+        type=arg_types.bounded_int(0, 65535, "a TCP port"),
+        default=8765,
+        help="TCP port, 0 = any free one (default 8765)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to bind (127.0.0.1, localhost, ::1)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="market seed (default 42)")
+    parser.add_argument(
+        "--speed",
+        type=arg_types.sim_speed,
+        default=1.0,
+        help=f"simulated seconds per real second, {arg_types.MIN_SIM_SPEED:g}.."
+        f"{arg_types.MAX_SIM_SPEED:g}; 60 closes a 1m candle every second (default 1)",
+    )
+    parser.add_argument(
+        "--symbols",
+        default=None,
+        help="comma-separated symbols, e.g. BTC/USDT:USDT,ETH/USDT:USDT (default: BTC, ETH, SOL)",
+    )
+    parser.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="faults to inject, comma-separated KIND[:KEY=VALUE]...[@WHEN], WHEN = SECONDS | "
+        "SECONDS/PERIOD | random[/MEAN] (real seconds after start); e.g. "
+        "'drop@10,stale:duration=20@30,gap:random,rest429:count=5@5/60' "
+        "(kinds: scalp_radar/sim/faults.py, or any wrong kind lists them)",
+    )
+    parser.add_argument(
+        "--no-limits", action="store_true", help="switch off every rate limit and connection limit"
+    )
+    parser.add_argument(
+        "--push-interval",
+        type=arg_types.bounded_float(0, 60, "seconds"),
+        default=None,
+        metavar="S",
+        help="real seconds between two pushes of a channel, 0..60 (default 0.25; 0 = firehose)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The one parser of every `scalp-radar` command."""
+    common = _common_options(top=False)
+    parser = _Parser(
+        prog=PROG,
+        description="Live crypto-futures radar (Bitget USDT-M perpetuals): dashboard, "
+        "headless data daemon, history backfill into SQLite.",
+        parents=[_common_options(top=True)],
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_run_options(parser)
+    parser.set_defaults(command=Command("scalp_radar.app.cli:run_default", Setup.CONTEXT))
+    commands = parser.add_subparsers(metavar="COMMAND", title="commands")
+
+    def command(
+        group: argparse._SubParsersAction[_Parser],
+        name: str,
+        target: str,
+        setup: Setup,
+        help_text: str,
+    ) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=help_text, description=help_text, parents=[common])
+        sub.set_defaults(command=Command(target, setup))
+        return sub
+
+    def group_of(name: str, help_text: str) -> argparse._SubParsersAction[_Parser]:
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=[common])
+        return sub.add_subparsers(metavar="ACTION", title="actions", required=True)
+
+    config = group_of("config", "check or copy the configuration")
+    command(
+        config,
+        "check",
+        "scalp_radar.app.cli:run_config_check",
+        Setup.CONTEXT,
+        "validate every config file and print a summary",
+    )
+    init = command(
+        config,
+        "init",
+        "scalp_radar.app.cli:run_config_init",
+        Setup.NONE,
+        "write an editable copy of the default config",
+    )
     init.add_argument(
         "dir", nargs="?", default="config", help="target directory (default ./config)"
     )
     init.add_argument("--force", action="store_true", help="overwrite existing files")
 
-    sim = sub.add_parser("sim", help="run the simulated Bitget exchange standalone")
-    _register(sim, "scalp_radar.app.sim_cmd", "add_sim_arguments")
+    sim = command(
+        commands,
+        "sim",
+        "scalp_radar.app.sim_cmd:run_sim",
+        Setup.NONE,
+        "run the simulated Bitget exchange standalone",
+    )
+    _add_sim_options(sim)
 
-    backfill = sub.add_parser("backfill", help="download candle history into SQLite")
-    _add_common_options(backfill, suppress=True)
-    _register(backfill, "scalp_radar.app.history_cmds", "add_backfill_arguments")
+    backfill = command(
+        commands,
+        "backfill",
+        "scalp_radar.app.history_cmds:run_backfill",
+        Setup.FILE_LOGS,
+        "download candle history into SQLite",
+    )
+    _add_fetch_options(backfill)
+    _add_range_options(backfill)
+    backfill.add_argument(
+        "--force",
+        action="store_true",
+        help="fetch everything again (default: resume, fetching only what is missing)",
+    )
+    backfill.add_argument(
+        "--yes", "-y", action="store_true", help="accepted for scripts; the plan never prompts"
+    )
 
-    data = sub.add_parser("data", help="inventory and repair of stored history")
-    _add_common_options(data, suppress=True)
-    _register(data, "scalp_radar.app.history_cmds", "add_data_arguments")
+    data = group_of("data", "inventory and repair of stored history")
+    listing = command(
+        data,
+        "list",
+        "scalp_radar.app.history_cmds:run_data_list",
+        Setup.FILE_LOGS,
+        "stored history: first, last, count, holes, coverage",
+    )
+    _add_stream_options(listing)
+    listing.add_argument("--holes", action="store_true", help="also print every hole's time range")
+    repair = command(
+        data,
+        "repair",
+        "scalp_radar.app.history_cmds:run_data_repair",
+        Setup.FILE_LOGS,
+        "fetch exactly the holes between first and last",
+    )
+    _add_fetch_options(repair)
     return parser
 
 
-def _register(parser: argparse.ArgumentParser, module: str, function: str) -> None:
-    """Let a subcommand's own module add its arguments (imported only for this)."""
-    import importlib
-
-    getattr(importlib.import_module(module), function)(parser)
+# ---------------------------------------------------------------------------------- setup
 
 
-def _load_config(args: argparse.Namespace):
+def _load_config(args: argparse.Namespace) -> AppConfig:
     """Load and cross-validate the configuration named by --config / $SCALP_RADAR_CONFIG."""
     from scalp_radar.core.config import load_config
 
-    config_dir = Path(args.config).expanduser() if getattr(args, "config", None) else None
-    return load_config(config_dir)
+    return load_config(Path(args.config).expanduser() if args.config else None)
 
 
-def _resolve_paths(args: argparse.Namespace, config) -> None:
-    """Fill args.db_path / args.log_dir_path / args.sim_url from flags, .env, then defaults.
+def _sim_url(args: argparse.Namespace, config: AppConfig) -> str | None:
+    """--sim-url, else exchange.sim_url; a bad one is named where it was written."""
+    from scalp_radar.exchange.factory import check_sim_url
+
+    if args.sim_url:
+        where, url = "--sim-url", args.sim_url
+    elif config.exchange.sim_url:
+        where = f"{config.config_dir / 'exchanges.yaml'}: exchange.sim_url"
+        url = config.exchange.sim_url
+    else:
+        return None
+    try:
+        return check_sim_url(url)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
+def resolve_context(args: argparse.Namespace) -> RunContext:
+    """Config, database and log paths, and the exchange target, from flags, .env and defaults.
 
     Simulated prices (--demo, --sim-url or exchange.sim_url) never go into the real history:
     unless --db names a file, they use a sibling `*-demo.db`.
     """
     from scalp_radar.core import paths
     from scalp_radar.core.store import check_database_file
-    from scalp_radar.exchange.factory import check_sim_url
 
-    sim_url = getattr(args, "sim_url", None) or config.exchange.sim_url
-    if sim_url:
-        try:
-            sim_url = check_sim_url(sim_url)
-        except ValueError as exc:
-            raise UserError(f"--sim-url: {exc}") from None
-    args.sim_url = sim_url
-    # A simulator anywhere means simulated prices: label them DEMO everywhere.
-    args.demo = bool(getattr(args, "demo", False) or sim_url)
-    if getattr(args, "db", None):
-        args.db_path = Path(args.db).expanduser()
+    config = _load_config(args)
+    sim_url = _sim_url(args, config)
+    demo = bool(args.demo or sim_url)  # a simulator anywhere means simulated prices
+    if args.db:
+        db_path = Path(args.db).expanduser()
     else:
         if config.secrets.database_path:
             db_path = Path(config.secrets.database_path).expanduser()
         else:
             db_path = paths.default_db_path()
-        if args.demo:
+        if demo:
             db_path = db_path.with_name(f"{db_path.stem}-demo{db_path.suffix}")
-        args.db_path = db_path
     # Refuse a wrong --db before anything starts (simulator, engine, logs about them).
-    check_database_file(args.db_path)
-    log_dir = getattr(args, "log_dir", None)
-    args.log_dir_path = Path(log_dir).expanduser() if log_dir else paths.default_log_dir()
+    check_database_file(db_path)
+    log_dir = Path(args.log_dir).expanduser() if args.log_dir else paths.default_log_dir()
+    return RunContext(config, db_path, log_dir, sim_url, demo)
 
 
-def _setup_logging(args: argparse.Namespace, config, *, console: bool, json_console=False) -> None:
-    from scalp_radar.core.logging_setup import register_secret, setup_logging
+def setup_logging(
+    args: argparse.Namespace, ctx: RunContext, *, console: bool, json_console: bool = False
+) -> None:
+    """Log sinks for a command; the API keys are registered for redaction first."""
+    from scalp_radar.core import logging_setup
 
-    for secret in (
-        config.secrets.bitget_api_key,
-        config.secrets.bitget_secret,
-        config.secrets.bitget_passphrase,
-    ):
-        if secret is not None and secret.get_secret_value():
-            register_secret(secret.get_secret_value())
-    level = getattr(args, "log_level", None) or config.secrets.log_level
+    secrets = ctx.config.secrets
+    for secret in (secrets.bitget_api_key, secrets.bitget_secret, secrets.bitget_passphrase):
+        logging_setup.register_secret(secret)
     try:
-        setup_logging(
-            level=level, log_dir=args.log_dir_path, console=console, json_console=json_console
+        logging_setup.setup_logging(
+            level=args.log_level or secrets.log_level,
+            log_dir=ctx.log_dir,
+            console=console,
+            json_console=json_console,
         )
-    except ValueError as exc:  # a bad --log-level / LOG_LEVEL or an unusable --log-dir
-        raise UserError(str(exc)) from None
+    except ValueError as exc:  # an unusable --log-dir
+        raise UsageError(str(exc)) from None
 
 
-def _cmd_config(args: argparse.Namespace) -> int:
-    from scalp_radar.core.config import summarize, write_default_config
-
-    if args.config_command == "init":
-        written = write_default_config(Path(args.dir).expanduser(), overwrite=args.force)
-        for path in written:
-            print(f"wrote {path}")
-        print(f"edit them, then run: scalp-radar --config {args.dir} config check")
-        return 0
-    config = _load_config(args)
-    _resolve_paths(args, config)
-    print(summarize(config))
-    print(f"database: {args.db_path}")
-    print(f"logs:     {args.log_dir_path}")
-    return 0
+# ---------------------------------------------------------------------------------- commands
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    """The default command: the dashboard, or the headless engine with --headless."""
-    if not math.isfinite(args.status_interval) or args.status_interval <= 0:
-        raise UserError(
-            f"--status-interval: expected a positive number, got {args.status_interval}"
-        )
-    if not math.isfinite(args.refresh_hz) or not 0 < args.refresh_hz <= 60:
-        raise UserError(f"--refresh-hz: expected a number in (0, 60], got {args.refresh_hz}")
-    config = _load_config(args)
-    _resolve_paths(args, config)
+def run_config_init(args: argparse.Namespace) -> int:
+    """`config init [DIR]`: copy the packaged YAML files."""
+    from scalp_radar.core.config import write_default_config
+
+    for path in write_default_config(Path(args.dir).expanduser(), overwrite=args.force):
+        print(f"wrote {path}")
+    print(f"edit them, then run: scalp-radar --config {args.dir} config check")
+    return ExitCode.OK
+
+
+def run_config_check(args: argparse.Namespace, ctx: RunContext) -> int:
+    """`config check`: what the run would use."""
+    from scalp_radar.core.config import summarize
+
+    print(summarize(ctx.config))
+    print(f"database: {ctx.db_path}")
+    print(f"logs:     {ctx.log_dir}")
+    return ExitCode.OK
+
+
+def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
+    """No command: the dashboard, or the headless engine with --headless."""
     if args.headless:
         from scalp_radar.app.headless import run_headless
 
-        _setup_logging(args, config, console=True, json_console=args.json)
+        setup_logging(args, ctx, console=True, json_console=args.json)
         return run_headless(
-            config,
-            db_path=args.db_path,
-            demo=args.demo,
-            sim_url=args.sim_url,
+            ctx.config,
+            db_path=ctx.db_path,
+            demo=ctx.demo,
+            sim_url=ctx.sim_url,
             status_interval=args.status_interval,
             json_lines=args.json,
         )
     # The dashboard owns the terminal: logs go to files only.
-    _setup_logging(args, config, console=False)
+    setup_logging(args, ctx, console=False)
     from scalp_radar.app.dashboard import run_dashboard
 
     return run_dashboard(
-        config,
-        db_path=args.db_path,
-        demo=args.demo,
-        sim_url=args.sim_url,
+        ctx.config,
+        db_path=ctx.db_path,
+        demo=ctx.demo,
+        sim_url=ctx.sim_url,
         refresh_hz=args.refresh_hz,
     )
 
 
-def _with_config(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Load config, paths and file logging before a subcommand that needs them."""
-
-    def wrapped(args: argparse.Namespace) -> int:
-        config = _load_config(args)
-        _resolve_paths(args, config)
-        args.app_config = config
-        _setup_logging(args, config, console=False)
-        return run(args)
-
-    return wrapped
+def _run(args: argparse.Namespace) -> int:
+    command: Command = args.command
+    function = command.function()
+    if command.setup is Setup.NONE:
+        return function(args)
+    ctx = resolve_context(args)
+    if command.setup is Setup.FILE_LOGS:
+        setup_logging(args, ctx, console=False)
+    return function(args, ctx)
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command is None:
-        return _cmd_run(args)
-    if args.command == "config":
-        return _cmd_config(args)
-    if args.command == "sim":
-        from scalp_radar.app.sim_cmd import run_sim
-
-        return run_sim(args)
-    if args.command == "backfill":
-        from scalp_radar.app.history_cmds import run_backfill
-
-        return _with_config(run_backfill)(args)
-    if args.command == "data":
-        from scalp_radar.app.history_cmds import run_data
-
-        return _with_config(run_data)(args)
-    raise UserError(f"unknown command {args.command!r}")
-
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
+def _usage_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user's input is wrong (one line, exit 2)."""
     from scalp_radar.core.config import ConfigError
     from scalp_radar.core.store import DatabaseError
 
-    return (UserError, ConfigError, DatabaseError)
+    return (UsageError, ConfigError, DatabaseError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `scalp-radar` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        return _run(args)
     except KeyboardInterrupt:
-        print("scalp-radar: interrupted", file=sys.stderr)
-        return 130
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return ExitCode.CANCELLED
     except Exception as exc:
-        if isinstance(exc, _user_error_types()):
-            print(f"scalp-radar: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        if isinstance(exc, _usage_error_types()):
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
         raise
 
 

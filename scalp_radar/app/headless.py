@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
 
+from scalp_radar.app.signals import on_stop_signals
 from scalp_radar.core.snapshot import EngineSnapshot, StreamState
+
+if TYPE_CHECKING:
+    from scalp_radar.core.config import AppConfig
 
 
 def status_dict(snap: EngineSnapshot) -> dict[str, Any]:
@@ -96,7 +99,7 @@ def status_line(snap: EngineSnapshot) -> str:
 
 
 async def run_headless_async(
-    config: Any,
+    config: AppConfig,
     *,
     db_path: Path | str | None,
     demo: bool = False,
@@ -113,13 +116,7 @@ async def run_headless_async(
 
     out = out or sys.stdout
     stop = stop_event or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    try:
+    with on_stop_signals(stop.set):
         stack = await open_engine(
             config,
             db_path=db_path,
@@ -141,15 +138,11 @@ async def run_headless_async(
             logger.info("stopping: flushing candles to the database{}", " (DEMO)" if demo else "")
             await stack.aclose()
             _emit(stack.engine.snapshot(), json_lines, out)
-    finally:
-        for sig in installed:
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
     return 0
 
 
 def run_headless(
-    config: Any,
+    config: AppConfig,
     *,
     db_path: Path | str | None,
     demo: bool = False,
@@ -181,52 +174,3 @@ def _emit(snap: EngineSnapshot, json_lines: bool, out: TextIO) -> None:
         out.flush()
     else:
         logger.info(status_line(snap))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m scalp_radar.app.headless [--demo] [--db PATH] ...` until the CLI is wired."""
-    import argparse
-
-    from scalp_radar.core.config import ConfigError, load_config
-
-    p = argparse.ArgumentParser(prog="python -m scalp_radar.app.headless")
-    p.add_argument("--config-dir", type=Path, default=None)
-    p.add_argument("--db", type=Path, default=None, help="SQLite file (default: the data dir)")
-    p.add_argument("--demo", action="store_true", help="run against an in-process simulator")
-    p.add_argument("--sim-url", default=None)
-    p.add_argument("--sim-speed", type=float, default=1.0)
-    p.add_argument("--status-interval", type=float, default=10.0)
-    p.add_argument("--json", action="store_true", dest="json_lines")
-    p.add_argument("--log-level", default=None)
-    args = p.parse_args(argv)
-    try:
-        config = load_config(args.config_dir)
-    except ConfigError as exc:
-        sys.stderr.write(f"config error: {exc}\n")
-        return 2
-    from scalp_radar.core.logging_setup import setup_logging
-
-    setup_logging(
-        args.log_level or config.secrets.log_level,
-        log_dir=None,
-        console=True,
-        json_console=args.json_lines,
-    )
-    db_path = args.db or config.secrets.database_path
-    if db_path is None:
-        from scalp_radar.core.paths import default_db_path
-
-        db_path = default_db_path()
-    return run_headless(
-        config,
-        db_path=db_path,
-        demo=args.demo,
-        sim_url=args.sim_url,
-        status_interval=args.status_interval,
-        json_lines=args.json_lines,
-        sim_speed=args.sim_speed,
-    )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,17 +1,12 @@
 """`scalp-radar backfill` and `scalp-radar data list|repair`.
 
-The lead's `scalp_radar.app.cli` builds the parsers (adding --config/--db/--log-* itself) and calls
-`run_backfill(args)` / `run_data(args)` with these attributes on `args`:
-  app_config  loaded AppConfig                         (set by cli._with_config)
-  db_path     Path of the SQLite file                  (set by cli._resolve_paths)
-  sim_url     str | None, simulator URL                (flag, else config.exchange.sim_url)
-  demo        bool, start an in-process simulator
-and the options added below (symbol, timeframe, days, since, until, force, concurrency, retries;
-data: data_command). Missing optional attributes fall back to their defaults.
+The CLI (`scalp_radar.app.cli`) parses the options and resolves a RunContext (config, database,
+simulator URL, demo) before calling `run_backfill(args, ctx)`, `run_data_list(args, ctx)` or
+`run_data_repair(args, ctx)`.
 
-Exit codes: 0 complete; 1 incomplete (windows named) or failed; 2 bad input (one line, before
-any candle request); 130 cancelled with Ctrl-C (what was written is valid; rerun to complete).
-ccxt is imported lazily: `--help` must stay fast.
+Exit codes (ExitCode): 0 complete; 1 incomplete (windows named) or failed; 2 bad input (one line,
+before any candle request); 130 cancelled with Ctrl-C (what was written is valid; rerun to
+complete). ccxt is imported lazily.
 """
 
 from __future__ import annotations
@@ -20,15 +15,17 @@ import argparse
 import asyncio
 import contextlib
 import re
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from scalp_radar.app.arg_types import MAX_DAYS, MIN_DAYS
+from scalp_radar.app.context import RunContext
+from scalp_radar.app.errors import ExitCode, UsageError, print_error
+from scalp_radar.app.signals import on_stop_signals
 from scalp_radar.core.models import TimeFrame
 from scalp_radar.history.plan import DAY_MS, describe_plan, format_duration
 from scalp_radar.history.types import (
@@ -38,127 +35,45 @@ from scalp_radar.history.types import (
     BackfillResult,
 )
 
-EXIT_OK = 0
-EXIT_INCOMPLETE = 1
-EXIT_USAGE = 2
-EXIT_CANCELLED = 130
+EXIT_OK = ExitCode.OK
+EXIT_INCOMPLETE = ExitCode.INCOMPLETE
+EXIT_CANCELLED = ExitCode.CANCELLED
 DEFAULT_DAYS = 30.0
+# Nothing older can be fetched: no crypto-futures market existed (Bitget lists from 2018).
+EARLIEST_MS = 1_262_304_000_000  # 2010-01-01 UTC
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")
-
-
-class InputError(Exception):
-    """Bad user input: printed as one line, exit 2, before any candle request."""
-
-
-# ------------------------------------------------------------------------------ arguments
-
-
-def _add_exchange_args(parser: argparse.ArgumentParser) -> None:
-    # SUPPRESS defaults: `scalp-radar --demo backfill` and `scalp-radar backfill --demo` both work.
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="run against an embedded simulated Bitget (prices are NOT real)",
-    )
-    parser.add_argument(
-        "--sim-url",
-        metavar="URL",
-        default=argparse.SUPPRESS,
-        help="use a simulator started elsewhere (`scalp-radar sim`)",
-    )
-
-
-def _add_run_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--symbol",
-        action="append",
-        metavar="SYMBOL",
-        help="ccxt perpetual symbol, e.g. BTC/USDT:USDT (repeatable; default: all configured)",
-    )
-    parser.add_argument(
-        "--timeframe",
-        action="append",
-        metavar="TF",
-        help="1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w (repeatable; default: configured ones)",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=6,
-        metavar="N",
-        help="requests in flight (default 6; the market_data rate limit still governs)",
-    )
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=5,
-        metavar="N",
-        help="retries per window on network errors, 429 and 5xx (default 5)",
-    )
-    _add_exchange_args(parser)
-
-
-def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `scalp-radar backfill` (the caller adds --config/--db/--log-*)."""
-    _add_run_args(parser)
-    parser.add_argument(
-        "--days",
-        type=float,
-        metavar="N",
-        help=f"history depth in days back from --until (default {DEFAULT_DAYS:g})",
-    )
-    parser.add_argument(
-        "--since", metavar="WHEN", help="start, UTC: 2026-01-01 or 2026-01-01T12:00 (inclusive)"
-    )
-    parser.add_argument("--until", metavar="WHEN", help="end, UTC (exclusive; default now)")
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="fetch everything again (default: resume, fetching only what is missing)",
-    )
-    parser.add_argument(
-        "--yes", "-y", action="store_true", help="accepted for scripts; the plan never prompts"
-    )
-
-
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """`scalp-radar data list` and `scalp-radar data repair`."""
-    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    listing = sub.add_parser("list", help="stored history: first, last, count, holes, coverage")
-    listing.add_argument("--symbol", action="append", metavar="SYMBOL", help="only this symbol")
-    listing.add_argument("--timeframe", action="append", metavar="TF", help="only this timeframe")
-    listing.add_argument("--holes", action="store_true", help="also print every hole's time range")
-    repair = sub.add_parser("repair", help="fetch exactly the holes between first and last")
-    _add_run_args(repair)
-    for p in (listing, repair):
-        p.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help="SQLite file")
 
 
 # ------------------------------------------------------------------------------ input checks
 
 
 def parse_when(text: str, option: str) -> int:
-    """ISO date or datetime (naive = UTC) -> epoch ms; InputError naming `option` otherwise."""
+    """ISO date or datetime (naive = UTC) -> epoch ms; UsageError naming `option` otherwise."""
     raw = text.strip()
     value = raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
-        raise InputError(
+        raise UsageError(
             f"{option}: expected an ISO date or datetime in UTC such as 2026-01-31 or "
             f"2026-01-31T12:00, got {text!r}"
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+    ms = int(dt.timestamp() * 1000)
+    if ms < EARLIEST_MS:
+        raise UsageError(
+            f"{option}: expected a date from 2010-01-01 on (no crypto-futures market is older), "
+            f"got {text!r}"
+        )
+    return ms
 
 
 def check_symbol(text: str) -> str:
-    """Upper-cased ccxt perpetual symbol, or InputError."""
+    """Upper-cased ccxt perpetual symbol, or UsageError."""
     symbol = text.strip().upper()
     if not _SYMBOL_RE.match(symbol):
-        raise InputError(
+        raise UsageError(
             f"--symbol: expected a ccxt perpetual symbol BASE/QUOTE:SETTLE such as "
             f"BTC/USDT:USDT, got {text!r}"
         )
@@ -166,11 +81,11 @@ def check_symbol(text: str) -> str:
 
 
 def check_timeframe(text: str) -> str:
-    """Timeframe value ("1m", ...), or InputError listing the valid ones."""
+    """Timeframe value ("1m", ...), or UsageError listing the valid ones."""
     try:
         return TimeFrame.from_string(text).value
     except ValueError as exc:
-        raise InputError(f"--timeframe: {exc}") from None
+        raise UsageError(f"--timeframe: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,12 +105,12 @@ def select_streams(args: argparse.Namespace, config: Any) -> Selection:
     configured: dict[str, list[str]] = {}
     for asset in config.assets:
         configured[asset.symbol] = [TimeFrame.from_string(str(t)).value for t in asset.timeframes]
-    symbols = [check_symbol(s) for s in (getattr(args, "symbol", None) or [])]
-    tfs = [check_timeframe(t) for t in (getattr(args, "timeframe", None) or [])]
+    symbols = [check_symbol(s) for s in (args.symbol or [])]
+    tfs = [check_timeframe(t) for t in (args.timeframe or [])]
     if not symbols:
         symbols = list(configured)
     if not symbols:
-        raise InputError("--symbol: none given and no assets configured")
+        raise UsageError("--symbol: none given and no assets configured")
     all_configured = list(dict.fromkeys(t for ts in configured.values() for t in ts)) or ["1m"]
     streams = []
     for symbol in dict.fromkeys(symbols):
@@ -205,45 +120,34 @@ def select_streams(args: argparse.Namespace, config: Any) -> Selection:
 
 
 def resolve_range(args: argparse.Namespace, now_ms: int) -> tuple[int, int]:
-    """[since, until) in ms from --days/--since/--until; InputError if bad or inverted."""
-    days = getattr(args, "days", None)
-    since_text = getattr(args, "since", None)
-    until_text = getattr(args, "until", None)
+    """[since, until) in ms from --days/--since/--until; UsageError if bad or inverted."""
+    days = args.days
+    since_text = args.since
+    until_text = args.until
     if days is not None and since_text is not None:
-        raise InputError("--days and --since: give one of them, not both")
-    if days is not None and not (0 < days <= 36500):
-        raise InputError(f"--days: expected a number of days > 0, got {days:g}")
+        raise UsageError("--days and --since: give one of them, not both")
+    if days is not None and not MIN_DAYS <= days <= MAX_DAYS:
+        raise UsageError(
+            f"--days: expected a number of days from {MIN_DAYS:.4f} (one minute) to "
+            f"{MAX_DAYS:g}, got {days:g}"
+        )
     until = parse_when(until_text, "--until") if until_text else now_ms
     until = min(until, now_ms)
     if since_text is not None:
         since = parse_when(since_text, "--since")
     else:
         since = until - int((days if days is not None else DEFAULT_DAYS) * DAY_MS)
-    if since >= now_ms:
-        raise InputError(f"--since: {since_text} is in the future")
+    if since_text is not None and since >= now_ms:
+        raise UsageError(f"--since: {since_text} is in the future")
     if since >= until:
-        raise InputError(
+        raise UsageError(
             f"--since/--until: since ({_fmt(since)}) must be before until ({_fmt(until)})"
         )
     return since, until
 
 
-def _check_run_args(args: argparse.Namespace) -> None:
-    concurrency = getattr(args, "concurrency", 6)
-    if not 1 <= concurrency <= 32:
-        raise InputError(f"--concurrency: expected 1..32, got {concurrency}")
-    retries = getattr(args, "retries", 5)
-    if not 0 <= retries <= 20:
-        raise InputError(f"--retries: expected 0..20, got {retries}")
-
-
 def _fmt(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _error(message: str) -> int:
-    print(f"scalp-radar: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
 
 
 # ------------------------------------------------------------------------------ session
@@ -252,9 +156,9 @@ def _error(message: str) -> int:
 class _Session:
     """Simulator (in demo), exchange, limiter and database for one command; closed in order."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.config = args.app_config
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
         self.sim: Any = None
         self.exchange: Any = None
         self.db: Any = None
@@ -263,7 +167,7 @@ class _Session:
     async def open_db(self) -> Any:
         from scalp_radar.core.store import Database
 
-        self.db = Database(Path(self.args.db_path))
+        self.db = Database(self.ctx.db_path)
         await self.db.init()
         return self.db
 
@@ -272,8 +176,8 @@ class _Session:
         from scalp_radar.exchange.factory import create_exchange
         from scalp_radar.history.backfill import disable_ccxt_throttle
 
-        sim_url = getattr(self.args, "sim_url", None)
-        if getattr(self.args, "demo", False) and not sim_url:
+        sim_url = self.ctx.sim_url
+        if self.ctx.demo and not sim_url:
             from scalp_radar.sim import SimExchange
 
             self.sim = SimExchange(symbols=list(self.config.symbols))
@@ -311,7 +215,7 @@ class _Session:
         unknown = [s for s in symbols if s not in markets]
         if unknown:
             known = ", ".join(sorted(s for s in markets if markets[s].get("swap"))[:8])
-            raise InputError(
+            raise UsageError(
                 f"--symbol: {', '.join(unknown)} not listed on the exchange "
                 f"(e.g. {known or 'none listed'})"
             )
@@ -375,16 +279,10 @@ async def _execute(
         session.exchange,
         session.db,
         session.limiter,
-        max_concurrency=getattr(args, "concurrency", 6),
-        retries=getattr(args, "retries", 5),
+        max_concurrency=args.concurrency,
+        retries=args.retries,
     )
     cancel = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, cancel.set)
-            installed.append(sig)
     progress = Progress(
         TextColumn("[bold]backfill"),
         BarColumn(),
@@ -406,12 +304,8 @@ async def _execute(
             eta=format_duration(event.eta_s),
         )
 
-    try:
-        with progress:
-            return await backfiller.run(plan, on_progress=on_progress, cancel=cancel)
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+    with on_stop_signals(cancel.set), progress:
+        return await backfiller.run(plan, on_progress=on_progress, cancel=cancel)
 
 
 def _report(result: BackfillResult) -> int:
@@ -427,12 +321,11 @@ def _report(result: BackfillResult) -> int:
     return EXIT_OK if result.complete else EXIT_INCOMPLETE
 
 
-async def _backfill_main(args: argparse.Namespace) -> int:
-    _check_run_args(args)
-    selection = select_streams(args, args.app_config)
+async def _backfill_main(args: argparse.Namespace, ctx: RunContext) -> int:
+    selection = select_streams(args, ctx.config)
     # Dates are checked against the local clock first, so bad input never reaches the network.
     resolve_range(args, int(time.time() * 1000) + DAY_MS)
-    session = _Session(args)
+    session = _Session(ctx)
     try:
         await session.open_db()
         await session.open_exchange()
@@ -455,8 +348,9 @@ def _run(main: Any) -> int:
     """asyncio.run with one-line errors: bad input exits 2, an unreachable exchange exits 1."""
     try:
         return asyncio.run(main)
-    except InputError as exc:
-        return _error(str(exc))
+    except UsageError as exc:
+        print_error(exc)
+        return ExitCode.USAGE
     except Exception as exc:
         import ccxt
 
@@ -468,24 +362,24 @@ def _run(main: Any) -> int:
         return EXIT_INCOMPLETE
 
 
-def run_backfill(args: argparse.Namespace) -> int:
+def run_backfill(args: argparse.Namespace, ctx: RunContext) -> int:
     """`scalp-radar backfill`: plan, print the plan, fetch with a progress bar; exit code."""
-    return _run(_backfill_main(args))
+    return _run(_backfill_main(args, ctx))
 
 
 # ------------------------------------------------------------------------------ data
 
 
-async def _data_list(args: argparse.Namespace) -> int:
+async def _data_list(args: argparse.Namespace, ctx: RunContext) -> int:
     from rich.console import Console
     from rich.table import Table
 
     from scalp_radar.history.inventory import inventory
 
-    symbols = [check_symbol(s) for s in (getattr(args, "symbol", None) or [])]
-    tfs = [check_timeframe(t) for t in (getattr(args, "timeframe", None) or [])]
-    db_path = Path(args.db_path)
-    session = _Session(args)
+    symbols = [check_symbol(s) for s in (args.symbol or [])]
+    tfs = [check_timeframe(t) for t in (args.timeframe or [])]
+    db_path = ctx.db_path
+    session = _Session(ctx)
     try:
         rows = await inventory(await session.open_db(), symbols or None, tfs or None)
     finally:
@@ -518,7 +412,7 @@ async def _data_list(args: argparse.Namespace) -> int:
         )
     console = Console(width=max(100, Console().width))
     console.print(table)
-    if getattr(args, "holes", False):
+    if args.holes:
         for r in rows:
             for start, end in r.holes:
                 print(f"hole: {r.symbol} {r.timeframe} {_fmt(start)} .. {_fmt(end)}")
@@ -528,13 +422,12 @@ async def _data_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _data_repair(args: argparse.Namespace) -> int:
+async def _data_repair(args: argparse.Namespace, ctx: RunContext) -> int:
     from scalp_radar.history.inventory import inventory, repair_windows
 
-    _check_run_args(args)
-    symbols = [check_symbol(s) for s in (getattr(args, "symbol", None) or [])]
-    tfs = [check_timeframe(t) for t in (getattr(args, "timeframe", None) or [])]
-    session = _Session(args)
+    symbols = [check_symbol(s) for s in (args.symbol or [])]
+    tfs = [check_timeframe(t) for t in (args.timeframe or [])]
+    session = _Session(ctx)
     try:
         rows = await inventory(await session.open_db(), symbols or None, tfs or None)
         holes = sum(len(r.holes) for r in rows)
@@ -556,14 +449,14 @@ async def _data_repair(args: argparse.Namespace) -> int:
         await session.close()
 
 
-def run_data(args: argparse.Namespace) -> int:
-    """`scalp-radar data list|repair`; exit code."""
-    command = getattr(args, "data_command", None)
-    if command == "list":
-        if not Path(args.db_path).exists():  # listing must not create an empty database
-            print(f"no candles stored: {args.db_path} does not exist yet")
-            return EXIT_OK
-        return _run(_data_list(args))
-    if command == "repair":
-        return _run(_data_repair(args))
-    return _error(f"data: unknown action {command!r}: expected list or repair")
+def run_data_list(args: argparse.Namespace, ctx: RunContext) -> int:
+    """`scalp-radar data list`; never creates a database."""
+    if not ctx.db_path.exists():
+        print(f"no candles stored: {ctx.db_path} does not exist yet")
+        return EXIT_OK
+    return _run(_data_list(args, ctx))
+
+
+def run_data_repair(args: argparse.Namespace, ctx: RunContext) -> int:
+    """`scalp-radar data repair`: fetch exactly the holes; exit code."""
+    return _run(_data_repair(args, ctx))

@@ -107,6 +107,8 @@ def resolve_config_dir(config_dir: Path | str | None = None) -> Path:
             file=path,
         )
     for name in CONFIG_FILES:
+        if (path / name).exists() and not (path / name).is_file():
+            raise ConfigError("expected a YAML file, found a directory or device", file=path / name)
         if not (path / name).is_file():
             raise ConfigError(
                 f"file not found: expected {', '.join(CONFIG_FILES)} in {path} "

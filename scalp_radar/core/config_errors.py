@@ -7,10 +7,11 @@ import types
 import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 Loc = tuple[str | int, ...]
 
@@ -58,11 +59,32 @@ def format_loc(loc: Sequence[str | int]) -> str:
     return text
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (`*name`, `<<: *name`).
+
+    Config files never need them, and a few nested aliases expand into billions of nodes
+    (an "alias bomb") that any walk over the tree, pydantic's included, would never finish.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event: yaml.AliasEvent = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"alias *{event.anchor} is not allowed in config files (write the value out)",
+                cast(yaml.error.Mark, event.start_mark),
+            )
+        return super().compose_node(parent, index)
+
+
 def compose_yaml(text: str, file: Path) -> tuple[Any, yaml.Node | None]:
-    """Parse YAML text into (data, node tree); broken YAML or duplicate keys raise ConfigError."""
+    """Parse YAML text into (data, node tree); broken YAML, aliases or duplicate keys raise
+    ConfigError."""
+    loader = _NoAliasLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -70,6 +92,8 @@ def compose_yaml(text: str, file: Path) -> tuple[Any, yaml.Node | None]:
         raise ConfigError(f"invalid YAML: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from None
+    finally:
+        loader.dispose()
     if node is not None:
         _reject_duplicate_keys(node, (), file)
     return data, node
@@ -175,9 +199,7 @@ def unknown_key_hint(model: type[BaseModel], loc: Loc, key: str, *, upper: bool 
     return f"unknown key ({hint}expected one of {', '.join(names)})"
 
 
-def describe_error(
-    error: dict[str, Any], model: type[BaseModel], *, show_input: bool = True
-) -> str:
+def describe_error(error: ErrorDetails, model: type[BaseModel], *, show_input: bool = True) -> str:
     """One pydantic error as 'what was expected', without secret inputs when show_input=False."""
     kind = error["type"]
     loc = tuple(error["loc"])

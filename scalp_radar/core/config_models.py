@@ -5,6 +5,7 @@ Every model rejects unknown keys so a typo fails at load time instead of being i
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,13 +48,17 @@ def _stream_timeframe(value: Any) -> TimeFrame:
 StreamTimeFrame = Annotated[TimeFrame, BeforeValidator(_stream_timeframe)]
 Percent = Annotated[float, Field(gt=0, le=100)]
 NonNegPercent = Annotated[float, Field(ge=0, le=100)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+# Every number has a finite range (documented in the YAML comments): what `config check`
+# accepts must run, and 1e308 seconds or a 10^26-candle buffer do not.
+Multiplier = Annotated[float, Field(gt=0, le=1000)]
+Leverage = Annotated[int, Field(ge=1, le=200)]  # Bitget's highest USDT-M leverage is x125-x200
+Period = Annotated[int, Field(ge=1, le=1000)]  # candles in an indicator window
 
 
 class _Strict(BaseModel):
     """Base: unknown keys rejected, assignments validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- assets.yaml
@@ -66,8 +71,8 @@ class AssetConfig(_Strict):
     exchange: str = "bitget"
     type: Literal["swap"] = "swap"
     timeframes: list[StreamTimeFrame] = Field(min_length=1)
-    max_leverage: int = Field(ge=1, le=200)
-    tick_size: PositiveFloat
+    max_leverage: Leverage
+    tick_size: float = Field(gt=0, le=1_000_000)
     correlation_group: str | None = None
 
     @field_validator("symbol")
@@ -90,7 +95,7 @@ class AssetConfig(_Strict):
 class CorrelationGroupConfig(_Strict):
     """Exposure limits over assets that move together."""
 
-    max_concurrent_same_direction: int = Field(ge=1)
+    max_concurrent_same_direction: int = Field(ge=1, le=100)
     max_exposure_percent: Percent
 
 
@@ -117,11 +122,11 @@ class StrategyBase(_Strict):
 class VwapRsiConfig(StrategyBase):
     """Mean reversion: price stretched from VWAP with RSI at an extreme."""
 
-    rsi_period: int = Field(ge=2)
+    rsi_period: int = Field(ge=2, le=1000)
     rsi_long_threshold: float = Field(gt=0, lt=100)
     rsi_short_threshold: float = Field(gt=0, lt=100)
-    vwap_deviation_entry: PositiveFloat
-    volume_spike_multiplier: PositiveFloat
+    vwap_deviation_entry: Percent
+    volume_spike_multiplier: Multiplier
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> VwapRsiConfig:
@@ -133,16 +138,16 @@ class VwapRsiConfig(StrategyBase):
 class LiquidationConfig(StrategyBase):
     """Trades cascades around estimated liquidation zones."""
 
-    oi_change_threshold: PositiveFloat
-    leverage_estimate: int = Field(ge=1)
+    oi_change_threshold: Multiplier
+    leverage_estimate: Leverage
     zone_buffer_percent: Percent
 
 
 class OrderFlowConfig(StrategyBase):
     """Order-book imbalance and absorption."""
 
-    imbalance_threshold: PositiveFloat
-    large_order_multiplier: PositiveFloat
+    imbalance_threshold: Multiplier
+    large_order_multiplier: Multiplier
     absorption_threshold: float = Field(gt=0, le=1)
     orderbook_depth: int = Field(ge=1, le=1000)
 
@@ -150,19 +155,19 @@ class OrderFlowConfig(StrategyBase):
 class MomentumConfig(StrategyBase):
     """Range breakouts confirmed by volume."""
 
-    breakout_lookback: int = Field(ge=2)
-    volume_confirmation_multiplier: PositiveFloat
-    atr_period: int = Field(ge=1)
-    atr_multiplier_tp: PositiveFloat
-    atr_multiplier_sl: PositiveFloat
+    breakout_lookback: int = Field(ge=2, le=1000)
+    volume_confirmation_multiplier: Multiplier
+    atr_period: Period
+    atr_multiplier_tp: float = Field(gt=0, le=100)
+    atr_multiplier_sl: float = Field(gt=0, le=100)
 
 
 class FundingConfig(StrategyBase):
     """Fades extreme funding rates."""
 
-    extreme_positive_threshold: PositiveFloat
-    extreme_negative_threshold: float = Field(lt=0)
-    entry_delay_minutes: int = Field(ge=0)
+    extreme_positive_threshold: Percent
+    extreme_negative_threshold: float = Field(ge=-100, lt=0)
+    entry_delay_minutes: int = Field(ge=0, le=1440)
 
 
 class CustomStrategyConfig(StrategyBase):
@@ -176,6 +181,10 @@ class CustomStrategyConfig(StrategyBase):
         for key, item in value.items():
             if not isinstance(item, str | int | float | bool):
                 raise ValueError(f"expected numbers, strings or booleans (params.{key} is not)")
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"expected finite numbers (params.{key} is {item})")
+            if isinstance(item, int) and abs(item) > 2**63 - 1:
+                raise ValueError(f"expected numbers within 64 bits (params.{key} is not)")
         return value
 
 
@@ -220,8 +229,8 @@ class PositionConfig(_Strict):
     """Position sizing."""
 
     max_risk_per_trade_percent: Percent
-    default_leverage: int = Field(ge=1)
-    max_concurrent_positions: int = Field(ge=1)
+    default_leverage: Leverage
+    max_concurrent_positions: int = Field(ge=1, le=100)
 
 
 class FeesConfig(_Strict):
@@ -283,11 +292,13 @@ class WebSocketConfig(_Strict):
     """Websocket endpoint, keepalive, subscribe pacing and reconnect backoff."""
 
     url: str = "wss://ws.bitget.com/v2/ws/public"
-    ping_interval_s: PositiveFloat = 30
-    subscribe_rate_per_s: PositiveFloat = 8
-    reconnect_delay_s: PositiveFloat = 1
-    max_reconnect_delay_s: PositiveFloat = 60
-    stable_after_s: PositiveFloat = 60
+    # Bitget closes a connection silent for 2 minutes: a keepalive must come sooner.
+    ping_interval_s: float = Field(default=30, ge=1, le=110)
+    # Bitget allows 10 messages per second per connection.
+    subscribe_rate_per_s: float = Field(default=8, ge=0.1, le=10)
+    reconnect_delay_s: float = Field(default=1, ge=0.1, le=60)
+    max_reconnect_delay_s: float = Field(default=60, ge=0.1, le=3600)
+    stable_after_s: float = Field(default=60, ge=1, le=3600)
 
     @field_validator("url")
     @classmethod
@@ -306,8 +317,9 @@ class WebSocketConfig(_Strict):
 class RateLimitConfig(_Strict):
     """Token bucket of one endpoint category."""
 
-    requests_per_second: PositiveFloat
-    burst: int = Field(ge=1)
+    # Bitget's highest per-endpoint limit is 20 requests/s; below 0.1/s a request waits > 10 s.
+    requests_per_second: float = Field(ge=0.1, le=20)
+    burst: int = Field(ge=1, le=100)
 
 
 class ApiConfig(_Strict):
@@ -316,7 +328,7 @@ class ApiConfig(_Strict):
     product_type: Literal["USDT-FUTURES"] = "USDT-FUTURES"
     default_type: Literal["swap"] = "swap"
     price_type: Literal["mark", "last"] = "mark"
-    timeout_ms: int = Field(default=10000, ge=100)
+    timeout_ms: int = Field(default=10000, ge=100, le=120_000)
 
 
 class ExchangeConfig(_Strict):
@@ -355,13 +367,13 @@ class ExchangeConfig(_Strict):
 class EngineConfig(_Strict):
     """The `data_engine:` section of exchanges.yaml."""
 
-    buffer_size: int = Field(default=500, ge=10)
-    flush_interval_s: PositiveFloat = 1.0
-    snapshot_hz: PositiveFloat = 4.0
-    stale_multiplier: PositiveFloat = 3.0
-    stale_min_s: PositiveFloat = 15.0
-    incidents_max: int = Field(default=200, ge=1)
-    sparkline_points: int = Field(default=60, ge=2)
+    buffer_size: int = Field(default=500, ge=10, le=100_000)
+    flush_interval_s: float = Field(default=1.0, ge=0.05, le=60)
+    snapshot_hz: float = Field(default=4.0, ge=0.1, le=60)
+    stale_multiplier: float = Field(default=3.0, ge=1, le=100)
+    stale_min_s: float = Field(default=15.0, ge=1, le=3600)
+    incidents_max: int = Field(default=200, ge=1, le=10_000)
+    sparkline_points: int = Field(default=60, ge=2, le=1000)
     heal_gaps: bool = True
 
 

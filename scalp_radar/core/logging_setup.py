@@ -9,12 +9,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 CONSOLE_FORMAT = (
     "<green>{time:HH:mm:ss}</green> | <level>{level: <8}</level> | "
@@ -24,6 +29,12 @@ FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{function}:
 LOG_FILE = "scalp_radar.log"
 ERRORS_FILE = "errors.log"
 REDACTED = "***"
+
+# Bitget's signed-request headers (ccxt logs request headers at DEBUG): the key and passphrase
+# are secrets, and a signature with its timestamp is a replayable credential for a few seconds.
+_SIGNED_HEADER = re.compile(
+    r"""(?i)(\bACCESS-(?:KEY|SIGN|TIMESTAMP|PASSPHRASE)\b['"]?\s*[:=]\s*['"]?)([^'"\s,}]+)"""
+)
 
 _secrets: frozenset[str] = frozenset()
 _secrets_lock = threading.Lock()
@@ -56,7 +67,9 @@ def clear_secrets() -> None:
 
 
 def redact(text: str) -> str:
-    """`text` with every registered secret replaced by ***."""
+    """`text` with every registered secret and signed-request header value replaced by ***."""
+    if "ACCESS-" in text.upper():
+        text = _SIGNED_HEADER.sub(rf"\1{REDACTED}", text)
     secrets = _secrets  # one atomic read; the set itself is immutable
     if not secrets:
         return text
@@ -68,10 +81,10 @@ def redact(text: str) -> str:
 
 
 def _contains_secret(text: str) -> bool:
-    return any(secret in text for secret in _secrets)
+    return any(secret in text for secret in _secrets) or _SIGNED_HEADER.search(text) is not None
 
 
-def _redact_exception(record: dict[str, Any]) -> None:
+def _redact_exception(record: Record) -> None:
     """Scrub secrets from the exception chain's messages (tracebacks print str(exc))."""
     exc_info = record["exception"]
     if exc_info is None or exc_info.value is None:
@@ -100,10 +113,8 @@ class RedactedError(Exception):
     """Stands in for an exception whose text held a secret that could not be scrubbed in place."""
 
 
-def _redact_record(record: dict[str, Any]) -> None:
+def _redact_record(record: Record) -> None:
     """Loguru patcher: redact the message, string extras and exceptions of every record."""
-    if not _secrets:
-        return
     record["message"] = redact(record["message"])
     extra = record["extra"]
     for key, value in list(extra.items()):
@@ -153,7 +164,8 @@ class _InterceptHandler(logging.Handler):
         except ValueError:
             level = record.levelno
         # Skip logging's own frames so {name}:{function}:{line} point at the real caller.
-        frame, depth = logging.currentframe(), 0
+        frame: FrameType | None = logging.currentframe()
+        depth = 0
         while frame is not None and (depth == 0 or frame.f_code.co_filename == logging.__file__):
             frame, depth = frame.f_back, depth + 1
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
@@ -161,17 +173,17 @@ class _InterceptHandler(logging.Handler):
 
 def _level_no(level: str | int) -> tuple[str | int, int]:
     if isinstance(level, bool) or not isinstance(level, str | int):
-        raise ValueError(f"setup_logging: level: expected a level name, got {level!r}")
+        raise ValueError(f"log level: expected a level name, got {level!r}")
     if isinstance(level, int):
         if level < 0:
-            raise ValueError(f"setup_logging: level: expected a number >= 0, got {level}")
+            raise ValueError(f"log level: expected a number >= 0, got {level}")
         return level, level
     name = level.strip().upper()
     try:
         return name, logger.level(name).no
     except ValueError:
         valid = "TRACE, DEBUG, INFO, SUCCESS, WARNING, ERROR, CRITICAL"
-        raise ValueError(f"setup_logging: level: expected one of {valid}, got {level!r}") from None
+        raise ValueError(f"log level: expected one of {valid}, got {level!r}") from None
 
 
 def setup_logging(

@@ -52,7 +52,7 @@ class SimExchange:
         self.faults = FaultInjector(seed=seed, clock=fault_clock)
         self.rest = RestApi(self.market, self.clock, self.limits, self.faults)
         self.hub = WsHub(self.market, self.clock, self.limits, self.faults, self.rest)
-        self.url: str | None = None
+        self._url: str | None = None
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fault_task: asyncio.Task | None = None
@@ -62,9 +62,14 @@ class SimExchange:
     @property
     def ws_url(self) -> str:
         """The public websocket URL."""
-        if self.url is None:
-            raise RuntimeError("SimExchange is not started")
         return self.url.replace("http://", "ws://", 1) + "/v2/ws/public"
+
+    @property
+    def url(self) -> str:
+        """http://host:port once started."""
+        if self._url is None:
+            raise RuntimeError("SimExchange is not started")
+        return self._url
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> SimExchange:
@@ -81,7 +86,7 @@ class SimExchange:
         assert isinstance(server, asyncio.Server) and server.sockets  # a TCPSite serves TCP
         self.port = server.sockets[0].getsockname()[1]
         host = "127.0.0.1" if self.host == "localhost" else self.host
-        self.url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        self._url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
         self.faults.on_connection_fault = self._on_connection_fault
         self.faults.begin()
         self._fault_task = asyncio.create_task(self._run_faults())
