@@ -579,37 +579,44 @@ def test_assets_yaml_as_a_directory_is_named_as_such(cfg):
     assert message.startswith(f"{cfg / 'assets.yaml'}: expected a YAML file, found a directory")
 
 
+# Values a hostile or careless edit writes.
+_EDGES = [0, 1, 2, 0.05, 0.1, 20, 60, 100_000, 1e-300, 1e300, 1e308, 10**26, float("inf")]
 _NUMBER = st.one_of(
+    st.sampled_from(_EDGES),
     st.integers(min_value=-(10**30), max_value=10**30),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([0, 1, 1e-300, 1e300, 0.05, 60, 100_000, 20, 0.1]),
 )
-_ENGINE_KEYS = (
-    "buffer_size",
-    "flush_interval_s",
-    "snapshot_hz",
-    "stale_multiplier",
-    "stale_min_s",
-    "incidents_max",
-    "sparkline_points",
-)
-_WS_KEYS = (
-    "ping_interval_s",
-    "subscribe_rate_per_s",
-    "reconnect_delay_s",
-    "max_reconnect_delay_s",
-    "stable_after_s",
+# Every numeric setting of exchanges.yaml, as (section, key).
+_SETTINGS = (
+    [
+        ("data_engine", key)
+        for key in (
+            "buffer_size",
+            "flush_interval_s",
+            "snapshot_hz",
+            "stale_multiplier",
+            "stale_min_s",
+            "incidents_max",
+            "sparkline_points",
+        )
+    ]
+    + [
+        ("websocket", key)
+        for key in (
+            "ping_interval_s",
+            "subscribe_rate_per_s",
+            "reconnect_delay_s",
+            "max_reconnect_delay_s",
+            "stable_after_s",
+        )
+    ]
+    + [("market_data", "requests_per_second"), ("market_data", "burst"), ("api", "timeout_ms")]
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    engine=st.fixed_dictionaries({}, optional=dict.fromkeys(_ENGINE_KEYS, _NUMBER)),
-    websocket=st.fixed_dictionaries({}, optional=dict.fromkeys(_WS_KEYS, _NUMBER)),
-    rate=st.tuples(_NUMBER, _NUMBER),
-    timeout_ms=_NUMBER,
-)
-def test_what_config_check_accepts_builds_a_running_engine(engine, websocket, rate, timeout_ms):
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.dictionaries(st.sampled_from(_SETTINGS), _NUMBER, min_size=1, max_size=3))
+def test_what_config_check_accepts_builds_a_running_engine(edits):
     """Property: any exchanges.yaml the validation accepts builds the limiter, buffers, engine
     and their timers without an error (before the ranges: OverflowError, inf rates)."""
     import asyncio
@@ -622,9 +629,15 @@ def test_what_config_check_accepts_builds_a_running_engine(engine, websocket, ra
 
     base = load_config(REPO / "config")
     exchange = base.exchange.model_dump()
-    exchange["websocket"].update(websocket)
-    exchange["rate_limits"]["market_data"] = {"requests_per_second": rate[0], "burst": rate[1]}
-    exchange["api"]["timeout_ms"] = timeout_ms
+    engine: dict[str, object] = {}
+    sections = {
+        "data_engine": engine,
+        "websocket": exchange["websocket"],
+        "market_data": exchange["rate_limits"]["market_data"],
+        "api": exchange["api"],
+    }
+    for (section, key), value in edits.items():
+        sections[section][key] = value
     try:
         checked = ExchangesFile.model_validate({"exchange": exchange, "data_engine": engine})
     except ValidationError:
