@@ -310,4 +310,5 @@ def test_each_bad_input_is_one_precise_line_and_exit_2(tmp_path, argv, needles, 
     result = run_cli(*args, "--db", str(db), "--log-dir", str(tmp_path / "logs"), cwd=tmp_path)
     assert_one_line_error(result, "scalp-radar: error: ", *needles)
     assert wrong not in result.stderr
+    assert "sim_url: sim_url" not in result.stderr  # the key is named once
     assert not db.exists()  # nothing was created or stored

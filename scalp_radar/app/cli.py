@@ -345,7 +345,7 @@ def _sim_url(args: argparse.Namespace, config: AppConfig) -> str | None:
     try:
         return check_sim_url(url)
     except ValueError as exc:
-        raise UsageError(f"{where}: {exc}") from None
+        raise UsageError(f"{where}: {str(exc).removeprefix('sim_url: ')}") from None
 
 
 def resolve_context(args: argparse.Namespace) -> RunContext:
