@@ -204,6 +204,14 @@ def _add_sim_options(parser: argparse.ArgumentParser) -> None:
         help="comma-separated symbols, e.g. BTC/USDT:USDT,ETH/USDT:USDT (default: BTC, ETH, SOL)",
     )
     parser.add_argument(
+        "--contracts",
+        type=arg_types.bounded_int(1, 5000, "a number of contracts"),
+        default=None,
+        metavar="N",
+        help="serve a universe of N USDT-M perpetuals, 1..5000, with planted market events "
+        "(--symbols are among them; default: only --symbols)",
+    )
+    parser.add_argument(
         "--faults",
         default=None,
         metavar="SPEC",

@@ -32,6 +32,8 @@ def _build(args: argparse.Namespace) -> SimExchange:
             f"--speed: expected simulated seconds per real second in "
             f"[{MIN_SIM_SPEED:g}, {MAX_SIM_SPEED:g}], got {args.speed:g}"
         )
+    if args.contracts is not None and not 1 <= args.contracts <= 5000:
+        raise UsageError(f"--contracts: expected 1..5000, got {args.contracts}")
     symbols = list(DEFAULT_SYMBOLS)
     if args.symbols:
         symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
@@ -62,6 +64,7 @@ def _build(args: argparse.Namespace) -> SimExchange:
         port=args.port,
         host=args.host,
         limits=limits,
+        contracts=args.contracts,
     )
     for plan in plans:
         sim.faults.add_plan(plan)
@@ -79,11 +82,9 @@ async def _serve_until(sim: SimExchange, stop: asyncio.Event) -> None:
     try:
         print(f"simulated Bitget listening on {sim.url}", flush=True)
         print(f"  websocket: {sim.ws_url}", flush=True)
-        print(
-            f"  symbols: {', '.join(s.symbol for s in sim.market.specs.values())} | "
-            f"seed {sim.seed} | speed {sim.clock.speed:g}x",
-            flush=True,
-        )
+        names = [s.symbol for s in sim.market.specs.values()]
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        print(f"  symbols: {shown} | seed {sim.seed} | speed {sim.clock.speed:g}x", flush=True)
         print(f"  use it with: scalp-radar --sim-url {sim.url}   (Ctrl-C to stop)", flush=True)
         await stop.wait()
     finally:

@@ -14,6 +14,10 @@ DEFAULT_REST_RATES: dict[str, float] = {
     "candles": 20.0,
     "history-candles": 20.0,
     "ticker": 20.0,
+    "tickers": 20.0,
+    "current-fund-rate": 20.0,
+    "funding-time": 20.0,
+    "open-interest": 20.0,
 }
 
 
@@ -32,10 +36,14 @@ class SimLimits:
     ws_ping_timeout_s: float | None = 120.0
     ws_max_lifetime_s: float | None = 86_400.0
     ws_max_connections: int | None = 100
+    ws_new_connections_per_5min: int | None = 300
     ws_max_channels: int | None = 1000
     ws_subscribes_per_hour: int | None = 240
     push_interval_s: float = 0.25
     snapshot_rows: int = 500
+    # Bitget pushes a ticker on change, at most every ~100-300 ms: the shortest real gap between
+    # two pushes of one symbol (busy symbols hit it, quiet ones push far more rarely).
+    ticker_min_interval_s: float = 0.1
 
     @classmethod
     def off(cls, **overrides) -> SimLimits:
@@ -47,6 +55,7 @@ class SimLimits:
             ws_ping_timeout_s=None,
             ws_max_lifetime_s=None,
             ws_max_connections=None,
+            ws_new_connections_per_5min=None,
             ws_max_channels=None,
             ws_subscribes_per_hour=None,
         )
@@ -61,6 +70,22 @@ class SimLimits:
     def is_firehose(self) -> bool:
         """True when pushes are not paced."""
         return self.push_interval_s <= 0
+
+
+# Kinds of limit violations the simulator counts (`SimExchange.violations`); REST ones are
+# "rest:<endpoint>".
+WS_MSGS_PER_S = "ws_msgs_per_s"  # > 10 messages/s on a connection: 30007 and closed
+WS_SUBSCRIBES_PER_HOUR = "ws_subscribes_per_hour"  # > 240 subscribe messages/h: 30006
+WS_CHANNELS = "ws_channels_per_connection"  # > 1000 channels on a connection: 30006
+WS_CONNECTIONS_OPEN = "ws_connections_open"  # > 100 open connections: handshake 429
+WS_NEW_CONNECTIONS = "ws_new_connections_per_5min"  # > 300 handshakes in 5 min: 429
+VIOLATION_KINDS = (
+    WS_MSGS_PER_S,
+    WS_SUBSCRIBES_PER_HOUR,
+    WS_CHANNELS,
+    WS_CONNECTIONS_OPEN,
+    WS_NEW_CONNECTIONS,
+)
 
 
 class Bucket:

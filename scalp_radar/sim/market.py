@@ -20,12 +20,11 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from itertools import accumulate
 
-from scalp_radar.sim.symbols import SymbolSpec, make_spec, stable_int
+from scalp_radar.sim.events import EventPlan
+from scalp_radar.sim.symbols import LISTING_MS, SymbolSpec, make_spec, stable_int
 from scalp_radar.sim.timeframes import DAY_MS, MINUTE_MS, TF_MS, align, next_start
 
-# Listing day of every simulated perpetual (2020-01-01 UTC): no candle exists before it.
-LISTING_MS = 1_577_836_800_000
-_LISTING_DAY = LISTING_MS // DAY_MS
+__all__ = ["LISTING_MS", "Market", "Row"]
 _MINUTES_PER_DAY = 1440
 _TICKS = 60  # forming-candle sub-steps: one per simulated second
 
@@ -75,6 +74,64 @@ class _Lru(OrderedDict):
         return value
 
 
+class _Anchors:
+    """The daily anchor walk of one (seed, spec): shared by every Market of the process."""
+
+    def __init__(self, spec: SymbolSpec, seed: int) -> None:
+        self.spec = spec
+        # Arrays, not lists: a contract listed years ago has thousands of days.
+        self.values = array("d")
+        self.day_mult = array("d")
+        self._rng = random.Random(stable_int(seed, spec.inst_id, "anchors"))
+        self._state = (math.log(spec.level), 0.0)
+        self._lock = threading.Lock()
+
+    def get(self, k: int) -> float:
+        """Open price of day index k (days since listing), chaining the walk as needed."""
+        values = self.values
+        if k < len(values):
+            return values[k]
+        with self._lock:
+            return self._extend(k)
+
+    def _extend(self, k: int) -> float:
+        anchors = self.values
+        rng = self._rng
+        x, dv = self._state
+        spec = self.spec
+        log_level = math.log(spec.level)
+        places = spec.price_places
+        while len(anchors) <= k:
+            anchors.append(max(round(math.exp(x), places), spec.tick))
+            dv = 0.85 * dv + 0.15 * rng.gauss(0.0, 1.0)
+            mult = math.exp(dv - 0.04)
+            self.day_mult.append(mult)
+            x += spec.daily_vol * mult * rng.gauss(0.0, 1.0) - 0.12 * (x - log_level)
+        self._state = (x, dv)
+        return anchors[k]
+
+
+# Anchor walks and 1m day blocks are pure functions of (seed, spec, day, events): shared by every
+# Market of the process, so many simulators (tests) or a 500-contract universe build each once.
+_ANCHORS: dict[tuple[int, SymbolSpec], _Anchors] = {}
+_ANCHORS_LOCK = threading.Lock()
+# ~57 kB each: today's blocks of a 500-contract universe stay, older ones are rebuilt on demand.
+BLOCK_CACHE_SIZE = 800
+_BLOCKS: _Lru = _Lru(BLOCK_CACHE_SIZE)
+_BLOCK_LOCK = threading.Lock()
+# Aggregates of a day block (5m, 15m, ... 1d) as five arrays: ~4 kB for 15m, kept far longer.
+_AGGS: _Lru = _Lru(6000)
+
+
+def _anchors_of(spec: SymbolSpec, seed: int) -> _Anchors:
+    key = (seed, spec)
+    found = _ANCHORS.get(key)
+    if found is None:
+        with _ANCHORS_LOCK:
+            found = _ANCHORS.setdefault(key, _Anchors(spec, seed))
+    return found
+
+
 def _aggregate(rows: Iterable[Row], ts: int) -> Row | None:
     """One candle at ts from consecutive rows (None when there are none)."""
     it = iter(rows)
@@ -95,54 +152,45 @@ def _aggregate(rows: Iterable[Row], ts: int) -> Row | None:
 class _SymbolMarket:
     """The truth for one symbol."""
 
-    def __init__(self, spec: SymbolSpec, seed: int, block_cache: int) -> None:
+    def __init__(self, spec: SymbolSpec, seed: int, events: EventPlan | None = None) -> None:
         self.spec = spec
         self.seed = seed
-        self._anchors: list[float] = []
-        self._day_mult: list[float] = []
-        self._anchor_rng = random.Random(stable_int(seed, spec.inst_id, "anchors"))
-        self._anchor_state = (math.log(spec.level), 0.0)
-        self._anchor_lock = threading.Lock()
-        self._blocks = _Lru(block_cache)
-        self._agg = _Lru(block_cache * 2)
+        self.listing_ms = spec.listing_ms
+        self._listing_day = spec.listing_ms // DAY_MS
+        self._walk = _anchors_of(spec, seed)
+        self.events = events
         self._days: dict[int, Row] = {}
-        self._ticks = _Lru(4096)
-        self._closed_part = _Lru(1024)
+        # Only the current minute matters here: with 500 contracts larger caches grow by
+        # hundreds of MB over a long run.
+        self._ticks = _Lru(8)
+        self._closed_part = _Lru(32)
 
     # -- anchors ---------------------------------------------------------------------------
     def _anchor(self, k: int) -> float:
-        """Open price of day index k (days since listing), chaining the walk as needed."""
-        anchors = self._anchors
-        if k < len(anchors):
-            return anchors[k]
-        with self._anchor_lock:
-            return self._extend_anchors(k)
-
-    def _extend_anchors(self, k: int) -> float:
-        anchors = self._anchors
-        rng = self._anchor_rng
-        x, dv = self._anchor_state
-        log_level = math.log(self.spec.level)
-        places = self.spec.price_places
-        while len(anchors) <= k:
-            anchors.append(max(round(math.exp(x), places), self.spec.tick))
-            dv = 0.85 * dv + 0.15 * rng.gauss(0.0, 1.0)
-            mult = math.exp(dv - 0.04)
-            self._day_mult.append(mult)
-            x += self.spec.daily_vol * mult * rng.gauss(0.0, 1.0) - 0.12 * (x - log_level)
-        self._anchor_state = (x, dv)
-        return anchors[k]
+        """Open price of day index k (days since listing)."""
+        return self._walk.get(k)
 
     # -- 1m blocks -------------------------------------------------------------------------
+    def _block_key(self, k: int) -> tuple:
+        day0 = (self._listing_day + k) * DAY_MS
+        shape = self.events.shape_key(self.spec.inst_id, day0) if self.events else ()
+        return (self.seed, self.spec, k, shape)
+
     def block(self, k: int) -> tuple[array, array, array, array, array]:
         """The 1440 one-minute candles of day index k as (open, high, low, close, volume)."""
-        return self._blocks.get_or(k, lambda: self._make_block(k))
+        day0 = (self._listing_day + k) * DAY_MS
+        key = self._block_key(k)
+        found = _BLOCKS.get(key)
+        if found is not None:
+            return found
+        with _BLOCK_LOCK:  # one builder at a time: a warm-up thread and a request share the work
+            return _BLOCKS.get_or(key, lambda: self._make_block(k, day0))
 
-    def _make_block(self, k: int) -> tuple[array, array, array, array, array]:
+    def _make_block(self, k: int, day0: int) -> tuple[array, array, array, array, array]:
         spec = self.spec
         p1 = self._anchor(k + 1)
-        p0 = self._anchors[k]
-        dm = self._day_mult[k]
+        p0 = self._walk.values[k]
+        dm = self._walk.day_mult[k]
         rng = random.Random(stable_int(self.seed, spec.inst_id, "day", k))
         n = _MINUTES_PER_DAY
         # Normal deviates from a fixed table indexed by random 16-bit words: drawn in bulk,
@@ -179,6 +227,14 @@ class _SymbolMarket:
         tick = spec.tick
         # int(x * scale + 0.5) / scale is the decimal round(x, places) gives, 8x cheaper.
         scale = 10.0**places
+        shift = self.events.price_shift(spec.inst_id, day0) if self.events else None
+        if shift is not None:
+            # Planted trends bend the path (an offset in log price at each minute's end); the day
+            # still starts and ends on its anchors times the offset there, so days chain exactly.
+            f0 = shift[0]
+            cw = [w + f - f0 for w, f in zip(cw, shift[1:], strict=True)]
+            p0 = max(tick, int(p0 * exp(f0) * scale + 0.5) / scale)
+            p1 = max(tick, int(p1 * exp(shift[-1]) * scale + 0.5) / scale)
         close = [
             int(p0 * exp(w - v * corr) * scale + 0.5) / scale for w, v in zip(cw, cv, strict=True)
         ]
@@ -202,10 +258,13 @@ class _SymbolMarket:
         base = spec.minute_volume / sig
         vstep = spec.volume_step
         vol = []
-        for s in sd:
+        vmult = self.events.volume_mult(spec.inst_id, day0) if self.events else None
+        for i, s in enumerate(sd):
             x = base * s * (0.4 + 1.2 * r())
             if r() < 0.01:
                 x *= 3.0 + 7.0 * r()
+            if vmult is not None:
+                x *= vmult[i]
             x = int(x * vscale + 0.5) / vscale
             vol.append(x if x >= vstep else vstep)
         return (
@@ -216,42 +275,54 @@ class _SymbolMarket:
             array("d", vol),
         )
 
-    def _agg_block(self, k: int, step: int) -> list[Row]:
-        """Day k aggregated into candles of `step` minutes (step divides 1440)."""
+    def _agg_block(self, k: int, step: int) -> tuple[array, array, array, array, array]:
+        """Day k aggregated into candles of `step` minutes (step divides 1440), as five arrays."""
 
-        def make() -> list[Row]:
+        def make() -> tuple[array, array, array, array, array]:
             o, h, lo, c, v = self.block(k)
-            day0 = (_LISTING_DAY + k) * DAY_MS
-            out: list[Row] = []
-            for j in range(0, _MINUTES_PER_DAY, step):
-                e = j + step
+            starts = range(0, _MINUTES_PER_DAY, step)
+            vols = array("d")
+            for j in starts:
                 vol = 0.0
-                for x in v[j:e]:
+                for x in v[j : j + step]:
                     vol += x
-                out.append((day0 + j * MINUTE_MS, o[j], max(h[j:e]), min(lo[j:e]), c[e - 1], vol))
-            return out
+                vols.append(vol)
+            return (
+                array("d", (o[j] for j in starts)),
+                array("d", (max(h[j : j + step]) for j in starts)),
+                array("d", (min(lo[j : j + step]) for j in starts)),
+                array("d", (c[j + step - 1] for j in starts)),
+                vols,
+            )
 
-        return self._agg.get_or((k, step), make)
+        return _AGGS.get_or((self._block_key(k), step), make)
+
+    def _agg_rows(self, k: int, step: int, j0: int, j1: int) -> list[Row]:
+        """Rows j0..j1-1 of day k aggregated into `step` minutes."""
+        o, h, lo, c, v = self._agg_block(k, step)
+        day0 = (self._listing_day + k) * DAY_MS
+        span = step * MINUTE_MS
+        return [(day0 + j * span, o[j], h[j], lo[j], c[j], v[j]) for j in range(j0, j1)]
 
     def day(self, k: int) -> Row:
         """The 1d candle of day index k (kept forever: five floats per day)."""
         row = self._days.get(k)
         if row is None:
-            row = self._agg_block(k, _MINUTES_PER_DAY)[0]
+            row = self._agg_rows(k, _MINUTES_PER_DAY, 0, 1)[0]
             self._days[k] = row
         return row
 
     # -- closed candles ----------------------------------------------------------------------
     def candles(self, tf: str, start_ms: int, end_ms: int) -> list[Row]:
         """Closed-or-not candles of tf with start_ms <= ts < end_ms (the caller clips to now)."""
-        start_ms = max(start_ms, LISTING_MS)
+        start_ms = max(start_ms, self.listing_ms)
         if end_ms <= start_ms:
             return []
         if tf == "1m" or TF_MS[tf] < DAY_MS:
             return self._intraday(tf, start_ms, end_ms)
         if tf == "1d":
-            first = (align("1d", start_ms + DAY_MS - 1) - LISTING_MS) // DAY_MS
-            last = (end_ms - 1 - LISTING_MS) // DAY_MS
+            first = (align("1d", start_ms + DAY_MS - 1) - self.listing_ms) // DAY_MS
+            last = (end_ms - 1 - self.listing_ms) // DAY_MS
             return [self.day(k) for k in range(first, last + 1)]
         rows: list[Row] = []
         ts = align(tf, start_ms)
@@ -259,8 +330,8 @@ class _SymbolMarket:
             ts = next_start(tf, ts)
         while ts < end_ms:
             nxt = next_start(tf, ts)
-            k0 = max(0, (ts - LISTING_MS) // DAY_MS)
-            k1 = (nxt - LISTING_MS) // DAY_MS
+            k0 = max(0, (ts - self.listing_ms) // DAY_MS)
+            k1 = (nxt - self.listing_ms) // DAY_MS
             agg = _aggregate((self.day(k) for k in range(k0, k1)), ts)
             if agg is not None:
                 rows.append(agg)
@@ -272,9 +343,9 @@ class _SymbolMarket:
         step = tf_ms // MINUTE_MS
         first_ts = align(tf, start_ms + tf_ms - 1)
         rows: list[Row] = []
-        k = (first_ts - LISTING_MS) // DAY_MS
+        k = (first_ts - self.listing_ms) // DAY_MS
         while True:
-            day0 = LISTING_MS + k * DAY_MS
+            day0 = self.listing_ms + k * DAY_MS
             if day0 >= end_ms:
                 break
             j0 = max(0, (first_ts - day0) // tf_ms)
@@ -285,7 +356,7 @@ class _SymbolMarket:
                     for j in range(j0, j1):
                         rows.append((day0 + j * MINUTE_MS, o[j], h[j], lo[j], c[j], v[j]))
                 else:
-                    rows.extend(self._agg_block(k, step)[j0:j1])
+                    rows.extend(self._agg_rows(k, step, j0, j1))
             k += 1
         return rows
 
@@ -362,14 +433,21 @@ class _SymbolMarket:
 class Market:
     """The simulated market of a seed: closed candles, forming candles and ticker figures."""
 
-    def __init__(self, symbols: Iterable[str], seed: int = 42, block_cache: int = 512) -> None:
+    def __init__(
+        self,
+        symbols: Iterable[str] = (),
+        seed: int = 42,
+        *,
+        specs: Iterable[SymbolSpec] = (),
+        events: EventPlan | None = None,
+    ) -> None:
         self.seed = seed
+        self.events = events
         self.specs: dict[str, SymbolSpec] = {}
         self._by_id: dict[str, _SymbolMarket] = {}
-        for text in symbols:
-            spec = make_spec(text)
+        for spec in [*(make_spec(text) for text in symbols), *specs]:
             self.specs[spec.inst_id] = spec
-            self._by_id[spec.inst_id] = _SymbolMarket(spec, seed, block_cache)
+            self._by_id[spec.inst_id] = _SymbolMarket(spec, seed, events)
 
     def resolve(self, symbol: str) -> str | None:
         """Bitget id of a unified symbol or id, if simulated."""
@@ -411,7 +489,8 @@ class Market:
     def day_open(self, symbol: str, now_ms: int) -> float:
         """Open of the current UTC day."""
         sm = self._sym(symbol)
-        return sm._anchor((now_ms - LISTING_MS) // DAY_MS)
+        k = (now_ms - sm.listing_ms) // DAY_MS
+        return sm.candles("1m", sm.listing_ms + k * DAY_MS, sm.listing_ms + k * DAY_MS + 1)[0][1]
 
     def spec(self, symbol: str) -> SymbolSpec:
         """The SymbolSpec of a simulated symbol (KeyError if not simulated)."""

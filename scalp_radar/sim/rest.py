@@ -11,9 +11,10 @@ from aiohttp import web
 
 from scalp_radar.sim.clock import SimClock
 from scalp_radar.sim.faults import FaultInjector
-from scalp_radar.sim.format import num, rest_row
+from scalp_radar.sim.format import rest_row
 from scalp_radar.sim.limits import Bucket, SimLimits
-from scalp_radar.sim.market import LISTING_MS, Market, Row
+from scalp_radar.sim.market import Market, Row
+from scalp_radar.sim.tickers import TickerBook
 from scalp_radar.sim.timeframes import (
     DAY_MS,
     GRANULARITY,
@@ -70,9 +71,17 @@ class RestApi:
     """The public REST endpoints; `routes()` gives them to the aiohttp app."""
 
     def __init__(
-        self, market: Market, clock: SimClock, limits: SimLimits, faults: FaultInjector
+        self,
+        market: Market,
+        clock: SimClock,
+        limits: SimLimits,
+        faults: FaultInjector,
+        tickers: TickerBook | None = None,
+        on_violation: Callable[[str], None] | None = None,
     ) -> None:
         self.market = market
+        self.tickers = tickers or TickerBook(market)
+        self._on_violation = on_violation
         self.clock = clock
         self.limits = limits
         self.faults = faults
@@ -93,6 +102,17 @@ class RestApi:
                 self._wrap("history-candles", self.history_candles),
             ),
             web.get("/api/v2/mix/market/ticker", self._wrap("ticker", self.ticker)),
+            web.get("/api/v2/mix/market/tickers", self._wrap("tickers", self.all_tickers)),
+            web.get(
+                "/api/v2/mix/market/current-fund-rate",
+                self._wrap("current-fund-rate", self.current_fund_rate),
+            ),
+            web.get(
+                "/api/v2/mix/market/funding-time", self._wrap("funding-time", self.funding_time)
+            ),
+            web.get(
+                "/api/v2/mix/market/open-interest", self._wrap("open-interest", self.open_interest)
+            ),
         ]
 
     # -- envelope, limits and faults -----------------------------------------------------------
@@ -118,6 +138,8 @@ class RestApi:
                     return response
             bucket = self._buckets.get(endpoint)
             if bucket is not None and not bucket.take():
+                if self._on_violation is not None:
+                    self._on_violation(f"rest:{endpoint}")
                 return self._error(429, "429", "Too Many Requests")
             try:
                 data = await handler(request)
@@ -182,14 +204,14 @@ class RestApi:
                     "maxSymbolOrderNum": "200",
                     "maxProductOrderNum": "400",
                     "maxPositionNum": "150",
-                    "symbolStatus": "normal",
+                    "symbolStatus": spec.status,
                     "offTime": "-1",
                     "limitOpenTime": "-1",
                     "deliveryTime": "",
                     "deliveryStartTime": "",
                     "deliveryPeriod": "",
-                    "launchTime": str(LISTING_MS),
-                    "fundInterval": "8",
+                    "launchTime": str(spec.listing_ms),
+                    "fundInterval": str(spec.funding_hours),
                     "minLever": "1",
                     "maxLever": "125",
                     "posLimit": "0.05",
@@ -215,48 +237,48 @@ class RestApi:
 
     def ticker_data(self, inst: str, now: int, *, rest: bool) -> dict:
         """Ticker fields for the REST endpoint (rest=True) or the websocket channel."""
-        m = self.market
-        spec = m.spec(inst)
-        last = m.forming(inst, "1m", now)[4]
-        open24, high24, low24, vol24 = m.day_stats(inst, now)
-        tick = spec.tick
-        places = spec.price_places
-        bid, ask = round(last - tick, places), round(last + tick, places)
-        change = round((last - open24) / open24, 4) if open24 else 0.0
-        open_utc = m.day_open(inst, now)
-        change_utc = round((last - open_utc) / open_utc, 4) if open_utc else 0.0
-        index = round(last * 0.9999, places)
-        common = {
-            "lastPr": num(last),
-            "askPr": num(ask),
-            "bidPr": num(bid),
-            "bidSz": "1.5",
-            "askSz": "2.1",
-            "high24h": num(high24),
-            "low24h": num(low24),
-            "ts": str(now),
-            "change24h": num(change),
-            "baseVolume": num(round(vol24, spec.volume_places)),
-            "quoteVolume": num(round(vol24 * last, 2)),
-            "openUtc": num(open_utc),
-            "changeUtc24h": num(change_utc),
-            "indexPrice": num(index),
-            "fundingRate": "0.0001",
-            "holdingAmount": num(round(vol24 * 0.8, spec.volume_places)),
-            "open24h": num(open24),
-            "markPrice": num(last),
-        }
-        if rest:
-            return {"symbol": inst, "usdtVolume": common["quoteVolume"], **common}
-        next_funding = (now // (8 * 3_600_000) + 1) * 8 * 3_600_000
-        return {
-            "instId": inst,
-            **common,
-            "nextFundingTime": str(next_funding),
-            "symbolType": "1",
-            "symbol": inst,
-            "deliveryPrice": "0",
-        }
+        return self.tickers.rest(inst, now) if rest else self.tickers.ws(inst, now)
+
+    def _product(self, request: web.Request) -> str:
+        product = request.query.get("productType", "")
+        if not product:
+            raise BitgetError(400, "40019", "Parameter productType cannot be empty")
+        if product.upper() not in PRODUCT_TYPES:
+            raise BitgetError(400, "40019", "Parameter productType cannot be empty or invalid")
+        return product.upper()
+
+    def _symbols(self, request: web.Request) -> list[str]:
+        """Every simulated contract, or the one `symbol` names (for the product type)."""
+        if self._product(request) != "USDT-FUTURES":
+            return []
+        if request.query.get("symbol"):
+            return [self._symbol(request)]
+        return list(self.market.specs)
+
+    async def all_tickers(self, request: web.Request) -> object:
+        now = self.clock.now_ms()
+        return [self.tickers.rest(inst, now) for inst in self._symbols(request)]
+
+    async def current_fund_rate(self, request: web.Request) -> object:
+        now = self.clock.now_ms()
+        return [self.tickers.funding(inst, now) for inst in self._symbols(request)]
+
+    async def funding_time(self, request: web.Request) -> object:
+        now = self.clock.now_ms()
+        spec = self.market.spec(self._symbol(request))
+        return [
+            {
+                "symbol": spec.inst_id,
+                "nextFundingTime": str(self.tickers.next_funding_ms(spec, now)),
+                "ratePeriod": str(spec.funding_hours),
+            }
+        ]
+
+    async def open_interest(self, request: web.Request) -> object:
+        inst = self._symbol(request)
+        now = self.clock.now_ms()
+        size = self.tickers.open_interest(inst, now)
+        return {"openInterestList": [{"symbol": inst, "size": size}], "ts": str(now)}
 
     async def candles(self, request: web.Request) -> object:
         return await self._candles(request, history=False)
@@ -302,7 +324,7 @@ class RestApi:
     ) -> list[Row]:
         """The latest `limit` rows with start <= ts < end (the recent endpoint adds the forming one)."""
         end_excl = now + 1 if end is None else min(end, now + 1)
-        lo = LISTING_MS
+        lo = self.market.spec(inst).listing_ms
         if not history and tf in RECENT_DEPTH_DAYS:
             lo = max(lo, now - RECENT_DEPTH_DAYS[tf] * DAY_MS)
         if start is not None:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 from aiohttp import web
 from loguru import logger
 
 from scalp_radar.sim.clock import SimClock
+from scalp_radar.sim.events import EventPlan, MarketEvent
 from scalp_radar.sim.faults import FaultInjector
 from scalp_radar.sim.limits import SimLimits
 from scalp_radar.sim.market import Market
 from scalp_radar.sim.rest import RestApi
+from scalp_radar.sim.symbols import make_spec
+from scalp_radar.sim.tickers import TickerBook
 from scalp_radar.sim.timeframes import align, normalize_timeframe
+from scalp_radar.sim.universe import build_universe
 from scalp_radar.sim.ws import WsHub
 
 DEFAULT_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
@@ -27,6 +32,9 @@ class SimExchange:
 
     `await sim.start()` binds (port 0 = any free port) and sets `sim.url`; `await sim.stop()`.
     The market is a pure function of (seed, symbol, time); `sim.truth()` exposes it.
+    `contracts=N` serves a universe of N perpetuals (sim/universe.py; `symbols` are among them)
+    with planted market events (`sim.events`; `events=False` switches them off). Limit
+    violations are counted in `sim.violations` (kinds in sim/limits.py).
     """
 
     def __init__(
@@ -39,19 +47,40 @@ class SimExchange:
         limits: SimLimits | None = None,
         clock: SimClock | None = None,
         fault_clock: Callable[[], float] = time.monotonic,
+        *,
+        contracts: int | None = None,
+        events: bool | None = None,
     ) -> None:
         if host not in _LOOPBACK:
             raise ValueError(f"host: only a loopback address is allowed, got {host!r}")
-        self.symbols = list(symbols or DEFAULT_SYMBOLS)
         self.seed = seed
         self.host = host
         self.port = port
         self.limits = limits or SimLimits()
         self.clock = clock or SimClock(speed=speed)
-        self.market = Market(self.symbols, seed=seed)
+        if contracts is None:
+            specs = [make_spec(s) for s in (symbols or DEFAULT_SYMBOLS)]
+        else:
+            specs = build_universe(contracts, seed, include=symbols or ())
+        self.symbols = [s.symbol for s in specs]
+        self.event_plan: EventPlan | None = None
+        if events if events is not None else contracts is not None:
+            protected = {make_spec(s).inst_id for s in (symbols or ())}
+            self.event_plan = EventPlan(specs, seed, self.clock.now_ms(), protected)
+        self.market = Market(specs=specs, seed=seed, events=self.event_plan)
+        self.tickers = TickerBook(self.market, self.event_plan)
         self.faults = FaultInjector(seed=seed, clock=fault_clock)
-        self.rest = RestApi(self.market, self.clock, self.limits, self.faults)
+        self.violations: Counter[str] = Counter()
+        self.rest = RestApi(
+            self.market,
+            self.clock,
+            self.limits,
+            self.faults,
+            tickers=self.tickers,
+            on_violation=self._count_violation,
+        )
         self.hub = WsHub(self.market, self.clock, self.limits, self.faults, self.rest)
+        self.hub.on_violation = self._count_violation
         self._url: str | None = None
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -174,6 +203,22 @@ class SimExchange:
         while True:
             wait = self.faults.run_due()
             await asyncio.sleep(min(wait, 0.5) if wait is not None else 0.25)
+
+    def _count_violation(self, kind: str) -> None:
+        self.violations[kind] += 1
+
+    # -- market events and connections --------------------------------------------------------
+    @property
+    def events(self) -> list[MarketEvent]:
+        """Planted events of the rounds begun so far (kind, symbol, start_ms, end_ms, size)."""
+        if self.event_plan is None:
+            return []
+        return self.event_plan.rounds_until(self.clock.now_ms())
+
+    @property
+    def ticker_pushes(self) -> int:
+        """Ticker frames pushed since start, over every connection."""
+        return self.hub.feed.pushes
 
     # -- the truth --------------------------------------------------------------------------------
     def truth(self, symbol: str, timeframe: object, start_ms: int, end_ms: int) -> list[list]:

@@ -6,6 +6,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 
+# Listing day of the legacy simulated perpetuals (2020-01-01 UTC): no candle exists before it.
+LISTING_MS = 1_577_836_800_000
+
 # Known perpetuals: (price level, daily volatility, base volume per minute in coins).
 _KNOWN: dict[str, tuple[float, float, float]] = {
     "BTC": (80_000.0, 0.028, 20.0),
@@ -40,6 +43,14 @@ class SymbolSpec:
     minute_volume: float
     price_places: int
     volume_places: int
+    # Market-wide radar figures (the universe sets them; the legacy symbols keep these defaults).
+    listing_ms: int = LISTING_MS  # first candle; launchTime of the contract
+    spread_ticks: int = 2  # usual best bid/ask distance in ticks (>= 2: last sits inside)
+    funding_rate: float = 0.0001  # usual funding per interval, a ratio
+    funding_hours: int = 8
+    oi_usdt: float = 0.0  # usual open interest in USDT; 0 = 0.8 x the 24 h base volume
+    depth_usdt: float = 20_000.0  # usual size at the best bid/ask, in USDT
+    status: str = "normal"  # Bitget symbolStatus: normal, maintain, limit_open, restrictedAPI, off
 
     @property
     def tick(self) -> float:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import math
+import random
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
@@ -15,7 +19,15 @@ from loguru import logger
 from scalp_radar.sim.clock import SimClock
 from scalp_radar.sim.faults import FaultInjector
 from scalp_radar.sim.format import dumps, ws_row_json
-from scalp_radar.sim.limits import SimLimits, SlidingWindow
+from scalp_radar.sim.limits import (
+    WS_CHANNELS,
+    WS_CONNECTIONS_OPEN,
+    WS_MSGS_PER_S,
+    WS_NEW_CONNECTIONS,
+    WS_SUBSCRIBES_PER_HOUR,
+    SimLimits,
+    SlidingWindow,
+)
 from scalp_radar.sim.market import Market
 from scalp_radar.sim.rest import RestApi, rows_back
 from scalp_radar.sim.timeframes import WS_CHANNEL, align, next_start
@@ -63,6 +75,9 @@ class WsSession:
         )
         self.closing = False
         self.pushed = 0
+        self.received = 0  # client frames, pings included
+        self.subscribe_requests = 0
+        self.id = hub.connections_total  # order of opening, from 0
         self._wake = asyncio.Event()
 
     # -- sending ----------------------------------------------------------------------------
@@ -115,12 +130,15 @@ class WsSession:
                     break
         finally:
             self.closing = True
+            self.hub.feed.drop_session(self)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _on_text(self, text: str) -> None:
+        self.received += 1
         if self.msg_window is not None and not self.msg_window.hit():
+            self.hub.violation(WS_MSGS_PER_S)
             await self.send_error(30007, "request over limit,connection close")
             await self.close(1008, "request over limit")
             return
@@ -139,6 +157,12 @@ class WsSession:
             await self.send_error(30016, "Param error")
             return
         if op == "subscribe":
+            # Bitget counts subscribe *requests* (messages), however many args each carries.
+            self.subscribe_requests += 1
+            if self.sub_window is not None and not self.sub_window.hit():
+                self.hub.violation(WS_SUBSCRIBES_PER_HOUR)
+                await self.send_error(30006, "request too many")
+                return
             for arg in args:
                 await self._subscribe(arg)
         elif op == "unsubscribe":
@@ -173,21 +197,26 @@ class WsSession:
             await self.send_error(30001, msg, arg=a, op="subscribe")
             return
         assert isinstance(arg, dict)
-        if self.sub_window is not None and not self.sub_window.hit():
-            await self.send_error(30006, "request too many")
-            return
         limits = self.hub.limits
-        if limits.ws_max_channels is not None and len(self.subs) >= limits.ws_max_channels:
-            await self.send_error(30006, "request too many", arg=arg, op="subscribe")
-            return
         inst, kind, tf = resolved
         key = (inst, kind, tf)
+        if (
+            key not in self.subs
+            and limits.ws_max_channels is not None
+            and len(self.subs) >= limits.ws_max_channels
+        ):
+            self.hub.violation(WS_CHANNELS)
+            await self.send_error(30006, "request too many", arg=arg, op="subscribe")
+            return
         self.subscribed = True
         await self.send(dumps({"event": "subscribe", "arg": arg}))
         sub = Sub(arg=arg, arg_json=dumps(arg), inst=inst, kind=kind, tf=tf)
         self.subs[key] = sub
         await self._snapshot(sub)
-        self._wake.set()
+        if kind == "ticker":
+            self.hub.feed.add(inst, self)
+        else:
+            self._wake.set()
 
     async def _unsubscribe(self, arg: object) -> None:
         resolved = self._resolve(arg)
@@ -196,6 +225,8 @@ class WsSession:
             await self.send_error(30016, "Param error: not subscribed", arg=a, op="unsubscribe")
             return
         del self.subs[resolved]
+        if resolved[1] == "ticker":
+            self.hub.feed.remove(resolved[0], self)
         await self.send(dumps({"event": "unsubscribe", "arg": arg}))
 
     # -- pushing -----------------------------------------------------------------------------
@@ -293,11 +324,6 @@ class WsSession:
                 )
                 self.pushed += 1
 
-    async def _push_ticker(self, sub: Sub, now: int) -> None:
-        data = dumps([self.hub.rest.ticker_data(sub.inst, now, rest=False)])
-        await self.send(f'{{"action":"snapshot","arg":{sub.arg_json},"data":{data},"ts":{now}}}')
-        self.pushed += 1
-
     async def _pusher(self) -> None:
         limits = self.hub.limits
         clock = self.hub.clock
@@ -305,7 +331,8 @@ class WsSession:
         firehose = limits.is_firehose
         sent = 0
         while not self.closing:
-            if not self.subs:
+            candles = [sub for sub in self.subs.values() if sub.kind == "candle"]
+            if not candles:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -315,14 +342,12 @@ class WsSession:
                 if firehose:
                     await asyncio.sleep(0.01)
                 continue
-            for sub in list(self.subs.values()):
+            for sub in candles:
                 if self.closing:
                     return
-                now = clock.now_ms()
-                if sub.kind == "candle":
-                    await self._push_candle(sub, now)
-                else:
-                    await self._push_ticker(sub, now)
+                if sub.kind != "candle" or self.subs.get((sub.inst, "candle", sub.tf)) is not sub:
+                    continue  # unsubscribed meanwhile
+                await self._push_candle(sub, clock.now_ms())
                 sent += 1
             if firehose and sent >= _FIREHOSE_YIELD_EVERY:
                 sent = 0
@@ -408,15 +433,32 @@ class WsHub:
         self.sessions: set[WsSession] = set()
         self.connections_total = 0
         self.refused = 0
+        self.violations: Counter[str] = Counter()
+        self.on_violation: Callable[[str], None] | None = None
+        self.feed = TickerFeed(self)
+        per_5min = limits.ws_new_connections_per_5min
+        self._handshakes = SlidingWindow(per_5min, 300.0) if per_5min else None
+
+    def violation(self, kind: str) -> None:
+        """Count one violation of a documented limit."""
+        self.violations[kind] += 1
+        if self.on_violation is not None:
+            self.on_violation(kind)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """aiohttp handler of /v2/ws/public."""
         refuse = self.faults.take_refuse()
+        # Every handshake counts toward the 300 per 5 min, refused ones included.
+        over_rate = self._handshakes is not None and not self._handshakes.hit()
         too_many = (
             self.limits.ws_max_connections is not None
             and len(self.sessions) >= self.limits.ws_max_connections
         )
-        if refuse is not None or too_many:
+        if over_rate:
+            self.violation(WS_NEW_CONNECTIONS)
+        elif too_many:
+            self.violation(WS_CONNECTIONS_OPEN)
+        if refuse is not None or too_many or over_rate:
             self.refused += 1
             retry = str(int((refuse or {}).get("retry_after", 1)))
             return web.Response(
@@ -427,6 +469,7 @@ class WsHub:
         session = WsSession(self, ws, request)
         self.sessions.add(session)
         self.connections_total += 1
+        self.feed.start()
         try:
             await session.run()
         finally:
@@ -442,9 +485,118 @@ class WsHub:
 
     async def close_all(self) -> None:
         """Close every session (server shutdown)."""
+        await self.feed.stop()
         await asyncio.gather(*(s.close(1001, "server stopping") for s in list(self.sessions)))
 
     @property
     def pushes(self) -> int:
         """Update frames pushed by the open sessions."""
         return sum(s.pushed for s in self.sessions)
+
+
+class TickerFeed:
+    """Pushes every subscribed `ticker` channel at Bitget's cadence, for all sessions at once.
+
+    Each contract has its own mean gap between changes in simulated time (busy contracts change
+    several times a second, quiet ones every ~10-15 s); the real gap is that divided by the
+    clock's speed, never under `limits.ticker_min_interval_s` (Bitget pushes at most every
+    ~100-300 ms). A push goes out only when a field changed. One frame body per contract and
+    push, shared by its subscribers: serving 500 contracts costs a heap and a dict.
+    """
+
+    def __init__(self, hub: WsHub) -> None:
+        self.hub = hub
+        self.subscribers: dict[str, set[WsSession]] = {}
+        self.pushes = 0  # ticker frames sent since start (all sessions)
+        self._heap: list[tuple[float, str]] = []
+        self._last: dict[str, str] = {}  # inst -> fields of its last push (change detection)
+        self._rng = random.Random(20261125)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def mean_gap_s(self, inst: str) -> float:
+        """Mean simulated seconds between two changes of a contract's ticker (by liquidity)."""
+        spec = self.hub.market.spec(inst)
+        quote_volume = spec.minute_volume * spec.level * 1440
+        return min(15.0, max(0.15, 0.15 * math.sqrt(3e9 / max(quote_volume, 1.0))))
+
+    def _gap_s(self, inst: str) -> float:
+        floor = self.hub.limits.ticker_min_interval_s
+        draw = self._rng.expovariate(1.0 / self.mean_gap_s(inst)) / self.hub.clock.speed
+        return max(floor * (1.0 + 2.0 * self._rng.random()) if floor > 0 else 0.0, draw)
+
+    def start(self) -> None:
+        """Run the feed on the current loop (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop pushing."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def add(self, inst: str, session: WsSession) -> None:
+        """session subscribed to inst's ticker."""
+        sessions = self.subscribers.setdefault(inst, set())
+        if not sessions:
+            heapq.heappush(self._heap, (time.monotonic() + self._gap_s(inst), inst))
+            self._wake.set()
+        sessions.add(session)
+
+    def remove(self, inst: str, session: WsSession) -> None:
+        """session unsubscribed from inst's ticker."""
+        sessions = self.subscribers.get(inst)
+        if sessions is not None:
+            sessions.discard(session)
+            if not sessions:
+                del self.subscribers[inst]  # its heap entry is dropped when due
+
+    def drop_session(self, session: WsSession) -> None:
+        """A closed session leaves every ticker it watched."""
+        for key in [k for k in session.subs if k[1] == "ticker"]:
+            self.remove(key[0], session)
+
+    async def _run(self) -> None:
+        heap = self._heap
+        while True:
+            if not heap:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            wait = heap[0][0] - time.monotonic()
+            if wait > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                continue
+            _, inst = heapq.heappop(heap)
+            sessions = self.subscribers.get(inst)
+            if not sessions:
+                continue
+            heapq.heappush(heap, (time.monotonic() + self._gap_s(inst), inst))
+            await self._push(inst, sessions)
+
+    async def _push(self, inst: str, sessions: set[WsSession]) -> None:
+        now = self.hub.clock.now_ms()
+        fields = self.hub.rest.tickers.ws(inst, now)
+        ts = fields.pop("ts")
+        key = dumps(fields)
+        if self._last.get(inst) == key:
+            return  # nothing changed: Bitget pushes on change
+        self._last[inst] = key
+        fields["ts"] = ts
+        data = dumps([fields])
+        mono = time.monotonic()
+        for session in list(sessions):
+            if session.closing or mono < session.stale_until:
+                continue
+            sub = session.subs.get((inst, "ticker", ""))
+            if sub is None:
+                continue
+            await session.send(
+                f'{{"action":"snapshot","arg":{sub.arg_json},"data":{data},"ts":{now}}}'
+            )
+            session.pushed += 1
+            self.pushes += 1
