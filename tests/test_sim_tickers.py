@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import math
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
 from scalp_radar.exchange.factory import create_exchange
-from scalp_radar.sim import SimExchange, SimLimits
+from scalp_radar.sim import SimLimits
 from scalp_radar.sim.universe import build_universe
 
 # The universe is shared by the module: each 1m day block is built once per process.
@@ -18,9 +19,8 @@ UNIVERSE = 500
 
 
 @pytest.fixture
-async def sim():
-    async with SimExchange(seed=11, speed=30, limits=SimLimits(), contracts=UNIVERSE) as s:
-        yield s
+def sim_options() -> dict[str, Any]:
+    return {"seed": 11, "speed": 30, "limits": SimLimits(), "contracts": UNIVERSE}
 
 
 @asynccontextmanager

@@ -230,6 +230,18 @@ def _add_sim_options(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="real seconds between two pushes of a channel, 0..60 (default 0.25; 0 = firehose)",
     )
+    parser.add_argument(
+        "--announce",
+        action="store_true",
+        help="print one machine-readable line 'SIM-READY {json}' (url and clock) once listening",
+    )
+    parser.add_argument(
+        "--parent-pid",
+        type=arg_types.bounded_int(1, 2**22, "a process id"),
+        default=None,
+        metavar="PID",
+        help="stop when process PID (the parent) is gone (the demo's child simulator)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
+import json
 import math
+import os
+import signal
 import sys
 
 from scalp_radar.app.arg_types import MAX_SIM_SPEED, MIN_SIM_SPEED
@@ -15,6 +20,7 @@ from scalp_radar.sim.faults import parse_fault_spec
 from scalp_radar.sim.symbols import parse_symbol
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_PR_SET_PDEATHSIG = 1
 
 
 def _build(args: argparse.Namespace) -> SimExchange:
@@ -71,15 +77,43 @@ def _build(args: argparse.Namespace) -> SimExchange:
     return sim
 
 
-async def _serve(sim: SimExchange) -> None:
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    """Set stop once the parent is gone (re-parented), wherever prctl is not available."""
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+async def _serve(sim: SimExchange, announce: bool = False, parent_pid: int | None = None) -> None:
     stop = asyncio.Event()
     with on_stop_signals(stop.set):
-        await _serve_until(sim, stop)
+        watcher = None
+        if parent_pid is not None:
+            _die_with_parent()
+            watcher = asyncio.create_task(_watch_parent(parent_pid, stop))
+        try:
+            await _serve_until(sim, stop, announce)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
 
-async def _serve_until(sim: SimExchange, stop: asyncio.Event) -> None:
+async def _serve_until(sim: SimExchange, stop: asyncio.Event, announce: bool = False) -> None:
     await sim.start()
     try:
+        if announce:
+            ready = {"url": sim.url, "ws_url": sim.ws_url, "contracts": len(sim.market.specs)}
+            print("SIM-READY " + json.dumps({**ready, **sim.clock.state()}), flush=True)
         print(f"simulated Bitget listening on {sim.url}", flush=True)
         print(f"  websocket: {sim.ws_url}", flush=True)
         names = [s.symbol for s in sim.market.specs.values()]
@@ -99,7 +133,7 @@ def run_sim(args: argparse.Namespace) -> int:
         print_error(exc)
         return ExitCode.USAGE
     try:
-        asyncio.run(_serve(sim))
+        asyncio.run(_serve(sim, args.announce, args.parent_pid))
     except OSError as exc:
         print(
             f"scalp-radar sim: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",

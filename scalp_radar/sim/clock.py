@@ -31,6 +31,24 @@ class SimClock:
         self._base_real = monotonic()
         self._frozen = False
 
+    @classmethod
+    def following(cls, base_ms: float, base_monotonic: float, speed: float) -> SimClock:
+        """A clock that reads the same as another process's `state()` (monotonic time is
+        system-wide on Linux, so both compute the same simulated time)."""
+        clock = cls(speed=speed, start_ms=int(base_ms))
+        clock._base_ms = float(base_ms)
+        clock._base_real = float(base_monotonic)
+        return clock
+
+    def state(self) -> dict[str, float]:
+        """base_ms, base_monotonic and speed: what `following()` needs to mirror this clock."""
+        with self._lock:
+            return {
+                "base_ms": self._base_ms,
+                "base_monotonic": self._base_real,
+                "speed": self.speed,
+            }
+
     def now_ms(self) -> int:
         """Current simulated time in milliseconds since the Unix epoch."""
         if self._frozen:

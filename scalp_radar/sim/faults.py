@@ -26,7 +26,16 @@ from loguru import logger
 # kind -> (what it does, default parameters). Parameters are numbers unless noted.
 FAULT_KINDS: dict[str, tuple[str, dict[str, float]]] = {
     "close": ("websocket graceful close (code)", {"code": 1000}),
-    "drop": ("websocket abrupt TCP drop (client sees 1006)", {}),
+    "drop": ("websocket abrupt TCP drop of every connection (client sees 1006)", {}),
+    "dropone": (
+        "abrupt TCP drop of one websocket connection (index in opening order among the open "
+        "ones; -1 = a seeded random one)",
+        {"index": -1},
+    ),
+    "recycle": (
+        "close every websocket connection at once, like Bitget's 24 h forced reconnect (code)",
+        {"code": 1001},
+    ),
     "stale": (
         "open sockets keep answering pings but stop pushing (duration s, 0=forever)",
         {"duration": 0},
@@ -56,7 +65,18 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, float]]] = {
     "restdrop": ("the next count REST calls get their TCP connection cut, no answer", {"count": 2}),
 }
 
-CONNECTION_KINDS = {"close", "drop", "stale", "nopong", "error", "e30001", "e30006", "e30007"}
+CONNECTION_KINDS = {
+    "close",
+    "drop",
+    "dropone",
+    "recycle",
+    "stale",
+    "nopong",
+    "error",
+    "e30001",
+    "e30006",
+    "e30007",
+}
 PUSH_KINDS = {"gap", "duplicate", "outoforder", "invalid", "malformed"}
 REST_KINDS = {"rest429", "rest429text", "rest5xx", "slow", "restdrop"}
 
@@ -145,6 +165,7 @@ class FaultInjector:
     def __init__(self, seed: int = 42, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._clock = clock
+        self.seed = seed
         self._rng = random.Random(seed)
         self._rest: list[tuple[str, dict]] = []  # queue of single-request faults
         self._push: list[tuple[str, dict]] = []

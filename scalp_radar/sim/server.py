@@ -21,7 +21,7 @@ from scalp_radar.sim.symbols import make_spec
 from scalp_radar.sim.tickers import TickerBook
 from scalp_radar.sim.timeframes import align, normalize_timeframe
 from scalp_radar.sim.universe import build_universe
-from scalp_radar.sim.ws import WsHub
+from scalp_radar.sim.ws import ConnectionInfo, WsHub
 
 DEFAULT_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -214,6 +214,18 @@ class SimExchange:
         if self.event_plan is None:
             return []
         return self.event_plan.rounds_until(self.clock.now_ms())
+
+    def connections(self) -> list[ConnectionInfo]:
+        """Open websocket connections in opening order (id, channels, tickers, counters)."""
+        return self.hub.connections()
+
+    def drop_connection(self, index: int = -1) -> None:
+        """Abruptly drop one websocket connection (index among the open ones; -1 = random)."""
+        self.faults.inject("dropone", index=index)
+
+    def recycle_connections(self, code: int = 1001) -> None:
+        """Close every websocket connection at once, as Bitget's 24 h forced reconnect does."""
+        self.faults.inject("recycle", code=code)
 
     @property
     def ticker_pushes(self) -> int:

@@ -52,6 +52,18 @@ class Sub:
     cache_rows: str = ""
 
 
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """One open websocket connection as tests and benchmarks see it."""
+
+    id: int  # order of opening, from 0
+    channels: int
+    tickers: int
+    subscribe_requests: int
+    received: int  # client frames, pings included
+    pushed: int
+
+
 class WsSession:
     """A client connection: subscriptions, heartbeat, limits and the pusher."""
 
@@ -436,6 +448,7 @@ class WsHub:
         self.violations: Counter[str] = Counter()
         self.on_violation: Callable[[str], None] | None = None
         self.feed = TickerFeed(self)
+        self._fault_rng = random.Random(faults.seed)
         per_5min = limits.ws_new_connections_per_5min
         self._handshakes = SlidingWindow(per_5min, 300.0) if per_5min else None
 
@@ -479,9 +492,36 @@ class WsHub:
         return ws
 
     async def apply_fault(self, kind: str, params: dict) -> None:
-        """Apply a connection fault to every open session."""
-        for session in list(self.sessions):
+        """Apply a connection fault to every open session (dropone: to one of them)."""
+        sessions = sorted(self.sessions, key=lambda s: s.id)
+        if kind == "dropone":
+            if sessions:
+                index = int(params.get("index", -1))
+                if index < 0:
+                    index = self._fault_rng.randrange(len(sessions))
+                if index < len(sessions):
+                    sessions[index].abort()
+            return
+        if kind == "recycle":
+            code = int(params.get("code", 1001))
+            await asyncio.gather(*(s.close(code, "forced reconnect") for s in sessions))
+            return
+        for session in sessions:
             await session.apply_fault(kind, params)
+
+    def connections(self) -> list[ConnectionInfo]:
+        """The open connections in opening order, with their counters."""
+        return [
+            ConnectionInfo(
+                s.id,
+                len(s.subs),
+                sum(1 for k in s.subs if k[1] == "ticker"),
+                s.subscribe_requests,
+                s.received,
+                s.pushed,
+            )
+            for s in sorted(self.sessions, key=lambda s: s.id)
+        ]
 
     async def close_all(self) -> None:
         """Close every session (server shutdown)."""
