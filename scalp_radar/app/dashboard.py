@@ -32,13 +32,13 @@ def run_dashboard(
 ) -> int:
     """Run the dashboard until the user quits; returns the process exit code."""
     configure_textual_env()
-    from scalp_radar.app.demo import simulator_factory
+    from scalp_radar.app.demo import child_simulator_factory
     from scalp_radar.engine.runner import EngineRunner
     from scalp_radar.tui.app import make_app
     from scalp_radar.tui.source import EngineSource
 
     runner = EngineRunner(
-        config, db_path=db_path, demo=demo, sim_url=sim_url, simulator=simulator_factory()
+        config, db_path=db_path, demo=demo, sim_url=sim_url, simulator=child_simulator_factory()
     )
     runner.start()
     source = EngineSource(runner)

@@ -111,7 +111,7 @@ async def run_headless_async(
     stop_event: asyncio.Event | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM (or `stop_event`), printing status; flush and return 0."""
-    from scalp_radar.app.demo import simulator_factory
+    from scalp_radar.app.demo import child_simulator_factory
     from scalp_radar.engine.runner import open_engine
 
     out = out or sys.stdout
@@ -122,7 +122,7 @@ async def run_headless_async(
             db_path=db_path,
             demo=demo,
             sim_url=sim_url,
-            simulator=simulator_factory(sim_speed),
+            simulator=child_simulator_factory(sim_speed),
         )
         try:
             logger.info(
