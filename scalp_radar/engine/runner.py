@@ -15,6 +15,7 @@ from loguru import logger
 
 from scalp_radar.core.clock import Clock
 from scalp_radar.core.config_models import AppConfig
+from scalp_radar.core.engine_lock import EngineLock, EngineRole
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.engine.data_engine import DataEngine
 
@@ -49,15 +50,18 @@ class EngineStack:
     db: Database | None
     limiter: RateLimiter
     sim: Simulator | None = None
+    lock: EngineLock | None = None  # one engine per database, held until closed
 
     async def aclose(self) -> None:
-        """Stop the engine (flushing), then close the database and the simulator."""
+        """Stop the engine (flushing), then close the database, release it, stop the simulator."""
         try:
             await self.engine.stop()
         finally:
             if self.db is not None:
                 with contextlib.suppress(Exception):
                     await self.db.close()
+            if self.lock is not None:
+                self.lock.release()
             if self.sim is not None:
                 with contextlib.suppress(Exception, asyncio.TimeoutError):
                     await asyncio.wait_for(self.sim.stop(), 1.0)
@@ -73,12 +77,18 @@ async def open_engine(
     clock: Clock | None = None,
     exchange_options: dict[str, Any] | None = None,
     start: bool = True,
+    role: EngineRole = EngineRole.DASHBOARD,
 ) -> EngineStack:
-    """Build (and by default start) the engine; with `simulator` and no `sim_url`, start one first."""
+    """Build (and by default start) the engine; with `simulator` and no `sim_url`, start one first.
+
+    With a database, first take its engine lock (EngineLocked if another engine runs on it),
+    before the simulator or the exchange is touched.
+    """
     from scalp_radar.core.limiter import RateLimiter
 
     sim: Simulator | None = None
     db = None
+    lock = EngineLock(Path(db_path), role).acquire() if db_path is not None else None
     try:
         if demo and sim_url is None:
             if simulator is None:
@@ -105,7 +115,7 @@ async def open_engine(
             clock=clock,
             exchange_options=exchange_options,
         )
-        stack = EngineStack(engine, db, limiter, sim)
+        stack = EngineStack(engine, db, limiter, sim, lock)
         if start:
             await engine.start()
         return stack
@@ -113,6 +123,8 @@ async def open_engine(
         if db is not None:
             with contextlib.suppress(Exception):
                 await db.close()
+        if lock is not None:
+            lock.release()
         if sim is not None:
             with contextlib.suppress(Exception):
                 await sim.stop()
