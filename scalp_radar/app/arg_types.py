@@ -80,3 +80,30 @@ def log_level(text: str) -> str:
 
 
 sim_speed = bounded_float(MIN_SIM_SPEED, MAX_SIM_SPEED, "simulated seconds per real second")
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def http_bind(text: str) -> tuple[str, int]:
+    """--http: "PORT" binds 127.0.0.1; "HOST:PORT" or "[V6]:PORT" binds as given (explicitly)."""
+    import ipaddress
+
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = LOOPBACK, text
+    host = host.strip("[]") or LOOPBACK
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT or PORT (1-65535), got {text!r}")
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an IP address (or localhost) before :PORT, got {text!r}"
+            ) from None
+    return host, port

@@ -105,6 +105,12 @@ def _common_options(*, top: bool) -> _Parser:
         default=default(None),
         help="DEBUG, INFO, WARNING or ERROR (default: LOG_LEVEL from .env, else INFO)",
     )
+    group.add_argument(
+        "--socket",
+        metavar="PATH",
+        default=default(None),
+        help="the daemon's Unix socket (default: one per database, in the user runtime dir)",
+    )
     return common
 
 
@@ -127,6 +133,42 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         default=4.0,
         metavar="HZ",
         help="dashboard refresh rate, (0, 60] (default 4)",
+    )
+    parser.add_argument(
+        "--sim-speed",
+        type=arg_types.sim_speed,
+        default=1.0,
+        metavar="X",
+        help="--demo: simulated seconds per real second (default 1; 60 closes a 1m candle a second)",
+    )
+    attach = parser.add_mutually_exclusive_group()
+    attach.add_argument(
+        "--attach",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="SOCKET",
+        help="dashboard: attach to the running daemon (at SOCKET, default the database's), "
+        "never run an engine here",
+    )
+    attach.add_argument(
+        "--no-attach",
+        action="store_true",
+        help="dashboard: run its own engine even when a daemon runs (refused on its database)",
+    )
+    parser.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        type=arg_types.http_bind,
+        default=None,
+        help="headless: serve GET /health and /metrics (PORT alone binds 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--viewer-timeout",
+        type=arg_types.bounded_float(0.1, 3600, "seconds", low_open=False),
+        default=10.0,
+        metavar="SECONDS",
+        help="headless: drop an attached viewer that reads nothing for this long (default 10)",
     )
 
 
@@ -305,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = command(
         commands,
         "backfill",
-        "scalp_radar.app.history_cmds:run_backfill",
+        "scalp_radar.app.history_remote:run_backfill",
         Setup.FILE_LOGS,
         "download candle history into SQLite",
     )
@@ -320,6 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--yes", "-y", action="store_true", help="accepted for scripts; the plan never prompts"
     )
 
+    status = command(
+        commands,
+        "status",
+        "scalp_radar.app.status_cmd:run_status_command",
+        Setup.CONTEXT,
+        "health of the database's daemon: exit 0 healthy, 1 degraded, 2 no daemon",
+    )
+    status.add_argument("--json", action="store_true", help="the health document as JSON")
+
     data = group_of("data", "inventory and repair of stored history")
     listing = command(
         data,
@@ -333,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     repair = command(
         data,
         "repair",
-        "scalp_radar.app.history_cmds:run_data_repair",
+        "scalp_radar.app.history_remote:run_data_repair",
         Setup.FILE_LOGS,
         "fetch exactly the holes between first and last",
     )
@@ -441,8 +492,15 @@ def run_config_check(args: argparse.Namespace, ctx: RunContext) -> int:
 def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
     """No command: the dashboard, or the headless engine with --headless."""
     if args.headless:
+        from scalp_radar.app.daemon import DaemonOptions
+        from scalp_radar.app.daemon_client import daemon_socket
         from scalp_radar.app.headless import run_headless
 
+        options = DaemonOptions(
+            socket_path=daemon_socket(ctx.db_path, args.socket),
+            http=args.http,
+            stall_timeout_s=args.viewer_timeout,
+        )
         setup_logging(args, ctx, console=True, json_console=args.json)
         return run_headless(
             ctx.config,
@@ -451,6 +509,8 @@ def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
             sim_url=ctx.sim_url,
             status_interval=args.status_interval,
             json_lines=args.json,
+            sim_speed=args.sim_speed,
+            daemon=options,
         )
     # The dashboard owns the terminal: logs go to files only.
     setup_logging(args, ctx, console=False)
@@ -462,6 +522,10 @@ def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
         demo=ctx.demo,
         sim_url=ctx.sim_url,
         refresh_hz=args.refresh_hz,
+        attach=args.attach,
+        no_attach=args.no_attach,
+        socket_option=args.socket,
+        sim_speed=args.sim_speed,
     )
 
 
@@ -478,10 +542,22 @@ def _run(args: argparse.Namespace) -> int:
 
 def _usage_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user's input is wrong (one line, exit 2)."""
+    from scalp_radar.app.daemon import DaemonStartError
+    from scalp_radar.app.daemon_client import AttachError
     from scalp_radar.core.config import ConfigError
+    from scalp_radar.core.daemon_paths import SocketPathError
+    from scalp_radar.core.engine_lock import EngineLocked
     from scalp_radar.core.store import DatabaseError
 
-    return (UsageError, ConfigError, DatabaseError)
+    return (
+        UsageError,
+        ConfigError,
+        DatabaseError,
+        EngineLocked,
+        SocketPathError,
+        DaemonStartError,
+        AttachError,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

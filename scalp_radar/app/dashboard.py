@@ -29,16 +29,31 @@ def run_dashboard(
     demo: bool = False,
     sim_url: str | None = None,
     refresh_hz: float = 4.0,
+    attach: bool | str | None = None,
+    no_attach: bool = False,
+    socket_option: str | None = None,
+    sim_speed: float = 1.0,
 ) -> int:
-    """Run the dashboard until the user quits; returns the process exit code."""
+    """Run the dashboard until the user quits; returns the process exit code.
+
+    Attached to the database's daemon when one runs (or `attach` forces it), else standalone.
+    """
     configure_textual_env()
+    if not no_attach:
+        code = _run_attached(db_path, attach, socket_option, demo, refresh_hz)
+        if code is not None:
+            return code
     from scalp_radar.app.demo import child_simulator_factory
     from scalp_radar.engine.runner import EngineRunner
     from scalp_radar.tui.app import make_app
     from scalp_radar.tui.source import EngineSource
 
     runner = EngineRunner(
-        config, db_path=db_path, demo=demo, sim_url=sim_url, simulator=child_simulator_factory()
+        config,
+        db_path=db_path,
+        demo=demo,
+        sim_url=sim_url,
+        simulator=child_simulator_factory(sim_speed),
     )
     runner.start()
     source = EngineSource(runner)
@@ -59,4 +74,45 @@ def run_dashboard(
                 ENGINE_EXIT_WAIT_S,
             )
         logger.info("dashboard closed")
+    return app.return_code or 0
+
+
+def _run_attached(
+    db_path: Path | str | None,
+    attach: bool | str | None,
+    socket_option: str | None,
+    demo: bool,
+    refresh_hz: float,
+) -> int | None:
+    """Run the dashboard on the daemon's socket; None if no daemon runs and none was demanded."""
+    from scalp_radar.app.daemon_client import AttachError, daemon_socket
+    from scalp_radar.tui.app import make_app
+    from scalp_radar.tui.attached import AttachedSource
+
+    if isinstance(attach, str):
+        path = Path(attach).expanduser()
+    elif db_path is not None:
+        path = daemon_socket(Path(db_path), socket_option)
+    else:
+        return None
+    source = AttachedSource(str(path), rate_hz=refresh_hz)
+    if not source.start():
+        source.stop()
+        if source.refusal:
+            raise AttachError(f"{path}: {source.refusal}")
+        if attach is None:
+            return None  # nobody to attach to: run the engine here
+        raise AttachError(
+            f"--attach: no daemon listens on {path}; start one with `scalp-radar --headless`"
+        )
+    welcome = source.welcome
+    logger.info(
+        "attached to the daemon on {} (pid {})", path, welcome.pid if welcome else "unknown"
+    )
+    app = make_app(source, demo=demo or bool(welcome and welcome.demo), refresh_hz=refresh_hz)
+    try:
+        app.run()
+    finally:
+        app.wait_source_stopped(1.0)  # detaching only: the daemon keeps running
+        logger.info("dashboard closed (the daemon keeps running)")
     return app.return_code or 0

@@ -19,6 +19,7 @@ from scalp_radar.app.signals import on_stop_signals
 from scalp_radar.core.snapshot import EngineSnapshot, StreamState
 
 if TYPE_CHECKING:
+    from scalp_radar.app.daemon import DaemonOptions
     from scalp_radar.core.config import AppConfig
 
 
@@ -109,9 +110,15 @@ async def run_headless_async(
     sim_speed: float = 1.0,
     out: TextIO | None = None,
     stop_event: asyncio.Event | None = None,
+    daemon: DaemonOptions | None = None,
 ) -> int:
-    """Run until SIGINT/SIGTERM (or `stop_event`), printing status; flush and return 0."""
+    """Run until SIGINT/SIGTERM (or `stop_event`), printing status; flush and return 0.
+
+    With `daemon`, also serve viewers on its socket (and HTTP, and systemd notifications).
+    """
+    from scalp_radar.app.daemon import Daemon
     from scalp_radar.app.demo import child_simulator_factory
+    from scalp_radar.core.engine_lock import EngineRole
     from scalp_radar.engine.runner import open_engine
 
     out = out or sys.stdout
@@ -123,8 +130,13 @@ async def run_headless_async(
             demo=demo,
             sim_url=sim_url,
             simulator=child_simulator_factory(sim_speed),
+            role=EngineRole.DAEMON,
         )
+        served: Daemon | None = None
         try:
+            if daemon is not None and db_path is not None:
+                served = Daemon(stack, daemon, db_path=Path(db_path), demo=demo)
+                await served.start()
             logger.info(
                 "headless engine running{} (status every {}s; Ctrl-C to stop)",
                 " in DEMO mode" if demo else "",
@@ -135,6 +147,8 @@ async def run_headless_async(
                     await asyncio.wait_for(stop.wait(), max(0.05, status_interval))
                 _emit(stack.engine.snapshot(), json_lines, out)
         finally:
+            if served is not None:
+                await served.stop()
             logger.info("stopping: flushing candles to the database{}", " (DEMO)" if demo else "")
             await stack.aclose()
             _emit(stack.engine.snapshot(), json_lines, out)
@@ -150,6 +164,7 @@ def run_headless(
     status_interval: float = 10.0,
     json_lines: bool = False,
     sim_speed: float = 1.0,
+    daemon: DaemonOptions | None = None,
 ) -> int:
     """Blocking entry for `scalp-radar --headless`; returns the process exit code."""
     try:
@@ -162,6 +177,7 @@ def run_headless(
                 status_interval=status_interval,
                 json_lines=json_lines,
                 sim_speed=sim_speed,
+                daemon=daemon,
             )
         )
     except KeyboardInterrupt:

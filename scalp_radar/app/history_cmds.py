@@ -17,7 +17,7 @@ import contextlib
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -211,18 +211,12 @@ class _Session:
         return server
 
     def check_markets(self, symbols: Sequence[str]) -> None:
-        markets = self.exchange.markets or {}
-        unknown = [s for s in symbols if s not in markets]
-        if unknown:
-            known = ", ".join(sorted(s for s in markets if markets[s].get("swap"))[:8])
-            raise UsageError(
-                f"--symbol: {', '.join(unknown)} not listed on the exchange "
-                f"(e.g. {known or 'none listed'})"
-            )
+        error = unlisted(self.exchange.markets or {}, symbols)
+        if error is not None:
+            raise error
 
     def listed_ms(self, symbol: str) -> int | None:
-        created = (self.exchange.markets or {}).get(symbol, {}).get("created")
-        return int(created) if created else None
+        return listing_of(self.exchange.markets or {}, symbol)
 
     async def close(self) -> None:
         for closer in (
@@ -238,51 +232,75 @@ class _Session:
 # ------------------------------------------------------------------------------ running
 
 
-async def _plan_for(
+async def plan_streams(
     selection: Selection,
     since: int,
     until: int,
     force: bool,
-    session: _Session,
+    *,
+    db: Any,
+    rate_per_s: float,
+    listed_ms: Callable[[str], int | None],
     now_ms: int,
 ) -> BackfillPlan:
-    """One plan over every symbol; each symbol's range starts no earlier than its listing."""
+    """One plan over every symbol; each symbol's range starts no earlier than its listing.
+
+    Shared by the CLI running alone and the daemon running a CLI's job.
+    """
     from scalp_radar.history.backfill import plan_backfill
 
-    rate = session.limiter.bucket("market_data").rate_per_s
     windows: list = []
     expected = stored = 0
     for symbol, tfs in selection.streams:
         start = since
-        listed = session.listed_ms(symbol)
+        listed = listed_ms(symbol)
         if listed is not None and listed > start:
             start = listed  # nothing to fetch before the listing
         if start >= until:
             continue
         request = BackfillRequest((symbol,), tfs, start, until, force)
-        plan = await plan_backfill(request, session.db, rate, now_ms)
+        plan = await plan_backfill(request, db, rate_per_s, now_ms)
         windows.extend(plan.windows)
         expected += plan.expected_candles
         stored += plan.already_stored
-    return BackfillPlan(tuple(windows), expected, len(windows) / rate, stored, now_ms)
+    return BackfillPlan(tuple(windows), expected, len(windows) / rate_per_s, stored, now_ms)
 
 
-async def _execute(
-    plan: BackfillPlan, session: _Session, args: argparse.Namespace
-) -> BackfillResult:
-    """Run the plan with a rich progress bar; SIGINT/SIGTERM cancel cleanly."""
+def unlisted(markets: dict[str, Any], symbols: Sequence[str]) -> UsageError | None:
+    """The one-line error for symbols the exchange does not list, or None."""
+    unknown = [s for s in symbols if s not in markets]
+    if not unknown:
+        return None
+    known = ", ".join(sorted(s for s in markets if markets[s].get("swap"))[:8])
+    return UsageError(
+        f"--symbol: {', '.join(unknown)} not listed on the exchange (e.g. {known or 'none listed'})"
+    )
+
+
+def listing_of(markets: dict[str, Any], symbol: str) -> int | None:
+    """When `symbol` was listed (ms), if the exchange says."""
+    created = markets.get(symbol, {}).get("created")
+    return int(created) if created else None
+
+
+async def plan_repair(
+    db: Any, symbols: Sequence[str], timeframes: Sequence[str], rate_per_s: float, now_ms: int
+) -> tuple[BackfillPlan, int]:
+    """The windows that fill every stored hole, and the number of holes."""
+    from scalp_radar.history.inventory import inventory, repair_windows
+
+    rows = await inventory(db, list(symbols) or None, list(timeframes) or None)
+    holes = sum(len(r.holes) for r in rows)
+    windows = repair_windows(rows, now_ms) if holes else []
+    missing = sum(r.missing for r in rows)
+    return BackfillPlan(tuple(windows), missing, len(windows) / rate_per_s, 0, now_ms), holes
+
+
+@contextlib.contextmanager
+def progress_bar(plan: BackfillPlan) -> Iterator[Callable[[BackfillProgress], None]]:
+    """A rich progress bar for `plan`; yields the callback that advances it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from scalp_radar.history.backfill import Backfiller
-
-    backfiller = Backfiller(
-        session.exchange,
-        session.db,
-        session.limiter,
-        max_concurrency=args.concurrency,
-        retries=args.retries,
-    )
-    cancel = asyncio.Event()
     progress = Progress(
         TextColumn("[bold]backfill"),
         BarColumn(),
@@ -304,7 +322,25 @@ async def _execute(
             eta=format_duration(event.eta_s),
         )
 
-    with on_stop_signals(cancel.set), progress:
+    with progress:
+        yield on_progress
+
+
+async def _execute(
+    plan: BackfillPlan, session: _Session, args: argparse.Namespace
+) -> BackfillResult:
+    """Run the plan with a rich progress bar; SIGINT/SIGTERM cancel cleanly."""
+    from scalp_radar.history.backfill import Backfiller
+
+    backfiller = Backfiller(
+        session.exchange,
+        session.db,
+        session.limiter,
+        max_concurrency=args.concurrency,
+        retries=args.retries,
+    )
+    cancel = asyncio.Event()
+    with on_stop_signals(cancel.set), progress_bar(plan) as on_progress:
         return await backfiller.run(plan, on_progress=on_progress, cancel=cancel)
 
 
@@ -332,7 +368,16 @@ async def _backfill_main(args: argparse.Namespace, ctx: RunContext) -> int:
         session.check_markets(selection.symbols)
         now_ms = await session.server_now_ms()
         since, until = resolve_range(args, now_ms)
-        plan = await _plan_for(selection, since, until, bool(args.force), session, now_ms)
+        plan = await plan_streams(
+            selection,
+            since,
+            until,
+            bool(args.force),
+            db=session.db,
+            rate_per_s=session.limiter.bucket("market_data").rate_per_s,
+            listed_ms=session.listed_ms,
+            now_ms=now_ms,
+        )
         print(f"range: {_fmt(since)} .. {_fmt(until)} UTC")
         for line in describe_plan(plan):
             print(line)
@@ -423,25 +468,22 @@ async def _data_list(args: argparse.Namespace, ctx: RunContext) -> int:
 
 
 async def _data_repair(args: argparse.Namespace, ctx: RunContext) -> int:
-    from scalp_radar.history.inventory import inventory, repair_windows
+    from scalp_radar.history.inventory import inventory
 
     symbols = [check_symbol(s) for s in (args.symbol or [])]
     tfs = [check_timeframe(t) for t in (args.timeframe or [])]
     session = _Session(ctx)
     try:
         rows = await inventory(await session.open_db(), symbols or None, tfs or None)
-        holes = sum(len(r.holes) for r in rows)
-        if holes == 0:
+        if sum(len(r.holes) for r in rows) == 0:
             print("no holes: nothing to repair")
             return EXIT_OK
         await session.open_exchange()
         session.check_markets(sorted({r.symbol for r in rows if r.holes}))
         now_ms = await session.server_now_ms()
-        windows = repair_windows(rows, now_ms)
         rate = session.limiter.bucket("market_data").rate_per_s
-        missing = sum(r.missing for r in rows)
-        plan = BackfillPlan(tuple(windows), missing, len(windows) / rate, 0, now_ms)
-        print(f"repair: {holes} holes, {missing} candles missing")
+        plan, holes = await plan_repair(session.db, symbols, tfs, rate, now_ms)
+        print(f"repair: {holes} holes, {plan.expected_candles} candles missing")
         for line in describe_plan(plan):
             print(line)
         return _report(await _execute(plan, session, args))

@@ -1,0 +1,282 @@
+"""The daemon's Unix socket: viewers attach, get snapshots at their rate, and send requests.
+
+Everything runs on the engine's loop and never waits on a viewer: each snapshot is encoded once
+and written to every due viewer whose previous frame has left; a viewer still holding an unsent
+frame skips snapshots (it always gets the latest, never a backlog), and one that has not taken a
+byte for `stall_timeout_s` (or whose buffer passes `MAX_VIEWER_BUFFER`) is dropped. So a slow
+viewer sees fewer frames, a stuck one is cut off, and neither grows the daemon's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loguru import logger
+
+from scalp_radar import __version__
+from scalp_radar.core.daemon_paths import SOCKET_MODE, check_socket_path, private_socket_dir
+from scalp_radar.core.snapshot import EngineSnapshot
+from scalp_radar.engine import wire
+from scalp_radar.engine.health import Health, assess
+
+# Fastest snapshot rate a viewer may ask for (the engine builds a few snapshots a second).
+MAX_RATE_HZ = 20.0
+DEFAULT_STALL_TIMEOUT_S = 10.0
+# Bytes a viewer may owe us at most (a few full snapshots); beyond it the viewer is dropped.
+MAX_VIEWER_BUFFER = 16 * 1024 * 1024
+HELLO_TIMEOUT_S = 5.0
+
+
+@dataclass(eq=False)
+class Viewer:
+    """One attached connection and what it asked for."""
+
+    id: int
+    writer: asyncio.StreamWriter
+    rate_hz: float = 0.0
+    next_due: float = 0.0
+    sent_seq: int = -1
+    # Monotonic time since which the transport has held unsent bytes (None: all sent).
+    owing_since: float | None = None
+    closed: bool = False
+    jobs: set[int] = field(default_factory=set)
+
+    def owed(self) -> int:
+        """Bytes written but not yet taken by the viewer's socket."""
+        return self.writer.transport.get_write_buffer_size()
+
+
+# Handles one decoded request from a viewer (backfills, watchlist): the app wires it up.
+RequestHandler = Callable[["DaemonServer", Viewer, wire.ClientMessage], None]
+
+
+class DaemonServer:
+    """Listens on `socket_path` and fans the engine's snapshots out to attached viewers."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], EngineSnapshot],
+        *,
+        socket_path: Path,
+        db_path: Path,
+        demo: bool,
+        handler: RequestHandler | None = None,
+        stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
+        ready: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._snapshot = snapshot
+        self.socket_path = check_socket_path(socket_path)
+        self.db_path = db_path
+        self.demo = demo
+        self.handler = handler
+        self.stall_timeout_s = stall_timeout_s
+        self._ready = ready
+        self._clock = clock
+        self.started_at_ms = int(time.time() * 1000)
+        self._started_mono = clock()
+        self.viewers: dict[int, Viewer] = {}
+        self.dropped = 0  # viewers cut off for not reading
+        self._ids = itertools.count(1)
+        self._server: asyncio.Server | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._seq = 0
+        self._last: EngineSnapshot | None = None
+        self._frame = b""
+        self._wake = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the socket (mode 0600 in a 0700 directory) and start serving."""
+        private_socket_dir(self.socket_path)
+        # We hold the database's engine lock, so a socket file here is a dead daemon's leftover.
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        old = os.umask(0o177)  # the socket is created 0600, never briefly wider
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(self.socket_path), limit=wire.MAX_HELLO_BYTES * 2
+            )
+        finally:
+            os.umask(old)
+        os.chmod(self.socket_path, SOCKET_MODE)
+        self._pump = asyncio.create_task(self._pump_loop(), name="daemon-pump")
+        logger.info("daemon: viewers attach on {}", self.socket_path)
+
+    async def stop(self) -> None:
+        """Stop accepting, close every viewer, remove the socket file."""
+        if self._server is not None:
+            self._server.close()
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        for viewer in list(self.viewers.values()):
+            self._close(viewer, None)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+
+    # -- health --------------------------------------------------------------------------------
+
+    def attached(self) -> int:
+        """Viewers subscribed to snapshots (dashboards; not one-shot `status` or CLI clients)."""
+        return sum(1 for v in self.viewers.values() if v.rate_hz > 0 and not v.closed)
+
+    def health(self) -> Health:
+        """The daemon's health now (what `status` and `/health` report)."""
+        return assess(
+            self._snapshot(),
+            viewers=self.attached(),
+            pid=os.getpid(),
+            daemon_uptime_s=self._clock() - self._started_mono,
+            ready=self._ready(),
+        )
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def send(self, viewer: Viewer, message: wire.ServerMessage) -> None:
+        """Queue a reply to `viewer` without waiting; drop the viewer if it owes too much."""
+        self._write(viewer, wire.encode_frame(message))
+
+    def _write(self, viewer: Viewer, frame: bytes) -> None:
+        if viewer.closed:
+            return
+        if viewer.owed() + len(frame) > MAX_VIEWER_BUFFER:
+            self._close(viewer, f"dropped: {viewer.owed()} bytes unread", drop=True)
+            return
+        try:
+            viewer.writer.write(frame)
+        except (ConnectionError, RuntimeError) as exc:
+            self._close(viewer, f"gone ({type(exc).__name__})")
+
+    async def _pump_loop(self) -> None:
+        """Send each due viewer the latest snapshot; check stuck viewers; never await a viewer."""
+        while True:
+            rates = [v.rate_hz for v in self.viewers.values() if v.rate_hz > 0]
+            # Sleep until the fastest viewer is due (or a new subscription arrives).
+            period = 1.0 / max(rates) if rates else 1.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), period)
+            self.pump()
+
+    def pump(self) -> None:
+        """One round: encode the latest snapshot once, write it to every due viewer."""
+        now = self._clock()
+        for viewer in list(self.viewers.values()):
+            self._check_stuck(viewer, now)
+        due = [
+            v for v in self.viewers.values() if v.rate_hz > 0 and now >= v.next_due and not v.closed
+        ]
+        if not due:
+            return
+        snap = self._snapshot()
+        if snap is not self._last:
+            self._seq += 1
+            self._last = snap
+            self._frame = wire.encode_frame(wire.SnapshotFrame(self._seq, snap))
+        for viewer in due:
+            if viewer.sent_seq == self._seq or viewer.owed() > 0:
+                continue  # nothing new, or the previous frame is still leaving: skip, never queue
+            viewer.next_due = now + 1.0 / viewer.rate_hz
+            viewer.sent_seq = self._seq
+            self._write(viewer, self._frame)
+
+    def _check_stuck(self, viewer: Viewer, now: float) -> None:
+        if viewer.closed:
+            return
+        if viewer.owed() == 0:
+            viewer.owing_since = None
+        elif viewer.owing_since is None:
+            viewer.owing_since = now
+        elif now - viewer.owing_since > self.stall_timeout_s:
+            self._close(
+                viewer,
+                f"dropped: read nothing for {self.stall_timeout_s:g}s ({viewer.owed()} bytes unread)",
+                drop=True,
+            )
+
+    def _close(self, viewer: Viewer, reason: str | None, *, drop: bool = False) -> None:
+        if viewer.closed:
+            return
+        viewer.closed = True
+        self.viewers.pop(viewer.id, None)
+        if reason is not None:
+            logger.warning("daemon: viewer {} {}", viewer.id, reason)
+        if drop:
+            self.dropped += 1
+            viewer.writer.transport.abort()  # discard what it owes at once
+        else:
+            viewer.writer.close()
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT_S)
+        except (TimeoutError, ConnectionError, ValueError, asyncio.IncompleteReadError):
+            writer.close()
+            return
+        refusal = wire.check_hello(line)
+        if refusal is not None:
+            logger.info("daemon: {}", refusal)
+            writer.write(refusal.encode() + b"\n")
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            writer.close()
+            return
+        viewer = Viewer(next(self._ids), writer)
+        self.viewers[viewer.id] = viewer
+        writer.write(f"{wire.HELLO_PREFIX} {wire.PROTOCOL} ok\n".encode())
+        self.send(
+            viewer,
+            wire.Welcome(
+                protocol=wire.PROTOCOL,
+                version=__version__,
+                pid=os.getpid(),
+                started_at_ms=self.started_at_ms,
+                db_path=str(self.db_path),
+                demo=self.demo,
+            ),
+        )
+        try:
+            while not viewer.closed:
+                message = wire.decode_client(await wire.read_frame(reader, wire.MAX_REQUEST_BYTES))
+                self._dispatch(viewer, message)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except wire.ProtocolError as exc:
+            self.send(viewer, wire.Error(str(exc), usage=True))
+        finally:
+            was_open = not viewer.closed
+            self._close(viewer, None)
+            if was_open and viewer.rate_hz > 0:
+                logger.info("daemon: viewer {} left ({} attached)", viewer.id, self.attached())
+            if self.handler is not None:
+                # Its jobs die with it, like a CLI backfill cancelled with Ctrl-C.
+                for job in list(viewer.jobs):
+                    self.handler(self, viewer, wire.CancelBackfill(job))
+
+    def _dispatch(self, viewer: Viewer, message: wire.ClientMessage) -> None:
+        if isinstance(message, wire.Subscribe):
+            rate = message.rate_hz
+            first = viewer.rate_hz == 0
+            viewer.rate_hz = min(MAX_RATE_HZ, rate) if rate == rate and rate > 0 else 0.0
+            viewer.next_due = 0.0
+            self._wake.set()
+            if first and viewer.rate_hz > 0:
+                logger.info("daemon: viewer {} attached ({} attached)", viewer.id, self.attached())
+        elif isinstance(message, wire.HealthRequest):
+            self.send(viewer, wire.HealthReport(self.health()))
+        elif self.handler is not None:
+            self.handler(self, viewer, message)
+        else:
+            self.send(viewer, wire.Error(f"{type(message).__name__}: not supported by this daemon"))

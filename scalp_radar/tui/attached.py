@@ -1,0 +1,277 @@
+"""`AttachedSource`: the dashboard's SnapshotSource when a daemon runs the engine.
+
+A thread runs a small asyncio loop that reads snapshot frames from the daemon's socket and keeps
+the latest; the UI thread only swaps a reference, so ccxt parsing never shares the UI's GIL. When
+the daemon goes away the last picture stays, every stream marked stale with the reason, and the
+source re-attaches as soon as the daemon is back. Stopping the viewer never stops the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from scalp_radar.core.snapshot import EngineSnapshot, StreamState
+from scalp_radar.engine import wire
+from scalp_radar.history.types import (
+    BackfillPlan,
+    BackfillProgress,
+    BackfillRequest,
+    BackfillResult,
+)
+
+ProgressCallback = Callable[[BackfillProgress], None]
+RETRY_S = 0.5
+CONNECT_TIMEOUT_S = 2.0
+
+
+@runtime_checkable
+class HeaderNote(Protocol):
+    """A source with something to say in the header (attached, daemon lost)."""
+
+    def header_note(self) -> str | None:
+        """One short line, or None."""
+
+
+def format_uptime(seconds: float) -> str:
+    """3 d, 5 h, 12 min, 42 s: the largest whole unit."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{max(0, int(seconds))} s"
+
+
+def marked_stale(snapshot: EngineSnapshot, reason: str) -> EngineSnapshot:
+    """`snapshot` with every stream STALE and `reason`: a daemon's last picture, honestly shown."""
+    streams = tuple(
+        dataclasses.replace(s, state=StreamState.STALE, reason=reason) for s in snapshot.streams
+    )
+    return dataclasses.replace(snapshot, streams=streams)
+
+
+@dataclasses.dataclass(eq=False)
+class _Job:
+    future: concurrent.futures.Future[BackfillPlan] | concurrent.futures.Future[BackfillResult]
+    on_progress: ProgressCallback | None = None
+    plan_only: bool = False
+
+
+class AttachedSource:
+    """Snapshots from a daemon's socket; backfills run on the daemon, through its limiter."""
+
+    def __init__(
+        self,
+        socket_path: str,
+        *,
+        rate_hz: float = 4.0,
+        retry_s: float = RETRY_S,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.socket_path = socket_path
+        self.rate_hz = rate_hz
+        self.retry_s = retry_s
+        self._wall = wall_clock
+        self.welcome: wire.Welcome | None = None
+        self.connected = False
+        self.attaches = 0  # successful attaches so far (re-attaches count)
+        self.refusal: str | None = None  # the daemon's one-line refusal, if it refused us
+        self._latest: EngineSnapshot | None = None
+        self._lost_at: float | None = None  # wall time the daemon went away
+        self._stale: tuple[EngineSnapshot, EngineSnapshot] | None = None
+        self._jobs: dict[int, _Job] = {}
+        self._running_job: int | None = None
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: wire.DaemonConnection | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._first_try = threading.Event()
+        self._stopped = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, wait_s: float = CONNECT_TIMEOUT_S) -> bool:
+        """Start the reader thread; wait up to `wait_s` for the first attach. True if attached."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="scalp-radar-attach", daemon=True
+            )
+            self._thread.start()
+        self._first_try.wait(wait_s)
+        return self.connected
+
+    def stop(self) -> None:
+        """Detach (the daemon keeps running); bounded in time."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        loop, main = self._loop, self._main
+        if loop is not None and main is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(main.cancel)
+        if self._thread is not None and threading.current_thread() is not self._thread:
+            self._thread.join(1.0)
+
+    # -- what the UI reads ---------------------------------------------------------------------
+
+    def snapshot(self) -> EngineSnapshot | None:
+        latest = self._latest
+        if latest is None or self.connected:
+            return latest
+        # The daemon went away: keep its last picture, every stream marked stale.
+        if self._stale is None or self._stale[0] is not latest:
+            lost = self._lost_at if self._lost_at is not None else self._wall()
+            since = datetime.fromtimestamp(lost).strftime("%H:%M:%S")
+            reason = f"daemon gone since {since}: last picture, re-attaching"
+            self._stale = (latest, marked_stale(latest, reason))
+        return self._stale[1]
+
+    def header_note(self) -> str | None:
+        """ "attached · daemon up 3 d", or why the picture is stale."""
+        if self.connected and self.welcome is not None:
+            up = format_uptime(self._wall() - self.welcome.started_at_ms / 1000)
+            return f"attached · daemon up {up}"
+        if self.refusal:
+            return self.refusal
+        if self._lost_at is not None:
+            gone = format_uptime(self._wall() - self._lost_at)
+            return f"daemon lost {gone} ago · STALE picture · re-attaching"
+        return f"waiting for the daemon at {self.socket_path}"
+
+    # -- backfills (run on the daemon) ---------------------------------------------------------
+
+    def plan_backfill(self, req: BackfillRequest) -> concurrent.futures.Future[BackfillPlan]:
+        future: concurrent.futures.Future[BackfillPlan] = concurrent.futures.Future()
+        job = next(self._ids)
+        self._submit(job, _Job(future, plan_only=True), wire.PlanBackfill(job, req))
+        return future
+
+    def start_backfill(
+        self, req: BackfillRequest, on_progress: ProgressCallback | None
+    ) -> concurrent.futures.Future[BackfillResult]:
+        future: concurrent.futures.Future[BackfillResult] = concurrent.futures.Future()
+        if self._running_job is not None:
+            future.set_exception(RuntimeError("a backfill is already running"))
+            return future
+        job = next(self._ids)
+        self._running_job = job
+        self._submit(job, _Job(future, on_progress), wire.StartBackfill(job, req))
+        return future
+
+    def cancel_backfill(self) -> None:
+        job = self._running_job
+        if job is not None:
+            self._send_threadsafe(wire.CancelBackfill(job))
+
+    def _submit(self, job: int, entry: _Job, message: wire.ClientMessage) -> None:
+        with self._lock:
+            self._jobs[job] = entry
+        if not self._send_threadsafe(message):
+            self._fail_job(job, ConnectionError("not attached to the daemon"))
+
+    def _send_threadsafe(self, message: wire.ClientMessage) -> bool:
+        loop, conn = self._loop, self._conn
+        if loop is None or conn is None or loop.is_closed() or not self.connected:
+            return False
+        asyncio.run_coroutine_threadsafe(self._send(conn, message), loop)
+        return True
+
+    async def _send(self, conn: wire.DaemonConnection, message: wire.ClientMessage) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            await conn.send(message)
+
+    def _fail_job(self, job: int, exc: BaseException) -> None:
+        with self._lock:
+            entry = self._jobs.pop(job, None)
+        if self._running_job == job:
+            self._running_job = None
+        if entry is not None and not entry.future.done():
+            entry.future.set_exception(exc)
+
+    # -- the reader thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._main = loop.create_task(self._attach_forever())
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(self._main)
+        finally:
+            self._first_try.set()
+            loop.close()
+
+    async def _attach_forever(self) -> None:
+        while not self._stopped:
+            try:
+                conn = await wire.connect(self.socket_path, timeout_s=CONNECT_TIMEOUT_S)
+            except wire.Refused as exc:
+                self.refusal = str(exc)
+            except (OSError, TimeoutError, wire.ProtocolError, asyncio.IncompleteReadError):
+                pass
+            else:
+                await self._follow(conn)
+            self._first_try.set()
+            await asyncio.sleep(self.retry_s)
+
+    async def _follow(self, conn: wire.DaemonConnection) -> None:
+        """Read frames until the daemon goes away."""
+        self._conn = conn
+        self.welcome = conn.welcome
+        self.refusal = None
+        try:
+            await conn.send(wire.Subscribe(self.rate_hz))
+            # Attached once the first picture is here (the UI shows nothing older).
+            first = True
+            while True:
+                message = await conn.receive()
+                self._handle(message)
+                if first and isinstance(message, wire.SnapshotFrame):
+                    first = False
+                    self.connected = True
+                    self._lost_at = None
+                    self.attaches += 1
+                    self._first_try.set()
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, wire.ProtocolError):
+            pass
+        finally:
+            was = self.connected
+            self.connected = False
+            self._conn = None
+            if was or self._latest is not None:
+                self._lost_at = self._wall()
+            for job in list(self._jobs):
+                self._fail_job(job, ConnectionError("the daemon went away; rerun the backfill"))
+            await conn.close()
+
+    def _handle(self, message: wire.ServerMessage) -> None:
+        if isinstance(message, wire.SnapshotFrame):
+            self._latest = message.snapshot
+        elif isinstance(message, wire.BackfillPlanned):
+            entry = self._jobs.get(message.job)
+            if entry is not None and entry.plan_only:
+                self._jobs.pop(message.job, None)
+                entry.future.set_result(message.plan)  # type: ignore[arg-type]
+        elif isinstance(message, wire.BackfillProgressed):
+            entry = self._jobs.get(message.job)
+            if entry is not None and entry.on_progress is not None:
+                entry.on_progress(message.progress)
+        elif isinstance(message, wire.BackfillFinished):
+            with self._lock:
+                entry = self._jobs.pop(message.job, None)
+            if self._running_job == message.job:
+                self._running_job = None
+            if entry is not None and not entry.future.done():
+                entry.future.set_result(message.result)  # type: ignore[arg-type]
+        elif isinstance(message, wire.Error) and message.job is not None:
+            self._fail_job(message.job, RuntimeError(message.message))
