@@ -1,0 +1,189 @@
+"""One real daemon (`scalp-radar --headless --demo`) and real viewers on its Unix socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+import stat
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from scalp_radar.core.snapshot import StreamState
+from scalp_radar.engine import wire
+from scalp_radar.tui.attached import AttachedSource
+from tests.daemon_support import Daemon, run_cli, running_daemon, short_dir, wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+PORT = _free_port()
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Daemon]:
+    with running_daemon(None, "--http", f"127.0.0.1:{PORT}") as d:
+        yield d
+
+
+def _viewer(daemon: Daemon) -> AttachedSource:
+    source = AttachedSource(str(daemon.socket), rate_hz=10, retry_s=0.1)
+    assert source.start(wait_s=10), "viewer did not attach"
+    return source
+
+
+def _stored_closes(daemon: Daemon) -> int:
+    with sqlite3.connect(f"file:{daemon.db}?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT COUNT(*) FROM candles").fetchone()[0])
+
+
+def test_several_viewers_attach_and_one_quitting_leaves_the_daemon_streaming(daemon):
+    viewers = [_viewer(daemon) for _ in range(3)]
+    try:
+        for v in viewers:
+            snap = v.snapshot()
+            assert snap is not None and len(snap.streams) == 12
+            assert snap.connection.demo is True
+            assert (v.header_note() or "").startswith("attached · daemon up ")
+        assert wait_for("3 viewers", lambda: (h := daemon.health()) and h.viewers == 3)
+        viewers[0].stop()
+        assert wait_for("2 viewers", lambda: (h := daemon.health()) and h.viewers == 2)
+        # The daemon keeps publishing to the others and keeps writing candles.
+        seen = viewers[1].snapshot()
+        assert seen is not None
+        stored = _stored_closes(daemon)
+        wait_for(
+            "a newer snapshot",
+            lambda: (s := viewers[1].snapshot()) is not None and s.taken_at_ms > seen.taken_at_ms,
+        )
+        wait_for("more candles stored", lambda: _stored_closes(daemon) > stored)
+        live = viewers[2].snapshot()
+        assert live is not None and all(s.state is StreamState.LIVE for s in live.streams)
+        assert daemon.proc is not None and daemon.proc.poll() is None
+    finally:
+        for v in viewers:
+            v.stop()
+
+
+def test_a_viewer_of_another_major_version_is_refused_with_one_line(daemon):
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.connect(str(daemon.socket))
+        raw.sendall(b"scalp-radar-protocol 2.3\n")
+        answer = b""
+        while chunk := raw.recv(4096):
+            answer += chunk
+    text = answer.decode()
+    assert text.count("\n") == 1 and text.startswith("refused: ")
+    assert "2.3" in text and wire.PROTOCOL in text
+
+    async def attach() -> None:
+        await wire.connect(str(daemon.socket), hello=b"scalp-radar-protocol 2.3\n")
+
+    with pytest.raises(wire.Refused, match="refused: viewer speaks protocol 2.3"):
+        asyncio.run(attach())
+
+
+def test_socket_is_0600_in_a_0700_directory(daemon):
+    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
+    assert stat.S_ISSOCK(daemon.socket.stat().st_mode)
+    assert stat.S_IMODE(daemon.socket.parent.stat().st_mode) == 0o700
+
+
+def test_status_exit_0_when_healthy_and_json_says_why(daemon):
+    human = run_cli(
+        "status", "--db", str(daemon.db), "--socket", str(daemon.socket), cwd=daemon.dir
+    )
+    assert human.returncode == 0, human.stdout + human.stderr
+    assert "HEALTHY" in human.stdout and "DEMO" in human.stdout
+    assert "feeds: 12/12 fresh" in human.stdout
+    doc = run_cli(
+        "status", "--json", "--db", str(daemon.db), "--socket", str(daemon.socket), cwd=daemon.dir
+    )
+    health = json.loads(doc.stdout)
+    assert doc.returncode == 0 and health["verdict"] == "healthy"
+    assert health["engine_connected"] is True and health["database_ok"] is True
+    assert health["pid"] == daemon.pid and health["feeds_total"] == 12
+    assert "incidents_last_hour" in health and health["uptime_s"] >= 0
+
+
+def test_status_exit_2_without_a_daemon():
+    base = short_dir()
+    out = run_cli("status", "--db", str(base / "none.db"), cwd=base)
+    assert out.returncode == 2
+    assert "no daemon for" in out.stdout and "scalp-radar --headless" in out.stdout
+    assert not (base / "none.db").exists()  # asking changed nothing
+
+
+def test_health_and_metrics_are_served_over_http(daemon):
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=5) as response:
+        assert response.status == 200
+        health = json.loads(response.read())
+    assert health["verdict"] == "healthy" and health["pid"] == daemon.pid
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for metric in (
+        "scalp_radar_updates_per_second_total",
+        "scalp_radar_reconnects_total",
+        "scalp_radar_gaps_detected_total",
+        "scalp_radar_gaps_healed_total",
+        "scalp_radar_rest_429_total",
+        'scalp_radar_limiter_tokens{category="market_data"}',
+        "scalp_radar_viewers",
+    ):
+        assert metric in text, metric
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"http://127.0.0.1:{PORT}/nope", timeout=5)
+    assert missing.value.code == 404
+
+
+def test_a_second_engine_on_the_same_database_is_refused_with_one_line(daemon):
+    other_socket = daemon.dir / "run" / "other.sock"
+    second = run_cli(
+        "--headless", "--demo", "--db", str(daemon.db), "--socket", str(other_socket),
+        cwd=daemon.dir,
+    )  # fmt: skip
+    lines = [x for x in second.stderr.splitlines() if x.strip()]
+    assert second.returncode == 2, second.stderr
+    assert len(lines) == 1, second.stderr
+    assert f"daemon (pid {daemon.pid}) already runs on {daemon.db}" in lines[0]
+    assert "run `scalp-radar` to attach" in lines[0]
+    # A standalone dashboard is refused the same way, before any screen is drawn.
+    dashboard = run_cli("--no-attach", "--demo", "--db", str(daemon.db), cwd=daemon.dir)
+    lines = [x for x in dashboard.stderr.splitlines() if x.strip()]
+    assert dashboard.returncode == 2 and len(lines) == 1, dashboard.stderr
+    assert "already runs on" in lines[0]
+    assert not other_socket.exists()
+
+
+def test_cli_backfill_and_repair_run_on_the_daemon(daemon):
+    out = run_cli(
+        "backfill", "--demo", "--db", str(daemon.db), "--socket", str(daemon.socket),
+        "--symbol", "BTC/USDT:USDT", "--timeframe", "4h", "--days", "20",
+        cwd=daemon.dir,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"sent to the running daemon (pid {daemon.pid})" in out.stdout
+    assert "complete:" in out.stdout
+    assert "DEMO: simulated Bitget" not in out.stdout  # no simulator of its own
+    assert "backfill: complete" in daemon.output() or "complete:" in daemon.output()
+    repair = run_cli(
+        "--db", str(daemon.db), "--socket", str(daemon.socket), "data", "repair", "--demo",
+        cwd=daemon.dir,
+    )  # fmt: skip
+    assert repair.returncode == 0, repair.stdout + repair.stderr
+    assert f"sent to the running daemon (pid {daemon.pid})" in repair.stdout
+    bad = run_cli(
+        "backfill", "--demo", "--db", str(daemon.db), "--socket", str(daemon.socket),
+        "--symbol", "NOPE/USDT:USDT", "--days", "1",
+        cwd=daemon.dir,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "NOPE/USDT:USDT not listed" in bad.stderr
