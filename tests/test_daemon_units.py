@@ -3,13 +3,14 @@ socket paths, the --http value."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import socket
 import threading
 
 import pytest
 
-from scalp_radar.app.health_http import BindError, parse_bind
+from scalp_radar.app.arg_types import http_bind
 from scalp_radar.app.sd_notify import Notifier
 from scalp_radar.core.daemon_paths import SocketPathError, check_socket_path, socket_path_for
 from scalp_radar.core.engine_lock import EngineLock, EngineLocked, EngineRole, holder_of
@@ -136,13 +137,13 @@ def test_socket_path_is_one_per_database_in_the_runtime_dir(tmp_path, monkeypatc
 
 
 def test_http_binds_loopback_unless_a_host_is_given():
-    assert parse_bind("9100") == ("127.0.0.1", 9100)
-    assert parse_bind("127.0.0.1:9100") == ("127.0.0.1", 9100)
-    assert parse_bind("0.0.0.0:9100") == ("0.0.0.0", 9100)
-    assert parse_bind("[::1]:9100") == ("::1", 9100)
+    assert http_bind("9100") == ("127.0.0.1", 9100)
+    assert http_bind("127.0.0.1:9100") == ("127.0.0.1", 9100)
+    assert http_bind("0.0.0.0:9100") == ("0.0.0.0", 9100)
+    assert http_bind("[::1]:9100") == ("::1", 9100)
     for bad in ("", "x:9100", "127.0.0.1:0", "127.0.0.1:70000", "host:port"):
-        with pytest.raises(BindError, match="--http"):
-            parse_bind(bad)
+        with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+            http_bind(bad)
 
 
 def test_sd_notify_never_blocks_when_nobody_reads(tmp_path):

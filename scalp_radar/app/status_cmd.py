@@ -5,12 +5,14 @@ Exit 0 healthy, 1 degraded, 2 no daemon (or one that refuses us).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
 
 import msgspec
 
+from scalp_radar.app.context import RunContext
 from scalp_radar.app.daemon_client import daemon_socket, open_daemon
 from scalp_radar.engine import wire
 from scalp_radar.engine.health import EXIT_NO_DAEMON, Health
@@ -94,3 +96,8 @@ def run_status(db_path: Path, socket_option: str | None, *, as_json: bool) -> in
     else:
         print("\n".join(describe(health, db_path)))
     return health.exit_code
+
+
+def run_status_command(args: argparse.Namespace, ctx: RunContext) -> int:
+    """`scalp-radar status [--json]` for the database the common options select."""
+    return run_status(ctx.db_path, args.socket, as_json=args.json)
