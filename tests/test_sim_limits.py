@@ -13,7 +13,7 @@ import ccxt
 import pytest
 
 from scalp_radar.exchange.factory import create_exchange
-from scalp_radar.sim import SimExchange, SimLimits
+from scalp_radar.sim import SimExchange, SimLimits, parse_fault_spec
 from scalp_radar.sim.limits import (
     WS_CHANNELS,
     WS_CONNECTIONS_OPEN,
@@ -189,3 +189,14 @@ async def test_drop_one_connection_then_recycle_all() -> None:
             assert [info.id for info in sim.connections()] == [3]
         assert [kind for _, kind, _ in sim.faults.injected] == ["dropone", "recycle"]
         assert sum(sim.violations.values()) == 0
+
+
+def test_shard_faults_in_the_fault_spec() -> None:
+    plans = parse_fault_spec("dropone:index=2@5,recycle@10/3600,dropone@random/60")
+    assert [(p.kind, p.params, p.at_s, p.every_s) for p in plans[:2]] == [
+        ("dropone", {"index": 2}, 5.0, None),
+        ("recycle", {"code": 1001}, 10.0, 3600.0),
+    ]
+    assert plans[2].params == {"index": -1} and plans[2].random_mean_s == 60.0
+    with pytest.raises(ValueError, match="unknown parameter 'shard'"):
+        parse_fault_spec("dropone:shard=1")

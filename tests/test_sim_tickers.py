@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import pytest
 
 from scalp_radar.exchange.factory import create_exchange
-from scalp_radar.sim import SimLimits
+from scalp_radar.sim import SimExchange, SimLimits
 from scalp_radar.sim.universe import build_universe
 
 # The universe is shared by the module: each 1m day block is built once per process.
@@ -136,3 +138,39 @@ async def test_funding_and_open_interest_endpoints(sim) -> None:
         assert one["fundingTimestamp"] % 3_600_000 == 0
         oi = await ex.fetch_open_interest("SOL/USDT:USDT")
         assert oi["symbol"] == "SOL/USDT:USDT" and oi["openInterestAmount"] > 0
+
+
+def test_ticker_cadence_follows_liquidity_and_the_clock_speed() -> None:
+    slow = SimExchange(seed=11, contracts=UNIVERSE, speed=1)
+    fast = SimExchange(seed=11, contracts=UNIVERSE, speed=20)
+    busy, quiet = "BTCUSDT", list(slow.market.specs)[-1]
+    assert slow.hub.feed.mean_gap_s(busy) <= 0.2 <= 5 <= slow.hub.feed.mean_gap_s(quiet)
+
+    def mean_gap(sim: SimExchange, inst: str) -> float:
+        gaps = [sim.hub.feed._gap_s(inst) for _ in range(400)]
+        assert min(gaps) >= sim.limits.ticker_min_interval_s  # never faster than Bitget's ~100 ms
+        return sum(gaps) / len(gaps)
+
+    assert mean_gap(slow, quiet) > 10 * mean_gap(slow, busy)
+    assert mean_gap(fast, quiet) < mean_gap(slow, quiet) / 5  # simulated time runs 20x faster
+    assert mean_gap(fast, busy) >= 0.1  # the per-symbol cap is real time
+
+
+async def test_busy_symbols_push_often_quiet_ones_rarely(sim) -> None:
+    quiet = list(sim.market.specs)[-1]
+    sim.clock.speed = 1.0  # Bitget's own cadence
+    args = [
+        {"instType": "USDT-FUTURES", "channel": "ticker", "instId": i} for i in ("BTCUSDT", quiet)
+    ]
+    counts = {"BTCUSDT": 0, quiet: 0}
+    last_ts = 0
+    async with aiohttp.ClientSession() as http, http.ws_connect(sim.ws_url) as ws:
+        await ws.send_str(json.dumps({"op": "subscribe", "args": args}))
+        while counts["BTCUSDT"] < 8:
+            msg = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+            if msg.get("arg", {}).get("channel") == "ticker" and "data" in msg:
+                counts[msg["arg"]["instId"]] += 1
+                if msg["arg"]["instId"] == "BTCUSDT":
+                    assert int(msg["data"][0]["ts"]) >= last_ts
+                    last_ts = int(msg["data"][0]["ts"])
+    assert counts[quiet] <= 3  # its snapshot, and rarely a change

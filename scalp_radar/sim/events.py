@@ -79,14 +79,15 @@ class EventPlan:
         picks = rng.sample(self._eligible, len(EVENT_KINDS))
         sign = rng.choice((-1.0, 1.0))
         windows = {  # (start, end) in minutes from the round's start
-            "trend": (-10, 30),
+            "trend": (-5, 20),
             "volume": (-5, 25),
             "funding": (-60, 8 * 60),
             "spread": (0, 30),
             "oi": (-10, 15),
         }
         sizes = {
-            "trend": sign * math.log(1.0 + rng.uniform(0.15, 0.25)),
+            # 6-8 % per 5 min: far beyond the random market's largest 5-minute moves (~3-4 %).
+            "trend": sign * rng.uniform(0.3, 0.4),
             "volume": rng.uniform(15.0, 25.0),
             "funding": -sign * rng.uniform(0.0025, 0.003),
             "spread": rng.uniform(150.0, 300.0),

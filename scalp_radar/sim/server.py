@@ -232,6 +232,13 @@ class SimExchange:
         """Ticker frames pushed since start, over every connection."""
         return self.hub.feed.pushes
 
+    def warm(self) -> None:
+        """Build every contract's ticker figures now (the day blocks behind them: ~5 ms each),
+        so the first all-tickers request of a large universe is served at once."""
+        now = self.clock.now_ms()
+        for inst in self.market.specs:
+            self.tickers.rest(inst, now)
+
     # -- the truth --------------------------------------------------------------------------------
     def truth(self, symbol: str, timeframe: object, start_ms: int, end_ms: int) -> list[list]:
         """Closed candles [ts, o, h, l, c, v] with start_ms <= ts < end_ms and ts + tf <= now."""

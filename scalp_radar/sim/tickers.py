@@ -104,8 +104,9 @@ class TickerBook:
                 funding = round(funding + (_unit(inst, "funding", hour) - 0.5) * 2e-5, 6)
         phase = _unit(inst, "oi") * 2 * math.pi
         wave = 1.0 + 0.03 * math.sin(2 * math.pi * now / _OI_PERIOD_MS + phase)
+        # Open interest is held in coins: it does not move with the price, only with positions.
         oi_usdt = spec.oi_usdt or spec.minute_volume * spec.level * 1440 * 0.8
-        holding = max(vstep, round(oi_usdt / last * wave * oi_mult, vplaces))
+        holding = max(vstep, round(oi_usdt / spec.level * wave * oi_mult, vplaces))
         return {
             "lastPr": num(last),
             "askPr": num(ask),
