@@ -200,3 +200,16 @@ def test_shard_faults_in_the_fault_spec() -> None:
     assert plans[2].params == {"index": -1} and plans[2].random_mean_s == 60.0
     with pytest.raises(ValueError, match="unknown parameter 'shard'"):
         parse_fault_spec("dropone:shard=1")
+
+
+async def test_concurrent_handshakes_never_exceed_the_open_connection_limit() -> None:
+    async with universe(20, ws_max_connections=2) as sim, aiohttp.ClientSession() as http:
+        results = await asyncio.gather(
+            *(http.ws_connect(sim.ws_url) for _ in range(5)), return_exceptions=True
+        )
+        opened = [r for r in results if isinstance(r, aiohttp.ClientWebSocketResponse)]
+        refused = [r for r in results if isinstance(r, aiohttp.WSServerHandshakeError)]
+        assert len(opened) == 2 and len(refused) == 3
+        assert sim.violations == {WS_CONNECTIONS_OPEN: 3}
+        for ws in opened:
+            await ws.close()

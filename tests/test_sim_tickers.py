@@ -156,9 +156,13 @@ def test_ticker_cadence_follows_liquidity_and_the_clock_speed() -> None:
     assert mean_gap(fast, busy) >= 0.1  # the per-symbol cap is real time
 
 
-async def test_busy_symbols_push_often_quiet_ones_rarely(sim) -> None:
+async def test_busy_symbols_push_often_quiet_ones_rarely() -> None:
+    async with SimExchange(seed=11, contracts=UNIVERSE, limits=SimLimits()) as sim:
+        await _count_pushes(sim)
+
+
+async def _count_pushes(sim: SimExchange) -> None:
     quiet = list(sim.market.specs)[-1]
-    sim.clock.speed = 1.0  # Bitget's own cadence
     args = [
         {"instType": "USDT-FUTURES", "channel": "ticker", "instId": i} for i in ("BTCUSDT", quiet)
     ]
@@ -174,3 +178,15 @@ async def test_busy_symbols_push_often_quiet_ones_rarely(sim) -> None:
                     assert int(msg["data"][0]["ts"]) >= last_ts
                     last_ts = int(msg["data"][0]["ts"])
     assert counts[quiet] <= 3  # its snapshot, and rarely a change
+
+
+def test_per_symbol_caches_stay_small_over_hours() -> None:
+    # Regression: each contract kept 4096 forming-minute paths and 1024 partial candles, sized for
+    # three symbols; with 500 contracts that grew by GBs over a long demo.
+    sim = SimExchange(seed=11, contracts=UNIVERSE)
+    inst = "BTCUSDT"
+    now = sim.clock.now_ms()
+    for minute in range(200):
+        sim.tickers.rest(inst, now + minute * 60_000)
+    sm = sim.market._by_id[inst]
+    assert len(sm._ticks) <= 8 and len(sm._closed_part) <= 32
