@@ -27,11 +27,12 @@ from scalp_radar.core.snapshot import (
     Incident,
     StreamState,
 )
-from scalp_radar.engine.healer import Healer
+from scalp_radar.engine.healer import Healer, iso
+from scalp_radar.engine.history_ahead import reseed_without_future
 from scalp_radar.engine.snapshot_build import RateMeter, stream_snapshot
 from scalp_radar.engine.stream import StreamWorker
 from scalp_radar.engine.validator import DataValidator
-from scalp_radar.engine.writer import CandleWriter, candle_key
+from scalp_radar.engine.writer import CandleKey, CandleWriter, candle_key
 from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.clock_sync import ClockSync
 from scalp_radar.exchange.holder import ExchangeHolder
@@ -43,7 +44,9 @@ if TYPE_CHECKING:
 __all__ = ["DataEngine", "DataValidator"]
 
 CandleCallback = Callable[[Candle], Any]
-# How often the exchange clock offset is measured again.
+# When the exchange's clock is measured: at start, again soon (two points give its rate: a
+# simulator may run 60 times faster), then every CLOCK_CHECK_S.
+CLOCK_FIRST_CHECKS_S = (0.0, 5.0)
 CLOCK_CHECK_S = 300.0
 
 
@@ -100,6 +103,7 @@ class DataEngine:
             holder=self.holder,
             limiter=limiter,
             clock=self.clock,
+            clock_sync=self.clock_sync,
             incident=self.incident,
             apply_rest=self.apply_rest,
             spawn=self._spawn,
@@ -112,6 +116,12 @@ class DataEngine:
         self._next_sub_at = 0.0
         self._callbacks: list[CandleCallback] = []
         self._told_upto: dict[int, int] = {}  # id(stream) -> newest close the callbacks heard of
+        # Closed candles waiting for their final values from REST: not written until then.
+        self._unverified: set[CandleKey] = set()
+        # Per stream: stored candles from this open time on were ahead of the exchange's clock;
+        # live closes there replace them.
+        self._replace_from: dict[int, int] = {}
+        self._history_checked = False
         self._incidents: deque[Incident] = deque(maxlen=self.engine_cfg.incidents_max)
         self._tasks: list[asyncio.Task[None]] = []
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -187,6 +197,9 @@ class DataEngine:
         self._started_ms = self.clock.now_ms()
         if self.db is not None:
             await self._load_history(self.db)
+            if self.clock_sync.injected:
+                # The exchange's clock is known without asking it: check the history now.
+                await self._check_history_ahead(self.clock_sync.server_now_ms())
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._snapshot_loop(), name="engine-snapshot"))
         if not self.websocket_enabled:
@@ -246,8 +259,11 @@ class DataEngine:
         self, stream: StreamWorker, candles: list[Candle], *, corrected: bool, live: bool
     ) -> None:
         """Queue closed candles for the database; tell the callbacks about new closes."""
+        replace_from = self._replace_from.get(id(stream))
         for c in candles:
-            if corrected:
+            if candle_key(c) in self._unverified:
+                continue  # stored once REST has confirmed its final values (apply_rest)
+            if corrected or (replace_from is not None and c.timestamp >= replace_from):
                 self.writer.queue_fix(c)
             else:
                 self.writer.queue(c)
@@ -265,8 +281,9 @@ class DataEngine:
         self.healer.gap(stream, start_ms, end_ms)
 
     def stream_unconfirmed(self, stream: StreamWorker, candle: Candle) -> None:
-        """A candle closed without its final values: check it against REST."""
-        self.healer.unconfirmed(stream, candle)
+        """A candle closed without its final values: keep it unstored until REST confirms it."""
+        if self.healer.unconfirmed(stream, candle):
+            self._unverified.add(candle_key(candle))
 
     def incident(
         self,
@@ -293,12 +310,20 @@ class DataEngine:
         added: list[Candle] = []
         outcomes = stream.buffer.upsert_many(candles)  # one merge for the whole heal
         for c, outcome in zip(candles, outcomes, strict=True):
+            key = candle_key(c)
             if outcome == "added":
                 added.append(c)
-            if outcome == "same" and not self.writer.is_queued(candle_key(c)):
-                continue
             if outcome == "replaced":
                 fixed += 1
+            if key in self._unverified:
+                # Its final values at last: written as a replacement, since a stale state of
+                # it may have been stored before (a reconnection snapshot's newest close).
+                self._unverified.discard(key)
+                self.writer.queue_fix(c)
+                continue
+            if outcome == "same" and not self.writer.is_queued(key):
+                continue
+            if outcome == "replaced":
                 self.writer.queue_fix(c)
             else:
                 self.writer.queue(c)
@@ -361,6 +386,25 @@ class DataEngine:
                 self._history_ok = False
                 logger.error("{}: could not load stored history: {}", s.key, exc)
 
+    async def _check_history_ahead(self, now_ms: int) -> None:
+        """Once, with the exchange's clock known: set aside stored candles it has not closed."""
+        if self._history_checked or self.db is None:
+            return
+        self._history_checked = True
+        ahead = await reseed_without_future(self.db, self.streams, now_ms)
+        if not ahead:
+            return
+        for a in ahead:
+            self._replace_from[id(a.stream)] = a.from_ms
+        where = ", ".join(f"{a.stream.key} ({a.count} from {iso(a.from_ms)})" for a in ahead)
+        message = (
+            f"stored candles newer than the exchange's clock ({iso(now_ms)} UTC): {where};"
+            " clock skew, a bad import or another simulator's history? Live streams ignore"
+            " them and replace them as candles close"
+        )
+        logger.warning(message)
+        self.incident("error", None, None, message)
+
     def _call(self, cb: CandleCallback, candle: Candle) -> None:
         try:
             result = cb(candle)
@@ -406,16 +450,18 @@ class DataEngine:
                 logger.exception("snapshot build failed")
 
     async def _clock_loop(self) -> None:
-        """Measure the exchange clock at start and then periodically."""
+        """Measure the exchange clock at start, once more soon after, then periodically."""
+        waits = [*CLOCK_FIRST_CHECKS_S]
         while True:
+            await asyncio.sleep(waits.pop(0) if waits else CLOCK_CHECK_S)
             try:
                 await self.limiter.acquire("market_data")
-                await self.clock_sync.measure(self.holder.ensure())
+                if await self.clock_sync.measure(self.holder.ensure()):
+                    await self._check_history_ahead(self.clock_sync.server_now_ms())
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the offset is informational
+            except Exception as exc:  # noqa: BLE001 - heals measure again; this is for display
                 logger.debug("clock offset check failed: {}", exc)
-            await asyncio.sleep(CLOCK_CHECK_S)
 
     def _build_snapshot(self) -> EngineSnapshot:
         now = self.clock.now_ms()

@@ -17,6 +17,7 @@ from loguru import logger
 from scalp_radar.core.clock import Clock
 from scalp_radar.core.models import Candle
 from scalp_radar.exchange.backoff import Backoff
+from scalp_radar.exchange.clock_sync import ClockSync
 from scalp_radar.exchange.holder import ExchangeHolder
 from scalp_radar.history.heal import heal_range
 
@@ -24,10 +25,14 @@ if TYPE_CHECKING:
     from scalp_radar.core.limiter import RateLimiter
     from scalp_radar.engine.stream import StreamWorker
 
-# Heal attempts before a gap is left open (it stays counted in gaps_open).
+# Heal attempts in a row; then the repair waits RETRY_LATER_S and tries again (gap stays open).
 HEAL_ATTEMPTS = 6
 # Real seconds a gap waits before the REST fetch (a snapshot may fill it first).
 HEAL_DELAY_S = 0.5
+# Real seconds before an unfinished repair tries again (it stays visible as open meanwhile).
+RETRY_LATER_S = 15.0
+# The exchange's clock is measured again before a heal when the last measurement is older.
+CLOCK_FRESH_MS = 2_000
 
 
 class IncidentSink(Protocol):
@@ -52,6 +57,7 @@ class Healer:
         holder: ExchangeHolder,
         limiter: RateLimiter,
         clock: Clock,
+        clock_sync: ClockSync,
         incident: IncidentSink,
         apply_rest: Callable[[StreamWorker, list[Candle]], int],
         spawn: Callable[[Coroutine[Any, Any, None], str], None],
@@ -62,6 +68,7 @@ class Healer:
         self.holder = holder
         self.limiter = limiter
         self.clock = clock
+        self.clock_sync = clock_sync
         self._incident = incident
         self._apply_rest = apply_rest
         self._spawn = spawn
@@ -94,72 +101,94 @@ class Healer:
             return
         self._spawn(self._heal(stream, start_ms, end_ms, older=older), f"heal {stream.key}")
 
-    def unconfirmed(self, stream: StreamWorker, candle: Candle) -> None:
-        """A candle closed without its final values: check it against REST."""
+    def unconfirmed(self, stream: StreamWorker, candle: Candle) -> bool:
+        """A candle closed without its final values: verify it over REST; True when it will be.
+
+        The engine keeps such a candle out of the database until the verification delivers its
+        final values (`apply_rest`).
+        """
         if not self.verify_closes:
-            return
+            return False
         step = stream.timeframe.to_milliseconds()
         ts = candle.timestamp
-        self._spawn(self._heal(stream, ts, ts + step, verify=True), f"verify {stream.key}")
+        self._spawn(self._verify(stream, ts, ts + step), f"verify {stream.key}")
+        return True
 
     async def _heal(
-        self,
-        stream: StreamWorker,
-        start_ms: int,
-        end_ms: int,
-        *,
-        verify: bool = False,
-        older: int = 0,
+        self, stream: StreamWorker, start_ms: int, end_ms: int, *, older: int = 0
     ) -> None:
-        """Fetch [start_ms, end_ms) over REST until every candle is there, then merge it.
+        """Fetch the gap [start_ms, end_ms) over REST until every candle is there, then merge it.
 
-        `verify` re-fetches closed candles whose final values never arrived (not a gap).
         `older` counts candles of the gap before `start_ms` that were clipped off (too many to
         heal here): while they are missing the gap stays counted open, even once this part heals.
+        What REST cannot give now is asked again every `RETRY_LATER_S`; the gap stays open.
         """
         step = stream.timeframe.to_milliseconds()
         expected = set(range(start_ms, end_ms, step))
         began = self.clock.now_ms()
-        if not verify:
-            # A (re)subscription snapshot often fills the hole a moment later: look again first.
-            await asyncio.sleep(HEAL_DELAY_S)
-            held = {c.timestamp for c in stream.buffer.closed}
-            if expected.issubset(held):
-                self._gap_healed(
-                    stream,
-                    f"gap from {iso(start_ms)} filled by the stream's snapshot",
-                    start_ms,
-                    older,
-                    (self.clock.now_ms() - began) / 1000,
-                )
-                return
-        have = await self._fetch(stream, start_ms, end_ms, expected)
-        got = sorted(have.values(), key=lambda c: c.timestamp)
-        fixed = self._apply_rest(stream, got)
-        took = (self.clock.now_ms() - began) / 1000
-        complete = expected.issubset(have)
-        if verify:
-            self.verified_fixes += fixed
-            if not complete:
-                logger.warning("{}: could not verify candle {}", stream.key, iso(start_ms))
-            return
-        if complete:
+        # A (re)subscription snapshot often fills the hole a moment later: look again first.
+        await asyncio.sleep(HEAL_DELAY_S)
+        held = {c.timestamp for c in stream.buffer.closed}
+        if expected.issubset(held):
             self._gap_healed(
                 stream,
-                f"healed {len(expected)} candle(s) from {iso(start_ms)}",
+                f"gap from {iso(start_ms)} filled by the stream's snapshot",
                 start_ms,
                 older,
-                took,
+                (self.clock.now_ms() - began) / 1000,
             )
-        else:
-            self._incident(
-                "error",
-                stream.symbol,
-                stream.timeframe.value,
-                f"gap not healed: {len(expected) - len(have)} candle(s) still missing"
-                f" from {iso(start_ms)}",
-                took,
-            )
+            return
+        reported = False
+        while True:
+            have = await self._fetch(stream, start_ms, end_ms, expected)
+            self._apply_rest(stream, sorted(have.values(), key=lambda c: c.timestamp))
+            took = (self.clock.now_ms() - began) / 1000
+            if expected.issubset(have):
+                message = f"healed {len(expected)} candle(s) from {iso(start_ms)}"
+                self._gap_healed(stream, message, start_ms, older, took)
+                return
+            if not reported:
+                reported = True
+                self._incident(
+                    "error",
+                    stream.symbol,
+                    stream.timeframe.value,
+                    f"gap not healed: {len(expected - set(have))} candle(s) still missing"
+                    f" from {iso(start_ms)}; retrying every {RETRY_LATER_S:.0f}s",
+                    took,
+                )
+            await asyncio.sleep(RETRY_LATER_S)
+
+    async def _verify(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None:
+        """Re-fetch a closed candle whose final values never arrived, until REST gives it.
+
+        Until then the candle is not stored; after a failed round it counts as an open gap.
+        """
+        expected = {start_ms}
+        began = self.clock.now_ms()
+        opened = False
+        while True:
+            have = await self._fetch(stream, start_ms, end_ms, expected)
+            if have:
+                self.verified_fixes += self._apply_rest(stream, list(have.values()))
+                if opened:
+                    took = (self.clock.now_ms() - began) / 1000
+                    message = f"verified candle {iso(start_ms)} (final values stored)"
+                    self._gap_healed(stream, message, start_ms, 0, took)
+                return
+            if not opened:
+                opened = True
+                stream.gaps_detected += 1
+                stream.gaps_open += 1
+                logger.warning("{}: could not verify candle {}", stream.key, iso(start_ms))
+                self._incident(
+                    "gap",
+                    stream.symbol,
+                    stream.timeframe.value,
+                    f"candle {iso(start_ms)} closed without its final values and REST does not"
+                    f" have it yet: not stored, retrying every {RETRY_LATER_S:.0f}s",
+                )
+            await asyncio.sleep(RETRY_LATER_S)
 
     async def _fetch(
         self, stream: StreamWorker, start_ms: int, end_ms: int, expected: set[int]
@@ -170,15 +199,18 @@ class Healer:
         have: dict[int, Candle] = {}
         for attempt in range(1, HEAL_ATTEMPTS + 1):
             try:
+                exchange = self.holder.ensure()
+                await self._follow_exchange_clock(exchange)
                 candles = await heal_range(
-                    self.holder.ensure(),
+                    exchange,
                     None,  # the engine writes through its own batch (one writer, one path)
                     self.limiter,
                     stream.symbol,
                     stream.timeframe,
                     start_ms,
                     end_ms,
-                    now_ms=max(end_ms + step, self.clock.now_ms()),
+                    # "Now" is the exchange's: a simulator at speed 60 runs far ahead of ours.
+                    now_ms=max(end_ms + step, self.clock_sync.server_now_ms()),
                 )
                 logger.debug(
                     "{}: REST {}..{} gave {} candle(s)",
@@ -198,6 +230,23 @@ class Healer:
                 break
             await asyncio.sleep(backoff.next_delay())
         return have
+
+    async def _follow_exchange_clock(self, exchange: Any) -> None:
+        """Measure the exchange's clock unless that was just done, so ccxt asks up to its "now".
+
+        ccxt clamps a request's end to its own clock: one lagging the exchange's (a simulator
+        running faster than real time) makes REST answer 0 candles for the newest ones.
+        """
+        if self.clock_sync.measured_within(CLOCK_FRESH_MS):
+            self.clock_sync.apply(exchange)
+            return
+        await self.limiter.acquire("market_data")
+        try:
+            await self.clock_sync.measure(exchange)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the heal still tries with the last estimate
+            logger.debug("clock check before a heal failed: {}", exc)
 
     def _gap_healed(
         self, stream: StreamWorker, message: str, start_ms: int, older: int, took: float

@@ -88,6 +88,12 @@ class ClockSync:
         server, at = self._sample
         return int(server + self._rate * (local - at))
 
+    def measured_within(self, ms: int) -> bool:
+        """True when the exchange's clock is injected or was measured less than `ms` ago."""
+        if self._injected is not None:
+            return True
+        return self._sample is not None and self._local_ms() - self._sample[1] < ms
+
     def record(self, server_ms: int, local_ms: int) -> None:
         """Take one measurement (server clock at local time `local_ms`)."""
         previous = self._sample
