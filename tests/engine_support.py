@@ -15,7 +15,7 @@ from typing import Any
 
 from scalp_radar.core.config import load_config
 from scalp_radar.core.limiter import RateLimiter
-from scalp_radar.core.models import TimeFrame
+from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.core.store import Database
 from scalp_radar.engine.data_engine import DataEngine
@@ -199,3 +199,56 @@ async def assert_all_match_truth(rig_: Rig, *, skip: set[str] = frozenset()) -> 
             if s.key in skip:
                 continue
             await assert_store_matches_truth(db, rig_.sim, s.symbol, s.timeframe.value)
+
+
+# ----- driving one stream by hand: scripted rows, no simulator
+
+STEP = 60_000
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % STEP
+
+
+def row(
+    i: int, *, c: float = 100.5, v: float = 10.0, h: float = 101.0, lo: float = 99.0
+) -> list[Any]:
+    """The i-th BTC 1m row after T0, as ccxt returns it."""
+    return [T0 + i * STEP, 100.0, h, lo, c, v]
+
+
+def candle(i: int, **kw: float) -> Candle:
+    """The i-th BTC 1m candle after T0."""
+    ts, o, h, lo, c, v = row(i, **kw)
+    return Candle(
+        symbol=BTC, timeframe=TimeFrame.M1, timestamp=ts, open=o, high=h, low=lo, close=c, volume=v
+    )
+
+
+class FakeExchange:
+    """Just enough of a ccxt.pro exchange for one stream: scripted batches, then silence."""
+
+    def __init__(self, batches: list[list[list]] | None = None) -> None:
+        self.markets = {BTC: {"id": "BTCUSDT"}}
+        self.batches = list(batches or [])
+
+    async def watch_ohlcv(self, symbol: str, timeframe: str) -> list[list]:
+        if self.batches:
+            return self.batches.pop(0)
+        await asyncio.Event().wait()
+        return []
+
+    async def close(self) -> None:
+        pass
+
+
+def scripted_engine(
+    db: Database | None = None, ex: FakeExchange | None = None, **kw: Any
+) -> DataEngine:
+    """A one-stream (BTC 1m) engine on a `FakeExchange`, closes not verified unless asked."""
+    cfg = make_config([BTC], ["1m"])
+    fake = ex or FakeExchange()
+    return DataEngine(
+        cfg,
+        db,
+        RateLimiter.from_exchange_config(cfg.exchange),
+        exchange_factory=lambda: fake,
+        **{"verify_closes": False, **kw},
+    )

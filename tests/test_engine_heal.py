@@ -1,4 +1,5 @@
-"""Live gap heals against the simulator running faster than real time, as `--sim-url` runs it.
+"""Live gap heals: against the simulator running faster than real time, as `--sim-url` runs it;
+clipped to what the buffer holds; merged into the buffer at once.
 
 The engine is on the wall clock (no injected clock) while the simulator's clock runs 60 times
 faster: heals must ask REST up to the exchange's "now", and every stored candle must be final
@@ -22,10 +23,15 @@ from scalp_radar.sim import SimExchange, SimLimits
 from tests.engine_support import (
     BTC,
     KEEPALIVE_MS,
+    STEP,
+    T0,
     all_live,
     assert_store_matches_truth,
+    candle,
     closes_after,
     make_config,
+    row,
+    scripted_engine,
     wait_for,
 )
 
@@ -116,3 +122,68 @@ def unconfirmed(eng: DataEngine) -> int | None:
 def _fast_snapshot_look(monkeypatch):
     # The heal first waits for a resubscription snapshot that never comes in these tests.
     monkeypatch.setattr(healer_module, "HEAL_DELAY_S", 0.1)
+
+
+# ----- a gap clipped to max_heal_candles stays open
+
+
+async def test_clipped_gap_stays_open_after_its_newest_part_heals(monkeypatch):
+    async def fake_heal_range(ex, db, limiter, symbol, tf, start, end, **kw):
+        return [candle((ts - T0) // STEP) for ts in range(start, end, STEP)]
+
+    monkeypatch.setattr(healer_module, "heal_range", fake_heal_range)
+    monkeypatch.setattr(healer_module, "HEAL_DELAY_S", 0.0)
+    eng = scripted_engine(max_heal_candles=5)
+    s = eng.streams[0]
+    s.ingest([row(i) for i in range(3)], resync=True)  # closed 0, 1; forming 2
+    s.ingest([row(20)])  # 2 closes; 3..19 (17 candles) missing: heal clipped to 15..19
+    assert s.gaps_detected == 1
+    await wait_for(lambda: eng.pending_repairs == 0, 5.0, "the heal")
+    assert [c.timestamp for c in s.buffer.closed][-5:] == [T0 + i * STEP for i in range(15, 20)]
+    assert (s.gaps_detected, s.gaps_healed, s.gaps_open) == (1, 0, 1)
+    snap = eng.snapshot(fresh=True).stream(BTC, "1m")
+    assert (snap.gaps_healed, snap.gaps_open) == (0, 1)
+    heal = [i for i in eng.incidents if i.kind == "heal"]
+    assert len(heal) == 1 and "12 older candle(s)" in heal[0].message
+    assert "still missing" in heal[0].message
+
+
+async def test_unclipped_gap_heals_and_closes(monkeypatch):
+    async def fake_heal_range(ex, db, limiter, symbol, tf, start, end, **kw):
+        return [candle((ts - T0) // STEP) for ts in range(start, end, STEP)]
+
+    monkeypatch.setattr(healer_module, "heal_range", fake_heal_range)
+    monkeypatch.setattr(healer_module, "HEAL_DELAY_S", 0.0)
+    eng = scripted_engine(max_heal_candles=50)
+    s = eng.streams[0]
+    s.ingest([row(i) for i in range(3)], resync=True)
+    s.ingest([row(20)])
+    await wait_for(lambda: eng.pending_repairs == 0, 5.0, "the heal")
+    assert (s.gaps_detected, s.gaps_healed, s.gaps_open) == (1, 1, 0)
+
+
+# ----- a REST heal merges into the buffer once
+
+
+async def test_large_rest_heal_merges_once_and_buffer_is_exact():
+    eng = scripted_engine()
+    s = eng.streams[0]
+    maxlen = s.buffer.maxlen
+    n = min(maxlen, 500)
+    s.ingest([row(i) for i in range(0, n, 10)] + [row(n)], resync=True)  # every 10th + forming
+    merges = 0
+    real_merge = s.buffer.merge
+
+    def counting_merge(candles):
+        nonlocal merges
+        merges += 1
+        return real_merge(candles)
+
+    s.buffer.merge = counting_merge  # type: ignore[method-assign]
+    healed = [candle(i, v=10.0 if i % 10 else 12.0) for i in range(n)]  # held ones get fixed
+    fixed = eng.apply_rest(s, healed)
+    assert merges == 1
+    assert fixed == len(range(0, n, 10))
+    assert list(s.buffer.closed) == healed
+    assert s.buffer.forming.timestamp == T0 + n * STEP
+    assert sorted(k[2] for k in eng.writer.pending_keys()) == [c.timestamp for c in healed]

@@ -1,27 +1,19 @@
-"""The engine's write queue: bounded while the database is down, never dropping silently."""
+"""The engine's write queue: bounded while the database is down, never dropping silently;
+a correction of a stored candle replaces it in one transaction, even mid-flush."""
 
 from __future__ import annotations
 
-from scalp_radar.core.models import Candle, TimeFrame
+import pytest
+
 from scalp_radar.core.store import Database
 from scalp_radar.engine.writer import CandleWriter
-
-BTC = "BTC/USDT:USDT"
-STEP = 60_000
-T0 = 1_700_000_000_000 - 1_700_000_000_000 % STEP
+from tests.engine_support import BTC, STEP, T0, candle, row, scripted_engine
 
 
-def candle(i: int, close: float = 100.5) -> Candle:
-    return Candle(
-        symbol=BTC,
-        timeframe=TimeFrame.M1,
-        timestamp=T0 + i * STEP,
-        open=100.0,
-        high=101.0,
-        low=99.0,
-        close=close,
-        volume=10.0,
-    )
+@pytest.fixture
+async def db(tmp_path):
+    async with Database(tmp_path / "writes.db") as database:
+        yield database
 
 
 async def test_outage_keeps_a_bounded_backlog_and_reports_what_it_dropped(tmp_path):
@@ -66,7 +58,7 @@ async def test_outage_without_overflow_loses_nothing(tmp_path):
     await db.close()
     for i in range(4):
         writer.queue(candle(i))
-    writer.queue_fix(candle(2, close=100.9))  # a correction queued while down is kept too
+    writer.queue_fix(candle(2, c=100.9))  # a correction queued while down is kept too
     await writer.flush()
     assert writer.dropped == 0 and not writer.database_ok
     assert [k for k, _ in reports] == ["error"]
@@ -80,3 +72,84 @@ async def test_outage_without_overflow_loses_nothing(tmp_path):
         assert "resumed" in reports[-1][1] and "dropped" not in reports[-1][1]
     finally:
         await reopened.close()
+
+
+# ----- replacing a stored candle is one transaction
+
+
+@pytest.mark.parametrize("crash_after", [0, 1, 2, 3])
+async def test_correction_of_stored_candle_survives_a_kill_at_any_write(tmp_path, crash_after):
+    """Kill the process after `crash_after` committed writes of the flush that stores a correction:
+    the stored candle is then either its old or its new state, never gone."""
+    async with Database(tmp_path / "kill.db") as db:
+        eng = scripted_engine(db)
+        s = eng.streams[0]
+        s.ingest([row(i) for i in range(5)], resync=True)  # 4 closed + forming
+        await eng.flush()
+        s.ingest([row(3, v=12.0)])  # a later state of the stored last closed candle
+        real_write = db._write
+        calls = 0
+
+        async def killed_after_some_commits(what, body):
+            nonlocal calls
+            calls += 1
+            if calls > crash_after:
+                raise RuntimeError("process killed")
+            return await real_write(what, body)
+
+        db._write = killed_after_some_commits  # type: ignore[method-assign]
+        await eng.flush()
+        db._write = real_write  # type: ignore[method-assign]
+        stored = {c.timestamp: c.volume for c in await db.get_candles(BTC, "1m")}
+        assert stored.get(T0 + 3 * STEP) in (10.0, 12.0)
+
+
+# ----- a correction arriving while its candle is being written
+
+
+@pytest.mark.parametrize("source", ["stream", "rest"])
+async def test_correction_during_flush_replaces_the_written_candle(db, source):
+    eng = scripted_engine(db)
+    s = eng.streams[0]
+    s.ingest([row(i) for i in range(5)], resync=True)
+    real_insert = db.insert_candles_batch
+    fired = False
+
+    async def insert_then_correct(batch):
+        nonlocal fired
+        n = await real_insert(batch)
+        if not fired:  # the correction lands while flush() still awaits this insert
+            fired = True
+            if source == "stream":
+                s.ingest([row(3, v=12.0)])
+            else:
+                assert eng.apply_rest(s, [candle(3, v=12.0)]) == 1
+        return n
+
+    db.insert_candles_batch = insert_then_correct  # type: ignore[method-assign]
+    await eng.flush()
+    await eng.flush()
+    assert fired
+    stored = {c.timestamp: c.volume for c in await db.get_candles(BTC, "1m")}
+    assert stored[T0 + 3 * STEP] == 12.0
+
+
+async def test_repeated_corrections_during_and_after_flush_keep_the_latest(db):
+    eng = scripted_engine(db)
+    s = eng.streams[0]
+    s.ingest([row(i) for i in range(5)], resync=True)
+    real_insert = db.insert_candles_batch
+
+    async def insert_then_correct_twice(batch):
+        n = await real_insert(batch)
+        db.insert_candles_batch = real_insert  # type: ignore[method-assign]
+        s.ingest([row(3, v=11.0)])
+        s.ingest([row(3, v=13.0)])
+        return n
+
+    db.insert_candles_batch = insert_then_correct_twice  # type: ignore[method-assign]
+    await eng.flush()
+    await eng.flush()
+    stored = {c.timestamp: c.volume for c in await db.get_candles(BTC, "1m")}
+    assert stored[T0 + 3 * STEP] == 13.0
+    assert sorted(stored) == [T0 + i * STEP for i in range(4)]

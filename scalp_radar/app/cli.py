@@ -514,7 +514,7 @@ def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
         )
     # The dashboard owns the terminal: logs go to files only.
     setup_logging(args, ctx, console=False)
-    from scalp_radar.app.dashboard import run_dashboard
+    from scalp_radar.app.dashboard import exit_now, run_dashboard
 
     return run_dashboard(
         ctx.config,
@@ -526,6 +526,7 @@ def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
         no_attach=args.no_attach,
         socket_option=args.socket,
         sim_speed=args.sim_speed,
+        exit_process=exit_now,
     )
 
 

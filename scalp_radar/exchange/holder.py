@@ -22,6 +22,7 @@ class ExchangeHolder:
         self._factory = factory
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
+        self._retired: list[Any] = []  # replaced exchanges whose graceful close may still run
         self._close_timeout_s = close_timeout_s
         self.exchange: Any = None
         self.generation = 0
@@ -45,10 +46,16 @@ class ExchangeHolder:
             self.generation += 1
             self.recycles += 1
             logger.warning("re-creating the exchange (generation {}): {}", self.generation, reason)
+            self._retired.append(old)
             task = asyncio.get_running_loop().create_task(self._close(old))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
+            task.add_done_callback(lambda _t: self._forget(old))
             return True
+
+    def _forget(self, exchange: Any) -> None:
+        with contextlib.suppress(ValueError):
+            self._retired.remove(exchange)
 
     async def _close(self, exchange: Any) -> None:
         try:
@@ -65,18 +72,46 @@ class ExchangeHolder:
             exchange.session = None
 
     async def close(self, timeout_s: float = 0.5) -> None:
-        """Close the current exchange and any still closing; bounded by `timeout_s`."""
+        """Close the current exchange and any still closing, at once (stop and quit use this).
+
+        The sockets are aborted: waiting for the exchange's websocket close handshake (or a TLS
+        shutdown) would only delay quitting, and a silent server never answers it.
+        """
         ex, self.exchange = self.exchange, None
-        tasks = list(self._closing)
-        if ex is not None:
-            with contextlib.suppress(Exception):
-                # The exit sleep only matters for TLS teardown; keep stop fast.
-                ex.timeout_on_exit = min(getattr(ex, "timeout_on_exit", 0) or 0, 50)
-            tasks.append(asyncio.get_running_loop().create_task(self._close(ex)))
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=timeout_s)
-            for t in pending:
-                t.cancel()
+        closing = list(self._closing)
+        for task in closing:
+            task.cancel()
+        retired, self._retired = self._retired, []
+        aborts = [abort_exchange(e) for e in [*retired, ex] if e is not None]
+        if aborts:
+            done = asyncio.gather(*aborts, return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done, timeout_s)
+
+
+async def abort_exchange(exchange: Any) -> None:
+    """Close every socket of a ccxt exchange now: no close handshake, no TLS shutdown, no sleep."""
+    # Set first: a request still in flight must not lazily reopen a session (ccxt checks it).
+    exchange.closed_by_user = True
+    for client in list((exchange.clients or {}).values()):
+        with contextlib.suppress(Exception):
+            if client.ping_looper is not None:
+                client.ping_looper.cancel()
+            for future in list(client.futures.values()):
+                future.cancel()
+    if exchange.clients:
+        exchange.clients.clear()
+    # The websockets and REST connections all belong to the exchange's one aiohttp connector.
+    connector = exchange.tcp_connector
+    if connector is not None:
+        exchange.tcp_connector = None
+        with contextlib.suppress(Exception):
+            await connector.close(abort_ssl=True)
+    session = exchange.session
+    if session is not None:
+        exchange.session = None
+        with contextlib.suppress(Exception):
+            await session.close()
 
 
 def _copy_markets(old: Any, new: Any) -> None:
