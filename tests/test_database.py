@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from scalp_radar.core import store as database_module
+from scalp_radar.core.store import codec
 from scalp_radar.core.models import (
     Candle,
     Direction,
@@ -170,9 +170,9 @@ async def test_get_candles_roundtrip_is_exact_and_typed(db: Database) -> None:
 
 def test_fast_candle_construction_is_in_use_and_equivalent() -> None:
     # If a pydantic upgrade broke the shortcut, the store would fall back (slower): say so.
-    assert database_module._trusted_candle_maker() is database_module._construct_candle
+    assert codec.trusted_candle_maker() is codec._construct_candle
     values = make_candles(2)[1].model_dump()
-    fast = database_module._construct_candle(dict(values))
+    fast = codec._construct_candle(dict(values))
     assert fast == Candle(**values) and fast.model_fields_set == set(Candle.model_fields)
     assert fast.model_copy(update={"volume": 1.0}).volume == 1.0 and fast.volume == values["volume"]
 

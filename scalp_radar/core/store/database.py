@@ -1,0 +1,14 @@
+"""Database: the SQLite store (aiosqlite, WAL) of candles, signals, trades, session and incidents."""
+
+from __future__ import annotations
+
+from scalp_radar.core.store.candles import CandleQueries
+from scalp_radar.core.store.records import RecordQueries
+
+
+class Database(CandleQueries, RecordQueries):
+    """The SQLite store; `await init()` before use, `await close()` after (or `async with`).
+
+    Opening decides ownership read-only first (core.store.ownership): another application's
+    file, a corrupt one or a directory is refused with one line and left untouched.
+    """
