@@ -4,7 +4,9 @@ Every request waits on the shared rate limiter ("market_data"); network errors, 
 retried with exponential backoff; a window that still fails is reported by name in
 `BackfillResult.failed_windows`, never skipped silently. Cancelling (an asyncio.Event or task
 cancellation) stops cleanly: every page is written in one transaction with INSERT OR IGNORE, so
-what was written is valid and a rerun (which plans only the holes) completes it.
+what was written is valid and a rerun (which plans only the holes) completes it. A forced plan
+(`BackfillPlan.force`) instead rewrites every stored candle that differs from the exchange's
+answer, and counts them (`BackfillResult.candles_changed`).
 
 A window the exchange answers with fewer candles than expected (before the listing, or a gap on
 the exchange's side) counts as done: its request succeeded, so it is not retried in this run and
@@ -24,6 +26,7 @@ from loguru import logger
 from pydantic import ValidationError
 
 from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.core.store import CandleWrites, Database
 from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.history.holes import find_holes, missing_ranges
 from scalp_radar.history.plan import (
@@ -42,7 +45,6 @@ from scalp_radar.history.types import (
 
 if TYPE_CHECKING:
     from scalp_radar.core.limiter import RateLimiter
-    from scalp_radar.core.store import Database
 
 __all__ = [
     "Backfiller",
@@ -221,11 +223,14 @@ class Backfiller:
                 candles = [merged[ts] for ts in sorted(merged)]
         return candles
 
-    async def _store(self, candles: list[Candle]) -> int:
-        """Write one page in one transaction (the store lets a cancelled write finish first)."""
+    async def _store(self, candles: list[Candle], *, replace: bool = False) -> CandleWrites:
+        """Write one page in one transaction (stored candles kept, or replaced where they
+        differ); the store lets a cancelled write finish first."""
         if self.db is None or not candles:
-            return 0
-        return await self.db.insert_candles_batch(candles)
+            return CandleWrites()
+        if replace:
+            return await self.db.update_candles(candles)
+        return CandleWrites(inserted=await self.db.insert_candles_batch(candles))
 
     async def fetch_window(self, window: Window) -> list[Candle]:
         """Fetch one window (with retries), store it if there is a db, return its candles."""
@@ -246,7 +251,7 @@ class Backfiller:
         total = len(plan.windows)
         queue: deque[Window] = deque(plan.windows)
         failed: list[str] = []
-        counters = {"done": 0, "stored": 0, "missing": 0}
+        counters = {"done": 0, "stored": 0, "missing": 0, "changed": 0}
         nominal_rate = self.limiter.bucket(self.category).rate_per_s if total else 1.0
 
         def publish(current: str | None) -> None:
@@ -274,7 +279,7 @@ class Backfiller:
                 window = queue.popleft()
                 try:
                     candles = await self._fetch(window)
-                    inserted = await self._store(candles)
+                    written = await self._store(candles, replace=plan.force)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -282,7 +287,8 @@ class Backfiller:
                     failed.append(f"{window.name} ({_short(exc)})")
                 else:
                     tf_ms = TimeFrame.from_string(window.timeframe).to_milliseconds()
-                    counters["stored"] += inserted
+                    counters["stored"] += written.inserted
+                    counters["changed"] += written.changed
                     counters["missing"] += (window.end_ms - window.start_ms) // tf_ms - len(candles)
                 counters["done"] += 1
                 publish(window.name)
@@ -326,6 +332,8 @@ class Backfiller:
             cancelled=cancelled and counters["done"] < total,
             failed_windows=tuple(sorted(failed)),
             missing_candles=counters["missing"],
+            forced=plan.force,
+            candles_changed=counters["changed"],
         )
         logger.info("backfill: {}", result.summary())
         return result

@@ -202,6 +202,7 @@ async def plan_backfill(
         eta_s=len(windows) / rate,
         already_stored=stored,
         now_ms=now_ms,
+        force=request.force,
     )
 
 

@@ -46,6 +46,7 @@ class BackfillPlan:
     eta_s: float
     already_stored: int = 0
     now_ms: int = 0  # the planner's "now": windows end at or before the last closed candle
+    force: bool = False  # stored candles are compared and replaced when they differ
 
     @property
     def requests(self) -> int:
@@ -78,6 +79,9 @@ class BackfillResult:
     # Candles the exchange did not have (before listing, exchange-side gaps): fetched windows
     # that came back short. Not a failure; `data list` shows them as holes.
     missing_candles: int = 0
+    # A forced run rewrites stored candles that differ from the exchange's; how many did.
+    forced: bool = False
+    candles_changed: int = 0
 
     @property
     def complete(self) -> bool:
@@ -98,6 +102,8 @@ class BackfillResult:
             )
             return f"incomplete: {len(self.failed_windows)} windows missing: {shown}{more}"
         done = f"complete: {self.candles_stored} candles stored in {self.elapsed_s:.1f}s"
+        if self.forced:
+            done += f"; {self.candles_changed} stored candles changed to the exchange's values"
         if self.missing_candles:
             # Never let a short answer pass as a full history (the TUI shows only this line).
             done += f"; {self.missing_candles} candles not available on the exchange"
