@@ -163,12 +163,6 @@ def test_nothing_to_do_and_listing_clip(sim_thread, tmp_path, capsys):
     assert "nothing to fetch" in capsys.readouterr().out
 
 
-def test_data_list_without_database(tmp_path, capsys):
-    assert _cli(tmp_path / "none.db", None, "data", "list") == 0
-    assert "does not exist yet" in capsys.readouterr().out
-    assert not (tmp_path / "none.db").exists()
-
-
 def test_simulator_clock_ahead_of_ours_still_fetches_everything(tmp_path, capsys):
     from scalp_radar.sim import SimClock
 
@@ -283,3 +277,88 @@ def test_sigint_then_sigkill_then_rerun_leaves_no_hole_no_duplicate(sim_thread, 
     con.close()
     assert count == distinct == total
     assert _rows(db_path, SYM, "1m", start, end) == sim_thread.truth(SYM, "1m", start, end)
+
+
+# ------------------------------------------------------------------------------ whose file
+
+
+def _run_cli(home: Path, *argv: str, user: list[str] | None = None):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(home)}
+    env.pop("SCALP_RADAR_CONFIG", None)
+    return subprocess.run(
+        [*(user or []), sys.executable, "-m", "scalp_radar", "--log-dir", str(home / "logs"),
+         *argv],
+        env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+
+
+def _fingerprint(path: Path) -> tuple[bytes, int, list[str]]:
+    return path.read_bytes(), path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
+
+
+def test_foreign_and_corrupt_files_are_refused_untouched_by_every_command(tmp_path):
+    # Regression (issue 10 item 1): `data list --db other.db` added our tables, application_id,
+    # user_version and WAL to another tool's file; a corrupt file was switched to WAL first.
+    from tests.test_store_ownership import corrupt_db, foreign_candles_db
+
+    cases = {
+        "other.db": (foreign_candles_db, "table candles has columns (id, pair, price)"),
+        "broken.db": (corrupt_db, "not a sound SQLite database"),
+    }
+    for name, (make, expected) in cases.items():
+        folder = tmp_path / name.split(".")[0]
+        folder.mkdir()
+        path = make(folder / name)
+        before = _fingerprint(path)
+        for argv in (
+            ["data", "list"],
+            ["data", "repair", "--sim-url", "http://127.0.0.1:1"],
+            ["data", "verify", "--sim-url", "http://127.0.0.1:1"],
+            ["backfill", "--sim-url", "http://127.0.0.1:1", "--symbol", SYM, "--days", "1"],
+            ["--headless", "--demo"],
+        ):
+            result = _run_cli(tmp_path, "--db", str(path), *argv)
+            lines = result.stderr.splitlines()
+            assert result.returncode == 2, (argv, result.stdout, result.stderr)
+            assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], argv
+            assert _fingerprint(path) == before, argv
+
+
+def test_data_list_and_repair_without_a_database_create_none(tmp_path):
+    # Regression: `data repair` created an empty database; `data list` exited 0.
+    missing = tmp_path / "none.db"
+    for argv in (["data", "list"], ["data", "repair", "--sim-url", "http://127.0.0.1:1"]):
+        result = _run_cli(tmp_path, "--db", str(missing), *argv)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            f"scalp-radar: error: {missing}: no database there; expected an existing "
+            "scalp-radar database (`scalp-radar backfill` or a run creates one)"
+        ]
+        assert not missing.exists()
+
+
+def test_data_list_reads_a_read_only_database_in_a_read_only_directory(sim_thread, tmp_path):
+    # Regression: listing opened read-write (WAL switch, migrations) and failed on a read-only
+    # file. Root ignores file modes, so the command then runs as `nobody`.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch)
+        base.chmod(0o777)
+        folder = base / "ro"
+        folder.mkdir()
+        db_path = folder / "c.db"
+        now = sim_thread.clock.now_ms()
+        assert _cli(db_path, sim_thread.url, "backfill", "--symbol", SYM, "--timeframe", "5m",
+                    "--since", _iso(now - 2 * DAY), "--until", _iso(now - DAY)) == 0  # fmt: skip
+        assert not (folder / "c.db-wal").exists()
+        db_path.chmod(0o444)
+        folder.chmod(0o555)
+        before = _fingerprint(db_path)
+        user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        result = _run_cli(base, "--db", str(db_path), "data", "list",
+                          user=user if os.geteuid() == 0 else None)  # fmt: skip
+        folder.chmod(0o755)
+        assert result.returncode == 0, result.stderr
+        assert "288" in result.stdout and "100.00%" in result.stdout
+        assert _fingerprint(db_path) == before

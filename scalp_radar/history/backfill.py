@@ -40,6 +40,7 @@ from scalp_radar.history.types import (
     BackfillPlan,
     BackfillProgress,
     BackfillResult,
+    CandleSource,
     Window,
 )
 
@@ -95,7 +96,7 @@ class Backfiller:
 
     def __init__(
         self,
-        exchange: Any,
+        exchange: CandleSource,
         db: Database | None,
         limiter: RateLimiter,
         *,
@@ -155,6 +156,7 @@ class Backfiller:
                     limit=limit,
                     params=params,
                 )
+                return rows
             except permanent:
                 raise
             except (ccxt.DDoSProtection, ccxt.RateLimitExceeded) as exc:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.history.backfill import Backfiller, HealError
 from scalp_radar.history.holes import as_timeframe
 from scalp_radar.history.plan import plan_ranges
+from scalp_radar.history.types import CandleSource
 
 if TYPE_CHECKING:
     from scalp_radar.core.limiter import RateLimiter
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 async def heal_range(
-    exchange: Any,
+    exchange: CandleSource,
     db: Database | None,
     limiter: RateLimiter,
     symbol: str,

@@ -3,6 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class CandleSource(Protocol):
+    """What the history code uses of a ccxt (pro) exchange instance."""
+
+    async def fetch_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] = ...,
+    ) -> list[list[Any]]:
+        """OHLCV rows [ts, open, high, low, close, volume]."""
+        ...
+
+    def milliseconds(self) -> int:
+        """The exchange instance's clock in ms."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
