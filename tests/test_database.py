@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from scalp_radar.core.store import codec
 from scalp_radar.core.models import (
     Candle,
     Direction,
@@ -32,6 +31,7 @@ from scalp_radar.core.store import (
     CoverageRow,
     Database,
     DatabaseError,
+    codec,
 )
 
 BTC = "BTC/USDT:USDT"
