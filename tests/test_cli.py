@@ -186,14 +186,54 @@ def test_simulated_prices_never_use_the_real_history_database(tmp_path):
     assert real.endswith("scalp_radar.db")
     demo = _database_line(run_cli("--demo", "config", "check", cwd=tmp_path))
     assert demo.endswith("scalp_radar-demo.db")
-    sim = _database_line(
-        run_cli("--sim-url", "http://127.0.0.1:8765", "config", "check", cwd=tmp_path)
-    )
-    assert sim.endswith("scalp_radar-demo.db")
     chosen = _database_line(
         run_cli("--demo", "--db", str(tmp_path / "mine.db"), "config", "check", cwd=tmp_path)
     )
     assert chosen.endswith("mine.db")
+
+
+def test_each_simulated_history_gets_its_own_database(tmp_path):
+    # Regression (issue 10 item 4): `scalp-radar sim --speed 60` (or another seed) reached with
+    # --sim-url wrote into the same scalp_radar-demo.db as the embedded demo, mixing a price
+    # path and a clock an hour ahead into it.
+    from scalp_radar.sim import SimClock, SimExchange
+
+    sims = [
+        SimExchange(seed=42),
+        SimExchange(seed=7),
+        SimExchange(seed=42, clock=SimClock(speed=60)),
+    ]
+    names = []
+    try:
+        for sim in sims:
+            sim.start_in_thread()
+            line = _database_line(run_cli("--sim-url", sim.url, "config", "check", cwd=tmp_path))
+            names.append(Path(line.split()[-1]).name)
+    finally:
+        for sim in sims:
+            sim.stop_thread()
+    assert names[0] == "scalp_radar-demo.db"  # the embedded demo's history: same seed and clock
+    assert names[1] == "scalp_radar-demo-seed7.db"
+    assert names[2].startswith("scalp_radar-demo-x60-") and names[2].endswith("Z.db")
+    unreachable = run_cli("--sim-url", "http://127.0.0.1:1", "config", "check", cwd=tmp_path)
+    assert_one_line_error(unreachable, "--sim-url", "http://127.0.0.1:1", "--db")
+
+
+def test_database_path_mistakes_are_one_line(tmp_path):
+    # Regression (issue 10 items 11, 12): DATABASE_PATH=<dir> with --demo exited 0 and created
+    # `<dir>-demo`; `--db ''` silently used the default database; a symlink loop gave sqlite's
+    # "unable to open database file".
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    result = run_cli("--demo", "config", "check", cwd=tmp_path, env={"DATABASE_PATH": str(folder)})
+    assert_one_line_error(result, "DATABASE_PATH", str(folder), "is a directory")
+    assert not (tmp_path / "folder-demo").exists()
+    assert_one_line_error(run_cli("--db", "", "data", "list", cwd=tmp_path), "--db", "empty")
+    loop = tmp_path / "loop.db"
+    loop.symlink_to(loop)
+    for argv in (["data", "list"], ["--headless", "--demo"]):
+        result = run_cli("--db", str(loop), *argv, cwd=tmp_path)
+        assert_one_line_error(result, str(loop), "symbolic links")
 
 
 def test_headless_against_a_remote_simulator_is_labelled_demo(tmp_path):

@@ -51,3 +51,31 @@ def test_uncreatable_data_dir_is_one_line_config_error(xdg, monkeypatch):
     assert "\n" not in message
     assert message.startswith(str(blocker / "scalp-radar") + ": cannot create the data directory")
     assert "DATABASE_PATH" in message
+
+
+def test_database_path_sources_and_simulated_siblings(xdg):
+    default = paths.default_db_path()
+    assert paths.database_path(None, None, None) == default
+    assert paths.database_path(None, None, "demo") == default.with_name("scalp_radar-demo.db")
+    custom = str(xdg / "mine" / "hist.sqlite")
+    assert (
+        paths.database_path(None, custom, "demo-seed7") == xdg / "mine" / "hist-demo-seed7.sqlite"
+    )
+    # --db names the file: used as given, simulated or not
+    assert paths.database_path(str(xdg / "x.db"), custom, "demo") == xdg / "x.db"
+
+
+def test_database_path_refuses_a_directory_and_an_empty_flag(xdg):
+    # Regression (issue 10 item 11): DATABASE_PATH=<dir> with --demo created `<dir>-demo`.
+    folder = xdg / "folder"
+    folder.mkdir()
+    for tag in (None, "demo"):
+        with pytest.raises(ConfigError) as info:
+            paths.database_path(None, str(folder), tag)
+        assert str(info.value) == (
+            f"DATABASE_PATH: {folder} is a directory; expected a database file path such as "
+            f"{folder / 'scalp_radar.db'}"
+        )
+    assert sorted(p.name for p in xdg.iterdir()) == ["folder", "work"]  # no folder-demo
+    with pytest.raises(ConfigError, match=r"^--db: expected a database file path, got an empty"):
+        paths.database_path("", None, None)

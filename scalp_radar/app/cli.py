@@ -423,7 +423,7 @@ def resolve_context(args: argparse.Namespace) -> RunContext:
     """Config, database and log paths, and the exchange target, from flags, .env and defaults.
 
     Simulated prices (--demo, --sim-url or exchange.sim_url) never go into the real history:
-    unless --db names a file, they use a sibling `*-demo.db`.
+    unless --db names a file, they use a sibling `*-demo*.db` named by the simulated history.
     """
     from scalp_radar.core import paths
     from scalp_radar.core.store import check_database_file
@@ -431,15 +431,16 @@ def resolve_context(args: argparse.Namespace) -> RunContext:
     config = _load_config(args)
     sim_url = _sim_url(args, config)
     demo = bool(args.demo or sim_url)  # a simulator anywhere means simulated prices
-    if args.db:
-        db_path = Path(args.db).expanduser()
-    else:
-        if config.secrets.database_path:
-            db_path = Path(config.secrets.database_path).expanduser()
-        else:
-            db_path = paths.default_db_path()
-        if demo:
-            db_path = db_path.with_name(f"{db_path.stem}-demo{db_path.suffix}")
+    tag = None
+    if demo and args.db is None:
+        # Each simulated history (seed, clock timeline) gets its own database.
+        from scalp_radar.app.demo import simulated_history
+
+        try:
+            tag = simulated_history(sim_url).db_tag()
+        except ValueError as exc:
+            raise UsageError(f"--sim-url: {exc}") from None
+    db_path = paths.database_path(args.db, config.secrets.database_path, tag)
     # Refuse a wrong --db before anything starts (simulator, engine, logs about them).
     check_database_file(db_path)
     log_dir = Path(args.log_dir).expanduser() if args.log_dir else paths.default_log_dir()

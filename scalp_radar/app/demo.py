@@ -12,11 +12,14 @@ import contextlib
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Sequence
 
 from loguru import logger
 
+from scalp_radar.core.sim_identity import IDENTITY_PATH, SimIdentity
 from scalp_radar.engine.runner import Simulator, SimulatorFactory
 from scalp_radar.sim.clock import SimClock
 
@@ -24,6 +27,30 @@ DEMO_CONTRACTS = 500  # the market-wide radar's universe in --demo
 READY_TIMEOUT_S = 60.0  # a loaded 2-core machine needs a few seconds to import and bind
 STOP_TIMEOUT_S = 5.0
 _READY = "SIM-READY "
+
+# The embedded simulator (`--demo`): default seed, clock on the wall clock.
+EMBEDDED = SimIdentity()
+
+
+def simulated_history(sim_url: str | None) -> SimIdentity:
+    """The identity of the simulated history: asked of the simulator at sim_url, else the
+    embedded one's. ValueError (one line) when the simulator does not answer it."""
+    if not sim_url:
+        return EMBEDDED
+    url = sim_url.rstrip("/") + IDENTITY_PATH
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return SimIdentity.from_json(json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code} on {IDENTITY_PATH}; is it a `scalp-radar sim`?"
+    except urllib.error.URLError as exc:
+        reason = f"{exc.reason}; start it with `scalp-radar sim` first"
+    except (OSError, ValueError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    raise ValueError(
+        f"cannot ask the simulator at {sim_url} which history it serves ({reason}), "
+        "or pass --db PATH"
+    )
 
 
 def simulator_factory(speed: float = 1.0, contracts: int | None = None) -> SimulatorFactory:

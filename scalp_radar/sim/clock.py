@@ -30,6 +30,11 @@ class SimClock:
         self._base_ms = float(start_ms if start_ms is not None else time.time() * 1000)
         self._base_real = monotonic()
         self._frozen = False
+        self._base_wall_ms = int(time.time() * 1000)  # names the timeline (SimIdentity)
+
+    def timeline(self) -> tuple[int, int]:
+        """(simulated ms, wall ms) when this timeline started (a jump starts a new one)."""
+        return int(self._base_ms), self._base_wall_ms
 
     @classmethod
     def following(cls, base_ms: float, base_monotonic: float, speed: float) -> SimClock:
@@ -81,6 +86,7 @@ class SimClock:
         with self._lock:
             self._base_ms = float(ms)
             self._base_real = self._monotonic()
+            self._base_wall_ms = int(time.time() * 1000)
 
     def advance(self, ms: int) -> None:
         """Move the clock forward by ms."""

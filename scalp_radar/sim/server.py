@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from aiohttp import web
 from loguru import logger
 
+from scalp_radar.core.sim_identity import DEFAULT_SEED, IDENTITY_PATH, SimIdentity
 from scalp_radar.sim.clock import SimClock
 from scalp_radar.sim.events import EventPlan, MarketEvent
 from scalp_radar.sim.faults import FaultInjector
@@ -40,7 +41,7 @@ class SimExchange:
     def __init__(
         self,
         symbols: Iterable[str] | None = None,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
         speed: float = 1.0,
         port: int = 0,
         host: str = "127.0.0.1",
@@ -107,6 +108,7 @@ class SimExchange:
         app = web.Application()
         app.add_routes(self.rest.routes())
         app.router.add_get("/v2/ws/public", self.hub.handle)
+        app.router.add_get(IDENTITY_PATH, self._serve_identity)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -238,6 +240,16 @@ class SimExchange:
         now = self.clock.now_ms()
         for inst in self.market.specs:
             self.tickers.rest(inst, now)
+
+    # -- identity ---------------------------------------------------------------------------------
+    @property
+    def identity(self) -> SimIdentity:
+        """Seed and clock timeline: what makes this simulated history distinct."""
+        origin, started = self.clock.timeline()
+        return SimIdentity(self.seed, self.clock.speed, origin, started)
+
+    async def _serve_identity(self, request: web.Request) -> web.Response:
+        return web.json_response(self.identity.to_json())
 
     # -- the truth --------------------------------------------------------------------------------
     def truth(self, symbol: str, timeframe: object, start_ms: int, end_ms: int) -> list[list]:
