@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scalp_radar.app.cli import build_parser
+from scalp_radar.app.context import RunContext
 from scalp_radar.app.history_cmds import run_backfill
 from scalp_radar.core.config import load_config
 
@@ -29,10 +30,8 @@ def _iso(ms: int) -> str:
 
 def _backfill(db_path: Path, sim_url: str, *argv: str) -> int:
     args = build_parser().parse_args(["backfill", *argv])
-    args.app_config = load_config()
-    args.db_path = db_path
-    args.sim_url = sim_url
-    return run_backfill(args)
+    ctx = RunContext(load_config(), db_path, db_path.parent / "logs", sim_url, demo=True)
+    return run_backfill(args, ctx)
 
 
 def _scalp_radar(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:

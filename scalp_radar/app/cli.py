@@ -389,6 +389,20 @@ def build_parser() -> argparse.ArgumentParser:
         "fetch exactly the holes between first and last",
     )
     _add_fetch_options(repair)
+    verify = command(
+        data,
+        "verify",
+        "scalp_radar.app.history_cmds:run_data_verify",
+        Setup.FILE_LOGS,
+        "fetch stored candles again: report mismatches, holes, duplicates (--fix repairs)",
+    )
+    _add_fetch_options(verify)
+    _add_range_options(verify)  # default: the last day
+    verify.add_argument(
+        "--fix",
+        action="store_true",
+        help="replace mismatched candles, fill holes and delete duplicates with the exchange's",
+    )
     return parser
 
 

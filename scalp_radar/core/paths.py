@@ -45,7 +45,7 @@ def default_db_path() -> Path:
     return default_data_dir() / DB_FILENAME
 
 
-def database_path(flag: str | None, setting: str | None, simulated_tag: str | None) -> Path:
+def database_path(flag: str | None, setting: str | Path | None, simulated_tag: str | None) -> Path:
     """The database file: `--db` as given, else DATABASE_PATH, else the default.
 
     Simulated prices never go into a real history: unless `--db` names the file, they use a
