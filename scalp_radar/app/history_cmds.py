@@ -1,8 +1,8 @@
-"""`scalp-radar backfill` and `scalp-radar data list|repair`.
+"""`scalp-radar backfill` and `scalp-radar data list|repair|verify`.
 
 The CLI (`scalp_radar.app.cli`) parses the options and resolves a RunContext (config, database,
 simulator URL, demo) before calling `run_backfill(args, ctx)`, `run_data_list(args, ctx)` or
-`run_data_repair(args, ctx)`.
+`run_data_repair(args, ctx)` / `run_data_verify(args, ctx)`.
 
 Exit codes (ExitCode): 0 complete; 1 incomplete (windows named) or failed; 2 bad input (one line,
 before any candle request); 130 cancelled with Ctrl-C (what was written is valid; rerun to
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scalp_radar.app.arg_types import MAX_DAYS, MIN_DAYS
 from scalp_radar.app.context import RunContext
@@ -35,10 +35,14 @@ from scalp_radar.history.types import (
     BackfillResult,
 )
 
+if TYPE_CHECKING:
+    from scalp_radar.history.verify import StreamCheck
+
 EXIT_OK = ExitCode.OK
 EXIT_INCOMPLETE = ExitCode.INCOMPLETE
 EXIT_CANCELLED = ExitCode.CANCELLED
 DEFAULT_DAYS = 30.0
+VERIFY_DAYS = 1.0
 # Nothing older can be fetched: no crypto-futures market existed (Bitget lists from 2018).
 EARLIEST_MS = 1_262_304_000_000  # 2010-01-01 UTC
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")
@@ -119,7 +123,9 @@ def select_streams(args: argparse.Namespace, config: Any) -> Selection:
     return Selection(tuple(streams))
 
 
-def resolve_range(args: argparse.Namespace, now_ms: int) -> tuple[int, int]:
+def resolve_range(
+    args: argparse.Namespace, now_ms: int, default_days: float = DEFAULT_DAYS
+) -> tuple[int, int]:
     """[since, until) in ms from --days/--since/--until; UsageError if bad or inverted."""
     days = args.days
     since_text = args.since
@@ -136,7 +142,7 @@ def resolve_range(args: argparse.Namespace, now_ms: int) -> tuple[int, int]:
     if since_text is not None:
         since = parse_when(since_text, "--since")
     else:
-        since = until - int((days if days is not None else DEFAULT_DAYS) * DAY_MS)
+        since = until - int((days if days is not None else default_days) * DAY_MS)
     if since_text is not None and since >= now_ms:
         raise UsageError(f"--since: {since_text} is in the future")
     if since >= until:
@@ -148,6 +154,10 @@ def resolve_range(args: argparse.Namespace, now_ms: int) -> tuple[int, int]:
 
 def _fmt(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _fmt_s(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 # ------------------------------------------------------------------------------ session
@@ -164,10 +174,17 @@ class _Session:
         self.db: Any = None
         self.limiter: Any = None
 
-    async def open_db(self) -> Any:
-        from scalp_radar.core.store import Database
+    async def open_db(self, *, read_only: bool = False, existing: bool = False) -> Any:
+        """Open the database; `existing` refuses to create one (one line, nothing written)."""
+        from scalp_radar.core.store import Database, check_database_file
 
-        self.db = Database(self.ctx.db_path)
+        path = self.ctx.db_path
+        if existing and not read_only and check_database_file(path) is None:
+            raise UsageError(
+                f"{path}: no database there; expected an existing scalp-radar database "
+                "(`scalp-radar backfill` or a run creates one)"
+            )
+        self.db = Database(path, read_only=read_only)
         await self.db.init()
         return self.db
 
@@ -263,7 +280,7 @@ async def plan_streams(
         windows.extend(plan.windows)
         expected += plan.expected_candles
         stored += plan.already_stored
-    return BackfillPlan(tuple(windows), expected, len(windows) / rate_per_s, stored, now_ms)
+    return BackfillPlan(tuple(windows), expected, len(windows) / rate_per_s, stored, now_ms, force)
 
 
 def unlisted(markets: dict[str, Any], symbols: Sequence[str]) -> UsageError | None:
@@ -391,9 +408,11 @@ async def _backfill_main(args: argparse.Namespace, ctx: RunContext) -> int:
 
 def _run(main: Any) -> int:
     """asyncio.run with one-line errors: bad input exits 2, an unreachable exchange exits 1."""
+    from scalp_radar.core.store import DatabaseError
+
     try:
         return asyncio.run(main)
-    except UsageError as exc:
+    except (UsageError, DatabaseError) as exc:
         print_error(exc)
         return ExitCode.USAGE
     except Exception as exc:
@@ -426,7 +445,9 @@ async def _data_list(args: argparse.Namespace, ctx: RunContext) -> int:
     db_path = ctx.db_path
     session = _Session(ctx)
     try:
-        rows = await inventory(await session.open_db(), symbols or None, tfs or None)
+        # Read-only: listing writes nothing, and works on a read-only file or directory.
+        db = await session.open_db(read_only=True)
+        rows = await inventory(db, symbols or None, tfs or None)
     finally:
         await session.close()
     if not rows:
@@ -474,7 +495,8 @@ async def _data_repair(args: argparse.Namespace, ctx: RunContext) -> int:
     tfs = [check_timeframe(t) for t in (args.timeframe or [])]
     session = _Session(ctx)
     try:
-        rows = await inventory(await session.open_db(), symbols or None, tfs or None)
+        db = await session.open_db(existing=True)
+        rows = await inventory(db, symbols or None, tfs or None)
         if sum(len(r.holes) for r in rows) == 0:
             print("no holes: nothing to repair")
             return EXIT_OK
@@ -492,13 +514,132 @@ async def _data_repair(args: argparse.Namespace, ctx: RunContext) -> int:
 
 
 def run_data_list(args: argparse.Namespace, ctx: RunContext) -> int:
-    """`scalp-radar data list`; never creates a database."""
-    if not ctx.db_path.exists():
-        print(f"no candles stored: {ctx.db_path} does not exist yet")
-        return EXIT_OK
+    """`scalp-radar data list`: read-only; never creates a database."""
     return _run(_data_list(args, ctx))
 
 
 def run_data_repair(args: argparse.Namespace, ctx: RunContext) -> int:
     """`scalp-radar data repair`: fetch exactly the holes; exit code."""
     return _run(_data_repair(args, ctx))
+
+
+def run_data_verify(args: argparse.Namespace, ctx: RunContext) -> int:
+    """`scalp-radar data verify`: compare stored candles with the exchange's; exit code."""
+    return _run(_data_verify(args, ctx))
+
+
+# ------------------------------------------------------------------------------ verify
+
+_DETAIL_LINES = 50  # problem lines printed before "... and N more"
+
+
+async def _verify_streams(args: argparse.Namespace, session: _Session) -> Selection:
+    """Streams to verify: the flags', else every stored (symbol, timeframe)."""
+    if args.symbol or args.timeframe:
+        return select_streams(args, session.config)
+    by_symbol: dict[str, list[str]] = {}
+    for row in await session.db.get_coverage():
+        if isinstance(row.timeframe, TimeFrame):
+            by_symbol.setdefault(row.symbol, []).append(row.timeframe.value)
+    return Selection(tuple((s, tuple(tfs)) for s, tfs in by_symbol.items()))
+
+
+def _verify_lines(check: StreamCheck) -> list[str]:
+    """One line per problem found in one stream's check."""
+    name = f"{check.symbol} {check.timeframe}"
+    lines = []
+    for m in check.mismatches:
+        diffs = "; ".join(
+            f"{d.name} stored {d.stored!r}, exchange {d.exchange!r}" for d in m.fields
+        )
+        lines.append(f"mismatch: {name} {_fmt(m.timestamp)}: {diffs}")
+    step = TimeFrame.from_string(check.timeframe).to_milliseconds()
+    for start, end in check.holes:
+        lines.append(
+            f"hole: {name} {_fmt(start)} .. {_fmt(end)} "
+            f"({(end - start) // step} candles the exchange has)"
+        )
+    for ts in check.duplicates:
+        lines.append(
+            f"duplicate: {name} {_fmt_s(ts)} (off the {check.timeframe} grid: "
+            "a second candle for one period)"
+        )
+    for ts in check.not_on_exchange:
+        lines.append(f"not on the exchange: {name} {_fmt(ts)} (stored; the exchange returned none)")
+    for window in check.failed_windows:
+        lines.append(f"not verified: {window}")
+    return lines
+
+
+def _verify_report(checks: Sequence[StreamCheck], fix: bool) -> int:
+    """Print the problems and the summary; the exit code."""
+    lines = [line for check in checks for line in _verify_lines(check)]
+    for line in lines[:_DETAIL_LINES]:
+        print(line)
+    if len(lines) > _DETAIL_LINES:
+        print(f"... and {len(lines) - _DETAIL_LINES} more")
+    extra = sum(len(c.not_on_exchange) for c in checks)
+    failed = sum(len(c.failed_windows) for c in checks)
+    summary = (
+        f"verified {len(checks)} streams, {sum(c.compared for c in checks):,} stored candles "
+        f"compared: {sum(len(c.mismatches) for c in checks)} mismatched, "
+        f"{sum(len(c.holes) for c in checks)} holes ({sum(c.hole_candles for c in checks)} "
+        f"candles), {sum(len(c.duplicates) for c in checks)} duplicates"
+    )
+    if extra:
+        summary += f", {extra} not on the exchange"
+    if failed:
+        summary += f", {failed} windows not verified"
+    print(summary)
+    if fix:
+        print(
+            f"fixed: {sum(c.replaced for c in checks)} candles replaced, "
+            f"{sum(c.filled for c in checks)} filled, "
+            f"{sum(c.removed for c in checks)} duplicates deleted"
+        )
+        remaining = sum(c.remaining for c in checks)
+        if remaining:
+            print(f"{remaining} problems remain (see above)")
+        return EXIT_INCOMPLETE if remaining else EXIT_OK
+    if any(c.problems for c in checks):
+        print("`scalp-radar data verify --fix` replaces and fills them with the exchange's candles")
+        return EXIT_INCOMPLETE
+    return EXIT_OK
+
+
+async def _data_verify(args: argparse.Namespace, ctx: RunContext) -> int:
+    from scalp_radar.history.verify import verify_stream
+
+    resolve_range(args, int(time.time() * 1000) + DAY_MS, VERIFY_DAYS)  # bad dates: no request
+    session = _Session(ctx)
+    try:
+        await session.open_db(existing=True)
+        selection = await _verify_streams(args, session)
+        if not selection.streams:
+            print(f"no candles stored in {ctx.db_path}: nothing to verify")
+            return EXIT_OK
+        await session.open_exchange()
+        session.check_markets(selection.symbols)
+        now_ms = await session.server_now_ms()
+        since, until = resolve_range(args, now_ms, VERIFY_DAYS)
+        print(f"verify: {_fmt(since)} .. {_fmt(until)} UTC, closed candles stored in that range")
+        checks = [
+            await verify_stream(
+                session.exchange,
+                session.db,
+                session.limiter,
+                symbol,
+                tf,
+                since,
+                until,
+                now_ms,
+                fix=args.fix,
+                concurrency=args.concurrency,
+                retries=args.retries,
+            )
+            for symbol, tfs in selection.streams
+            for tf in tfs
+        ]
+    finally:
+        await session.close()
+    return _verify_report(checks, args.fix)
