@@ -80,14 +80,20 @@ class Rig:
         return {s.key: set(s.state_log) for s in self.engine.streams}
 
 
-def new_engine(cfg: Any, db: Database | None, sim: SimExchange, **kw: Any) -> DataEngine:
-    """An engine pointed at `sim`, on its clock, with a short ccxt keepalive."""
+def new_engine(
+    cfg: Any, db: Database | None, sim: SimExchange, *, on_sim_clock: bool = True, **kw: Any
+) -> DataEngine:
+    """An engine pointed at `sim` with a short ccxt keepalive.
+
+    On the simulator's clock (as the demo runs), or with `on_sim_clock=False` on the wall clock,
+    measuring the simulator's (as `--sim-url` runs).
+    """
     return DataEngine(
         cfg,
         db,
         RateLimiter.from_exchange_config(cfg.exchange),
         sim_url=sim.url,
-        clock=sim.clock,
+        clock=sim.clock if on_sim_clock else None,
         exchange_options={"ws": {"keepAlive": KEEPALIVE_MS}},
         **kw,
     )

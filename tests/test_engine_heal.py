@@ -15,14 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.store import Database
 from scalp_radar.engine import healer as healer_module
 from scalp_radar.engine.data_engine import DataEngine
 from scalp_radar.sim import SimExchange, SimLimits
 from tests.engine_support import (
     BTC,
-    KEEPALIVE_MS,
     STEP,
     T0,
     all_live,
@@ -30,6 +28,7 @@ from tests.engine_support import (
     candle,
     closes_after,
     make_config,
+    new_engine,
     row,
     scripted_engine,
     wait_for,
@@ -43,13 +42,7 @@ async def wall_clock_engine(tmp_path: Path, sim: SimExchange) -> AsyncIterator[D
     """An engine on the real clock against `sim` (what `--headless --sim-url` builds)."""
     cfg = make_config([BTC], ["1m"])
     async with Database(tmp_path / "heal.db") as db:
-        engine = DataEngine(
-            cfg,
-            db,
-            RateLimiter.from_exchange_config(cfg.exchange),
-            sim_url=sim.url,
-            exchange_options={"ws": {"keepAlive": KEEPALIVE_MS}},
-        )
+        engine = new_engine(cfg, db, sim, on_sim_clock=False)
         await engine.start()
         try:
             yield engine

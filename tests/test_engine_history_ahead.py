@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.store import Database
-from scalp_radar.engine.data_engine import DataEngine
 from scalp_radar.sim import SimExchange, SimLimits
 from tests.engine_support import (
     BTC,
     ETH,
-    KEEPALIVE_MS,
     all_live,
     closes_after,
     make_config,
@@ -64,13 +61,7 @@ async def test_history_ahead_of_the_exchange_is_reported_and_streams_go_live(
         if on_the_simulators_clock:
             eng = new_engine(cfg, db, sim)  # demo: the engine runs on the simulator's clock
         else:  # --sim-url: the engine is on the wall clock and measures the exchange's
-            eng = DataEngine(
-                cfg,
-                db,
-                RateLimiter.from_exchange_config(cfg.exchange),
-                sim_url=sim.url,
-                exchange_options={"ws": {"keepAlive": KEEPALIVE_MS}},
-            )
+            eng = new_engine(cfg, db, sim, on_sim_clock=False)
         await eng.start()
         try:
             await wait_for(lambda: all_live(eng), 15.0, "every stream live")

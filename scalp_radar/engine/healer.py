@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -23,7 +23,7 @@ from scalp_radar.history.heal import heal_range
 
 if TYPE_CHECKING:
     from scalp_radar.core.limiter import RateLimiter
-    from scalp_radar.engine.stream import StreamWorker
+    from scalp_radar.engine.stream import IncidentSink, StreamWorker
 
 # Heal attempts in a row; then the repair waits RETRY_LATER_S and tries again (gap stays open).
 HEAL_ATTEMPTS = 6
@@ -33,19 +33,6 @@ HEAL_DELAY_S = 0.5
 RETRY_LATER_S = 15.0
 # The exchange's clock is measured again before a heal when the last measurement is older.
 CLOCK_FRESH_MS = 2_000
-
-
-class IncidentSink(Protocol):
-    """Where the healer reports what it did."""
-
-    def __call__(
-        self,
-        kind: str,
-        symbol: str | None,
-        timeframe: str | None,
-        message: str,
-        duration_s: float | None = None,
-    ) -> None: ...
 
 
 class Healer:

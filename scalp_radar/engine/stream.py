@@ -46,6 +46,19 @@ def stale_after_s(tf: TimeFrame, multiplier: float, floor_s: float, speed: float
     return max(floor_s, multiplier * expected_update_interval_s(tf) / speed)
 
 
+class IncidentSink(Protocol):
+    """Records an incident: `incident(kind, symbol, timeframe, message, duration_s=None)`."""
+
+    def __call__(
+        self,
+        kind: str,
+        symbol: str | None,
+        timeframe: str | None,
+        message: str,
+        duration_s: float | None = None,
+    ) -> None: ...
+
+
 class StreamHost(Protocol):
     """What a stream needs from its engine."""
 
@@ -57,14 +70,8 @@ class StreamHost(Protocol):
         self, stream: StreamWorker, candles: list[Candle], *, corrected: bool, live: bool
     ) -> None: ...
     def stream_gap(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None: ...
-    def incident(
-        self,
-        kind: str,
-        symbol: str | None,
-        timeframe: str | None,
-        message: str,
-        duration_s: float | None = None,
-    ) -> None: ...
+    @property
+    def incident(self) -> IncidentSink: ...
     def count_reconnect(self) -> None: ...
     def stream_unconfirmed(self, stream: StreamWorker, candle: Candle) -> None: ...
 
