@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.store import CandleWrites, Database
 from scalp_radar.exchange.backoff import Backoff
+from scalp_radar.exchange.errors import describe
 from scalp_radar.history.holes import find_holes, missing_ranges
 from scalp_radar.history.plan import (
     HISTORY,
@@ -83,12 +84,6 @@ def _permanent_errors() -> tuple[type[BaseException], ...]:
         ccxt.PermissionDenied,
         ccxt.NotSupported,
     )
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text if len(text) <= 120 else text[:117] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class Backfiller:
@@ -174,7 +169,7 @@ class Backfiller:
                 logger.debug(
                     "backfill {}: {}; retry {}/{} in {:.2f}s",
                     window.name,
-                    _short(last_exc),
+                    describe(last_exc),
                     attempt + 1,
                     self.retries,
                     delay,
@@ -204,7 +199,7 @@ class Backfiller:
                     volume=volume,
                 )
             except (ValidationError, TypeError, ValueError, IndexError) as exc:
-                logger.warning("backfill {}: invalid row dropped: {}", window.name, _short(exc))
+                logger.warning("backfill {}: invalid row dropped: {}", window.name, describe(exc))
         return [candles[ts] for ts in sorted(candles)]
 
     async def _fetch(self, window: Window) -> list[Candle]:
@@ -285,8 +280,8 @@ class Backfiller:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    logger.warning("backfill window failed: {} ({})", window.name, _short(exc))
-                    failed.append(f"{window.name} ({_short(exc)})")
+                    logger.warning("backfill window failed: {} ({})", window.name, describe(exc))
+                    failed.append(f"{window.name} ({describe(exc)})")
                 else:
                     tf_ms = TimeFrame.from_string(window.timeframe).to_milliseconds()
                     counters["stored"] += written.inserted
