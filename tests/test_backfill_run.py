@@ -127,7 +127,7 @@ async def test_a_permanently_failing_window_is_reported_by_name(sim, exchange, d
     assert not result.complete
     assert len(result.failed_windows) == 1
     assert result.failed_windows[0].startswith(plan.windows[0].name)
-    assert "ExchangeNotAvailable" in result.failed_windows[0]
+    assert "HTTP 500" in result.failed_windows[0]  # the classified reason, not the class name
     assert result.summary().startswith("incomplete: 1 windows missing: " + plan.windows[0].name)
     # the other windows are stored; the failed one is exactly the hole left
     holes = await find_holes(db, SYM, "1m", start, end)

@@ -203,6 +203,7 @@ def test_snapshot_of_a_full_buffer_never_reads_over_capacity():
         reconnects=0,
         backoff=SimpleNamespace(attempt=0),
         reason=None,
+        last_error=None,
     )
     snap = stream_snapshot(stream, now_ms=0, speed=1.0, points=2, updates_per_s=0.0)
     assert (snap.buffer_len, snap.buffer_capacity) == (3, 3)

@@ -47,6 +47,14 @@ def status_dict(snap: EngineSnapshot) -> dict[str, Any]:
         },
         "invalid_dropped": sum(s.invalid_dropped for s in snap.streams),
         "duplicates_dropped": sum(s.duplicates_dropped for s in snap.streams),
+        "out_of_order_dropped": sum(s.out_of_order_dropped for s in snap.streams),
+        "problem": conn.problem,
+        "connect_failures": conn.connect_failures,
+        "rest_429s": conn.rest_429s,
+        "rest_errors": conn.rest_errors,
+        "malformed_frames": conn.malformed_frames,
+        "exchange_recreations": conn.exchange_recreations,
+        "incidents": len(snap.incidents),
         "updates_per_s": round(sum(s.updates_per_s for s in snap.streams), 1),
         "streams": [
             {
@@ -56,6 +64,7 @@ def status_dict(snap: EngineSnapshot) -> dict[str, Any]:
                 "last_closed_ts": _last_closed_ts(s),
                 "age_s": None if s.last_update_age_s is None else round(s.last_update_age_s, 2),
                 "reason": s.reason,
+                "last_error": s.last_error,
             }
             for s in snap.streams
         ],
@@ -88,15 +97,65 @@ def status_line(snap: EngineSnapshot) -> str:
         ", ".join(prices) or "no prices yet",
         f"gaps {d['gaps']['detected']}/{d['gaps']['healed']}/{d['gaps']['open']} (found/healed/open)",
         f"reconnects {d['reconnects']}",
+        *_fault_counts(d),
         f"{d['updates_per_s']:.1f} upd/s",
         "db ok" if d["database_ok"] else "DB ERROR",
+        f"incidents {d['incidents']}",
         f"up {d['uptime_s']:.0f}s",
     ]
+    if d["problem"]:
+        parts.insert(1, f"EXCHANGE UNREACHABLE: {d['problem']}")
+    elif why := _why_down(snap):
+        parts.insert(2, why)
     if not d["websocket"]:
         parts.insert(1, "websocket OFF (ENABLE_WEBSOCKET=false)")
     if failed:
         parts.append("failed: " + "; ".join(failed))
     return " | ".join(parts)
+
+
+def _fault_counts(d: dict[str, Any]) -> list[str]:
+    """The non-zero failure counts, grouped: dropped rows, REST failures, websocket trouble."""
+    groups = [
+        (
+            "dropped",
+            [
+                (d["invalid_dropped"], "invalid"),
+                (d["duplicates_dropped"], "duplicate"),
+                (d["out_of_order_dropped"], "out-of-order"),
+            ],
+        ),
+        ("REST", [(d["rest_429s"], "429"), (d["rest_errors"], "failed")]),
+        (
+            "ws",
+            [
+                (d["malformed_frames"], "malformed"),
+                (d["exchange_recreations"], "re-created"),
+            ],
+        ),
+        ("exchange", [(d["connect_failures"], "failed connects")]),
+    ]
+    out = []
+    for name, counts in groups:
+        shown = [f"{n} {what}" for n, what in counts if n]
+        if shown:
+            out.append(f"{name} " + ", ".join(shown))
+    return out
+
+
+def _why_down(snap: EngineSnapshot) -> str | None:
+    """The most common reason among streams that are neither live nor failed, with their count."""
+    reasons: dict[str, int] = {}
+    for s in snap.streams:
+        if s.state in (StreamState.LIVE, StreamState.FAILED, StreamState.STOPPED):
+            continue
+        why = s.last_error or s.reason
+        if why:
+            reasons[why] = reasons.get(why, 0) + 1
+    if not reasons:
+        return None
+    why, n = max(reasons.items(), key=lambda kv: kv[1])
+    return f"{n} down: {why}"
 
 
 async def run_headless_async(

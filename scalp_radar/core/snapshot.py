@@ -96,6 +96,7 @@ class ConnectionFacts:
     database_ok: bool = True
     # The exchange-wide reason nothing connects (DNS, refused, TLS, timeout, HTTP status), or None.
     problem: str | None = None
+    connect_failures: int = 0  # failed attempts to reach the exchange (dials, market loads)
     rest_429s: int = 0  # HTTP 429 answers seen on REST (each one also slows the limiter)
     rest_errors: int = 0  # other failed REST calls (5xx, timeouts, dropped connections)
     malformed_frames: int = 0  # websocket frames that could not be parsed

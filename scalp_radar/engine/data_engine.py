@@ -29,7 +29,8 @@ from scalp_radar.core.snapshot import (
 )
 from scalp_radar.engine.healer import Healer, iso
 from scalp_radar.engine.history_ahead import reseed_without_future
-from scalp_radar.engine.snapshot_build import RateMeter, stream_snapshot
+from scalp_radar.engine.problem import ConnectionProblem
+from scalp_radar.engine.snapshot_build import RateMeter, failure_facts, stream_snapshot
 from scalp_radar.engine.stream import StreamWorker
 from scalp_radar.engine.validator import DataValidator
 from scalp_radar.engine.writer import CandleKey, CandleWriter, candle_key
@@ -78,7 +79,10 @@ class DataEngine:
         self._exchange_options = exchange_options
         self._factory = exchange_factory or self._create_exchange
         self.clock_sync = ClockSync(self.clock)
-        self.holder = ExchangeHolder(self._new_exchange)
+        self.holder = ExchangeHolder(
+            self._new_exchange, on_event=self._exchange_event, on_frame=self._frame_fault
+        )
+        self.problem = ConnectionProblem(self.incident, self.clock)
         ws = config.exchange.websocket
         self.websocket_enabled = config.secrets.enable_websocket
         self.streams: list[StreamWorker] = [
@@ -298,6 +302,19 @@ class DataEngine:
         self._incidents.append(inc)
         self.writer.queue_incident(inc)
 
+    def _exchange_event(self, kind: str, message: str) -> None:
+        """An exchange-wide event the holder saw (e.g. a receive loop that died)."""
+        self.incident(kind, None, None, message)
+
+    def _frame_fault(self, symbol: str, timeframe: str, what: str) -> None:
+        """A candle frame ccxt merged silently (replayed or late): count it on its stream."""
+        stream = next(
+            (s for s in self.streams if s.symbol == symbol and s.timeframe.value == timeframe),
+            None,
+        )
+        if stream is not None:
+            stream.count_silent_frame(what)
+
     def count_reconnect(self) -> None:
         """Count one stream reconnect."""
         self._reconnects += 1
@@ -491,6 +508,7 @@ class DataEngine:
             reconnects=self._reconnects,
             clock_offset_ms=self.clock_sync.offset_ms,
             database_ok=self.writer.database_ok and self._history_ok,
+            **failure_facts(self.holder, self.problem),
         )
         return EngineSnapshot(
             taken_at_ms=now,

@@ -4,10 +4,35 @@ from __future__ import annotations
 
 import time
 from itertools import islice
-from typing import Any
+from typing import Any, TypedDict
 
 from scalp_radar.core.snapshot import CandleView, StreamSnapshot
 from scalp_radar.engine.buffer import CandleBuffer
+from scalp_radar.engine.problem import ConnectionProblem
+from scalp_radar.exchange.holder import ExchangeHolder
+
+
+class FailureFacts(TypedDict):
+    """The failure fields of `ConnectionFacts`."""
+
+    problem: str | None
+    connect_failures: int
+    rest_429s: int
+    rest_errors: int
+    malformed_frames: int
+    exchange_recreations: int
+
+
+def failure_facts(holder: ExchangeHolder, problem: ConnectionProblem) -> FailureFacts:
+    """Why nothing connects and how often each kind of failure happened, for `ConnectionFacts`."""
+    return FailureFacts(
+        problem=problem.reason,
+        connect_failures=problem.failures,
+        rest_429s=holder.rest.rate_limited,
+        rest_errors=holder.rest.errors,
+        malformed_frames=holder.malformed_frames,
+        exchange_recreations=holder.recycles,
+    )
 
 
 class RateMeter:
@@ -65,7 +90,8 @@ def stream_snapshot(
         gaps_healed=s.gaps_healed,
         gaps_open=s.gaps_open,
         invalid_dropped=s.invalid_dropped,
-        duplicates_dropped=s.duplicates_dropped + s.out_of_order_dropped,
+        duplicates_dropped=s.duplicates_dropped,
+        out_of_order_dropped=s.out_of_order_dropped,
         last_update_age_s=age,
         updates_per_s=updates_per_s,
         reconnects=s.reconnects,
@@ -73,4 +99,5 @@ def stream_snapshot(
         next_retry_in_s=retry,
         reason=s.reason,
         recent_candles=views,
+        last_error=s.last_error,
     )

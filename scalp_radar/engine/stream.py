@@ -15,8 +15,10 @@ from scalp_radar.core.clock import Clock, clock_speed
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.engine.buffer import CandleBuffer, Outcome
+from scalp_radar.engine.problem import ConnectionProblem
 from scalp_radar.engine.validator import DataValidator
 from scalp_radar.exchange.backoff import Backoff
+from scalp_radar.exchange.errors import Failure, FailureKind, classify, describe
 from scalp_radar.exchange.holder import ExchangeHolder
 
 # Timeframes ccxt.pro can stream from Bitget (2h, 3d and 1M have no channel mapping).
@@ -64,6 +66,7 @@ class StreamHost(Protocol):
 
     holder: ExchangeHolder
     clock: Clock
+    problem: ConnectionProblem
 
     async def pace_subscribe(self) -> None: ...
     def stream_closed(
@@ -103,6 +106,7 @@ class StreamWorker:
         self._state = StreamState.CONNECTING
         self.state_log.append(self._state)
         self.reason: str | None = None
+        self.last_error: str | None = None  # why it is not live, kept across retries
         self.next_retry_at: float | None = None  # time.monotonic() of the next attempt
         self.last_update_ms: int | None = None  # clock time of the last accepted row
         self.updates = 0
@@ -166,11 +170,14 @@ class StreamWorker:
             holder = self.host.holder
             ex = holder.ensure()
             gen = holder.generation
+            loading_markets = False
             try:
                 if resync:
                     if not ex.markets:
                         # Load markets first, so the subscribes below are really paced.
+                        loading_markets = True
                         await asyncio.wait_for(ex.load_markets(), CONNECT_GRACE_S)
+                        loading_markets = False
                     await self.host.pace_subscribe()
                     timeout = self.stale_timeout_s() + CONNECT_GRACE_S
                 else:
@@ -186,17 +193,22 @@ class StreamWorker:
                 resync = True
                 continue
             except TimeoutError:
-                await self._on_stale(gen, resync)
+                if loading_markets:
+                    # No REST answer at all: the exchange is unreachable, not a stale stream.
+                    reason = f"timeout after {CONNECT_GRACE_S:g} s loading markets"
+                    await self._on_failure(Failure(FailureKind.TIMEOUT, reason))
+                else:
+                    await self._on_stale(gen, resync)
                 resync = True
                 continue
             except ccxt.BadSymbol as exc:
-                self.fail(f"unknown symbol: {_short(exc)}")
+                self.fail(f"unknown symbol: {describe(exc)}")
                 return
             except ccxt.BadRequest as exc:
                 if self._names_me(exc):
                     self._own_errors += 1
                     if self._own_errors >= MAX_OWN_ERRORS or self.symbol not in (ex.markets or {}):
-                        self.fail(f"rejected by the exchange: {_short(exc)}")
+                        self.fail(f"rejected by the exchange: {describe(exc)}")
                         await holder.recycle(gen, f"{self.key} subscription rejected")
                         return
                 await self._on_poisoned(gen, exc, backoff=self._names_me(exc))
@@ -204,12 +216,13 @@ class StreamWorker:
                 continue
             except ccxt.NetworkError as exc:
                 if holder.generation != gen:
-                    self._mark_down(f"exchange re-created: {_short(exc)}")
+                    self.last_error = describe(exc)
+                    self._mark_down(f"exchange re-created: {self.last_error}")
                 elif _socket_alive(ex):
                     # An error event (e.g. 30006) left the socket up with a dead subscription.
                     await self._on_poisoned(gen, exc, backoff=True)
                 else:
-                    await self._on_disconnect(exc)
+                    await self._on_failure(classify(exc, timeout_s=_timeout_s(ex)))
                 resync = True
                 continue
             except ccxt.ExchangeError as exc:
@@ -220,7 +233,8 @@ class StreamWorker:
                 # A raw transport error ccxt passed through (e.g. aiohttp's "Cannot write to
                 # closing transport"): its client may linger half-closed, so start afresh.
                 if holder.generation != gen:
-                    self._mark_down(f"exchange re-created: {_short(exc)}")
+                    self.last_error = describe(exc)
+                    self._mark_down(f"exchange re-created: {self.last_error}")
                 else:
                     await self._on_poisoned(gen, exc, backoff=True, what="transport error")
                 resync = True
@@ -230,7 +244,7 @@ class StreamWorker:
                 return
             except Exception as exc:  # noqa: BLE001 - a stream must never die of a surprise
                 logger.exception("{}: unexpected error in watch loop", self.key)
-                await self._on_disconnect(exc)
+                await self._on_failure(classify(exc))
                 resync = True
                 continue
             if DEBUG_BATCHES:
@@ -310,6 +324,13 @@ class StreamWorker:
             host.stream_closed(self, corrected, corrected=True, live=not resync)
         return accepted
 
+    def count_silent_frame(self, what: str) -> None:
+        """Count a frame ccxt merged without showing it: "duplicate" or "late" (out of order)."""
+        if what == "duplicate":
+            self.duplicates_dropped += 1
+        else:
+            self.out_of_order_dropped += 1
+
     def _repair_ccxt_cache(self, ex: Any) -> None:
         """Put ccxt's candle cache back in ts order.
 
@@ -345,6 +366,8 @@ class StreamWorker:
             self._down_since_ms = None
             self.state = StreamState.LIVE
             self.reason = None
+            self.last_error = None
+            self.host.problem.clear()
             self.next_retry_at = None
             self.backoff.connected()
         self._own_errors = 0
@@ -368,18 +391,26 @@ class StreamWorker:
         await asyncio.sleep(delay)
         self.next_retry_at = None
 
-    async def _on_disconnect(self, exc: BaseException) -> None:
-        self._mark_down(f"disconnected: {_short(exc)}")
+    async def _on_failure(self, failure: Failure) -> None:
+        """A dial, market load or watch failed: show why, report an unreachable exchange, wait."""
+        self.last_error = failure.reason
+        if failure.unreachable:
+            self.host.problem.report(failure.reason)
+            self._mark_down(f"cannot connect: {failure.reason}")
+        else:
+            self._mark_down(f"disconnected: {failure.reason}")
         await self._sleep_backoff()
 
     async def _on_stale(self, gen: int, resync: bool) -> None:
         if resync:
             # No snapshot at all: a dial or subscription that never completed.
-            self._mark_down("no data after subscribing")
+            self.last_error = "no data after subscribing"
+            self._mark_down(self.last_error)
         else:
             self.stale_events += 1
             was_live = self.state is StreamState.LIVE
-            self._mark_down(f"stale: no update for {self.stale_timeout_s():.1f}s")
+            self.last_error = f"stale: no update for {self.stale_timeout_s():.1f}s"
+            self._mark_down(self.last_error)
             self.state = StreamState.STALE
             if was_live:
                 self.host.incident(
@@ -395,8 +426,9 @@ class StreamWorker:
     async def _on_poisoned(
         self, gen: int, exc: BaseException, *, backoff: bool, what: str = "error event"
     ) -> None:
-        self._mark_down(f"{what}: {_short(exc)}")
-        await self.host.holder.recycle(gen, f"{self.key}: {_short(exc)}")
+        self.last_error = describe(exc)
+        self._mark_down(f"{what}: {self.last_error}")
+        await self.host.holder.recycle(gen, f"{self.key}: {self.last_error}")
         if backoff:
             await self._sleep_backoff()
 
@@ -444,8 +476,9 @@ def _socket_alive(ex: Any) -> bool:
     return conn is not None and not getattr(conn, "closed", True)
 
 
-def _short(exc: BaseException) -> str:
-    """One line naming the exception, bounded in length."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text[:200]
+def _timeout_s(ex: Any) -> float | None:
+    """ccxt's REST timeout of `ex` in seconds (the one a RequestTimeout means)."""
+    try:
+        return float(ex.timeout) / 1000
+    except (AttributeError, TypeError, ValueError):
+        return None

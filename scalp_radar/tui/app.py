@@ -69,7 +69,12 @@ class ScalpRadarApp(App):
             self._fit_selection(snapshot)
             if snapshot.connection.demo and not self.demo:
                 self.demo = True  # the engine knows best: never show simulated prices unmarked
-                self.sub_title = DEMO_SUBTITLE
+            problem = snapshot.connection.problem
+            sub = DEMO_SUBTITLE if self.demo else ""
+            if problem:
+                sub = f"{sub} · ✖ {problem}" if sub else f"✖ {problem}"
+            if self.sub_title != sub:
+                self.sub_title = sub
             exchange = snapshot.connection.exchange
             if self.title != f"Scalp Radar · {exchange}":
                 self.title = f"Scalp Radar · {exchange}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from rich.text import Text
 
-from scalp_radar.core.snapshot import StreamSnapshot, StreamState
+from scalp_radar.core.snapshot import ConnectionFacts, StreamSnapshot, StreamState
 
 # Severity order used to sort streams (problems first) and to colour badges.
 STATE_RANK = {
@@ -126,3 +127,33 @@ def level_bar(fraction: float, width: int) -> Text:
     bar = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
     style = "red" if fraction < 0.15 else "yellow" if fraction < 0.5 else "green"
     return Text(bar.ljust(width, "·"), style=style)
+
+
+def why_down(stream: StreamSnapshot) -> str | None:
+    """Why a stream is not live (its last error, else its state's reason); None when live."""
+    if stream.state is StreamState.LIVE:
+        return None
+    return stream.last_error or stream.reason
+
+
+def fault_counts(c: ConnectionFacts) -> str:
+    """The non-zero failure counts: '2×429 · 1 REST err · 1 malformed · 3 re-created'."""
+    counts = [
+        (c.rest_429s, "×429"),
+        (c.rest_errors, " REST err"),
+        (c.connect_failures, " failed connects"),
+        (c.malformed_frames, " malformed"),
+        (c.exchange_recreations, " re-created"),
+    ]
+    return " · ".join(f"{n}{what}" for n, what in counts if n)
+
+
+def dropped_counts(streams: Iterable[StreamSnapshot]) -> str:
+    """Rows the engine refused, non-zero kinds only: '2 invalid, 1 dup, 3 late'."""
+    streams = tuple(streams)
+    counts = [
+        (sum(s.invalid_dropped for s in streams), "invalid"),
+        (sum(s.duplicates_dropped for s in streams), "dup"),
+        (sum(s.out_of_order_dropped for s in streams), "out-of-order"),
+    ]
+    return ", ".join(f"{n} {what}" for n, what in counts if n)

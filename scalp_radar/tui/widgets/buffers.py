@@ -46,4 +46,8 @@ class BuffersPane(PaneTable):
             rows[symbol] = cells
         self.sync_rows(rows)
         self.border_title = f"Buffers n/{capacity}" if capacity else "Buffers"
-        self.border_subtitle = f"[bold red]{warnings} open gaps[/]" if warnings else ""
+        notes = [f"[bold red]{warnings} open gaps[/]"] if warnings else []
+        dropped = fmt.dropped_counts(snapshot.streams)
+        if dropped:
+            notes.append(f"[yellow]dropped {dropped}[/]")
+        self.border_subtitle = " · ".join(notes)

@@ -1,7 +1,9 @@
-"""Connection pane: state per stream (problems first), reconnects, age, updates/s; process facts."""
+"""Connection pane: state per stream (problems first), reconnects, age, updates/s, why it is down;
+process facts and failure counts in the border."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.text import Text
 
 from scalp_radar.core.snapshot import EngineSnapshot
@@ -19,6 +21,7 @@ class ConnectionPane(PaneTable):
             ("age", "age", 5),
             ("ups", "upd/s", 5),
             ("rc", "rc", 2),
+            ("why", "why", None),
         ]
         super().__init__("Connection", cols, id=id)
 
@@ -35,6 +38,7 @@ class ConnectionPane(PaneTable):
                 "rc": Text(
                     str(s.reconnects), style="yellow" if s.reconnects else "dim", justify="right"
                 ),
+                "why": Text(fmt.why_down(s) or "", style="red"),
             }
         self.sync_rows(rows)
         c = snapshot.connection
@@ -43,7 +47,12 @@ class ConnectionPane(PaneTable):
         ws = "" if c.websocket_enabled else " · ws off"
         db = "" if c.database_ok else " · [bold red]db down[/]"
         total = sum(s.updates_per_s for s in snapshot.streams)
-        self.border_title = f"Connection {live}/{len(snapshot.streams)} live · {total:.0f} upd/s"
+        title = f"Connection {live}/{len(snapshot.streams)} live · {total:.0f} upd/s"
+        if c.problem:
+            title += f" · [bold red]✖ {escape(c.problem)}[/]"
+        self.border_title = title
+        faults = fmt.fault_counts(c)
         self.border_subtitle = (
             f"up {fmt.duration(c.uptime_s)} · rc {c.reconnects} · clk {offset}{ws}{db}"
+            + (f" · [yellow]{faults}[/]" if faults else "")
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Sparkline, Static
@@ -98,8 +99,12 @@ class RadarPane(Vertical):
             self.query(".radar-empty").remove()
             self.query_one("#radar-rows").mount_all([RadarRow(s) for s in self._symbols])
         points = 0
+        why: str | None = None
         for i, row in enumerate(self.query(RadarRow)):
             stream = snapshot.stream(row.symbol, timeframe) if timeframe else None
             points = max(points, len(stream.recent_closes) if stream else 0)
             row.show(stream, i == selected)
-        self.border_subtitle = f"chg over last {points} × {timeframe}" if points else ""
+            if i == selected and stream is not None and (reason := fmt.why_down(stream)):
+                why = f"[bold red]▶ {escape(stream.key)}: {escape(reason)}[/]"
+        # The selected stream's reason when it is down, else what the change column measures.
+        self.border_subtitle = why or (f"chg over last {points} × {timeframe}" if points else "")
