@@ -129,7 +129,7 @@ def test_failing_window_gives_nonzero_exit_and_names_it(sim_thread, tmp_path, ca
     out = capsys.readouterr().out
     assert code == 1
     assert "incomplete: 2 windows missing: BTC/USDT:USDT 1m " in out
-    assert "ExchangeNotAvailable" in out
+    assert "HTTP 502" in out  # the classified reason, not the class name
     sim_thread.faults.clear()
     # a rerun fetches exactly what is missing and succeeds
     assert _cli(db_path, sim_thread.url, "backfill", "--symbol", SYM, "--timeframe", "1m",

@@ -25,7 +25,7 @@ from scalp_radar.sim.faults import FAULT_KINDS
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.widgets.connection import ConnectionPane
 from scalp_radar.tui.widgets.radar import RadarPane
-from tests.test_engine_helpers import BTC, all_live, make_config, rig, wait_for
+from tests.engine_support import BTC, all_live, make_config, rig, wait_for
 from tests.tui_fixtures import static_app
 
 API_TIMEOUT_MS = 400  # ccxt's REST timeout in these tests: a silent server fails fast

@@ -39,7 +39,9 @@ class RestTally:
 
 def count_rest_failures(exchange: Any, tally: RestTally) -> None:
     """Wrap the instance's `fetch` (every REST call goes through it) to count its failures."""
-    original: Callable[..., Awaitable[Any]] = exchange.fetch
+    original: Callable[..., Awaitable[Any]] | None = getattr(exchange, "fetch", None)
+    if original is None:
+        return  # a stand-in without ccxt's transport (unit tests): nothing to count
 
     async def fetch(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -53,7 +55,9 @@ def count_rest_failures(exchange: Any, tally: RestTally) -> None:
 
 def guard_receive_loop(exchange: Any, on_died: ReceiveDied) -> None:
     """Make every websocket client of `exchange` report, not swallow, a frame that kills it."""
-    original_client: Callable[[str], Any] = exchange.client
+    original_client: Callable[[str], Any] | None = getattr(exchange, "client", None)
+    if original_client is None:
+        return  # a stand-in without websockets
 
     def client(url: str) -> Any:
         c = original_client(url)
@@ -92,7 +96,9 @@ def inspect_candle_frames(exchange: Any, on_fault: FrameFault) -> None:
     already pushed, each already cached) replace cached rows in place, so `watch_ohlcv` never
     shows them to the engine. Frames pass through unchanged; this only tells.
     """
-    original: Callable[[Any, Any], None] = exchange.handle_ohlcv
+    original: Callable[[Any, Any], None] | None = getattr(exchange, "handle_ohlcv", None)
+    if original is None:
+        return  # a stand-in without ccxt's bitget message handlers
     last: dict[tuple[str, str], tuple[Any, Any]] = {}  # (instId, channel) -> (ts, data)
     newest: dict[tuple[str, str], int] = {}
 
