@@ -28,7 +28,11 @@ class RestTally:
     last: Failure | None = None
 
     def count(self, exc: BaseException, timeout_s: float) -> None:
-        """Count one failed REST call."""
+        """Count one failed REST call (not one we cut ourselves by closing a re-created instance)."""
+        import ccxt
+
+        if isinstance(exc, ccxt.ExchangeClosedByUser):
+            return
         failure = classify(exc, timeout_s=timeout_s)
         if failure.kind is FailureKind.RATE_LIMIT:
             self.rate_limited += 1
