@@ -212,6 +212,8 @@ RECREATED = r"ws .*\b[1-9]\d* re-created"
 FAULTS: dict[str, tuple[Callable[[SimExchange], None], Callable[[EngineSnapshot], bool], str]] = {
     "close": (_one("close"), reconnected, RECONNECTS),
     "drop": (_one("drop"), reconnected, RECONNECTS),
+    "dropone": (_one("dropone", index=0), reconnected, RECONNECTS),
+    "recycle": (_one("recycle"), reconnected, RECONNECTS),
     "stale": (_one("stale", duration=3), reconnected, RECONNECTS),
     "nopong": (_one("nopong", duration=3), reconnected, RECONNECTS),
     "error": (_one("error"), recreated, RECREATED),
