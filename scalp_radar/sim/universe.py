@@ -52,7 +52,7 @@ def _generated(base: str, rank: int, count: int, rng: random.Random) -> SymbolSp
         level = 9.5e4  # the dearest one
     else:
         level = _level(rng)
-    sig = 5 if quote_volume > 5e7 else 4  # liquid contracts get a finer tick
+    sig = 4 if quote_volume > 5e7 else 3  # 5 significant digits when liquid, else 4
     price_places = max(0, sig - math.floor(math.log10(level)))
     minute_volume = quote_volume / 1440 / level / _VOLUME_BIAS
     volume_places = max(0, min(4, 4 - math.floor(math.log10(max(minute_volume, 1e-9))) + 1))
@@ -75,7 +75,8 @@ def _generated(base: str, rank: int, count: int, rng: random.Random) -> SymbolSp
 def _radar_figures(spec: SymbolSpec, rng: random.Random) -> SymbolSpec:
     """Spread, funding, open interest and book depth that fit the contract's liquidity."""
     quote_volume = spec.minute_volume * spec.level * 1440 * _VOLUME_BIAS
-    spread_bps = 0.05 * (quote_volume / TOP_QUOTE_VOLUME) ** -0.5 * rng.lognormvariate(0, 0.4)
+    # ~0.02 bps at the top (the 2-tick minimum there), ~2 bps at 5 M/day, ~9 bps in the tail.
+    spread_bps = 0.02 * (quote_volume / TOP_QUOTE_VOLUME) ** -0.7 * rng.lognormvariate(0, 0.4)
     spread_ticks = max(2, round(spread_bps * 1e-4 * spec.level / spec.tick))
     u = rng.random()
     if u < 0.55:
