@@ -109,10 +109,6 @@ async def _serve(sim: SimExchange, announce: bool = False, parent_pid: int | Non
 
 
 async def _serve_until(sim: SimExchange, stop: asyncio.Event, announce: bool = False) -> None:
-    if len(sim.market.specs) > 50:
-        # Seconds of work for hundreds of contracts: before listening, not in the first request.
-        print(f"preparing {len(sim.market.specs)} contracts...", flush=True)
-        sim.warm()
     await sim.start()
     try:
         if announce:

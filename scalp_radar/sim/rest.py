@@ -257,11 +257,15 @@ class RestApi:
 
     async def all_tickers(self, request: web.Request) -> object:
         now = self.clock.now_ms()
-        return [self.tickers.rest(inst, now) for inst in self._symbols(request)]
+        insts = self._symbols(request)
+        # The first call of a large universe builds every contract's day blocks (seconds):
+        # in a worker thread, so the loop keeps serving sockets and pings meanwhile.
+        return await asyncio.to_thread(lambda: [self.tickers.rest(i, now) for i in insts])
 
     async def current_fund_rate(self, request: web.Request) -> object:
         now = self.clock.now_ms()
-        return [self.tickers.funding(inst, now) for inst in self._symbols(request)]
+        insts = self._symbols(request)
+        return await asyncio.to_thread(lambda: [self.tickers.funding(i, now) for i in insts])
 
     async def funding_time(self, request: web.Request) -> object:
         now = self.clock.now_ms()

@@ -235,8 +235,8 @@ class SimExchange:
         return self.hub.feed.pushes
 
     def warm(self) -> None:
-        """Build every contract's ticker figures now (the day blocks behind them: ~5 ms each),
-        so the first all-tickers request of a large universe is served at once."""
+        """Build every contract's ticker figures now (the day blocks behind them: ~5 ms each);
+        otherwise the first all-tickers request pays it (in a worker thread)."""
         now = self.clock.now_ms()
         for inst in self.market.specs:
             self.tickers.rest(inst, now)

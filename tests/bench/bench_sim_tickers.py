@@ -7,7 +7,8 @@ The simulator runs as the demo runs it: a child process (`scalp-radar sim --cont
 aiohttp reader in this process opens `--shards` websocket connections, subscribes every contract's
 `ticker` channel (one subscribe message per connection, 50 channels each for 500 contracts) and
 counts the pushes it receives for `--seconds` at Bitget's realistic cadence. Figures:
-  - time until the child listens (it prepares every contract's figures first);
+  - time until the child listens, and the first all-tickers REST call (it builds every
+    contract's day blocks);
   - ticker pushes/s served, and the cadence: pushes/s of the 10 busiest contracts vs the 100
     quietest;
   - the child's CPU share of one core while serving, and its RSS;
@@ -89,6 +90,11 @@ async def main(args: argparse.Namespace) -> None:
     ready_s = time.monotonic() - t0
     try:
         insts = await contracts_of(child.url)
+        t1 = time.monotonic()
+        query = f"{child.url}/api/v2/mix/market/tickers?productType=USDT-FUTURES"
+        async with aiohttp.ClientSession() as http, http.get(query) as r:
+            assert len((await r.json())["data"]) == len(insts)
+        first_s = time.monotonic() - t1
         ws_url = child.url.replace("http://", "ws://") + "/v2/ws/public"
         counts: Counter[str] = Counter()
         errors: list[dict] = []
@@ -115,7 +121,7 @@ async def main(args: argparse.Namespace) -> None:
         f"contracts {len(insts)} over {args.shards} connections, speed {args.speed:g}x, "
         f"{wall:.1f} s measured"
     )
-    print(f"child ready after {ready_s:.1f} s (prepares every contract before listening)")
+    print(f"child ready after {ready_s:.1f} s; first all-tickers REST call {first_s:.1f} s")
     print(
         f"ticker pushes served: {total / wall:.0f}/s "
         f"({len([i for i in insts if counts[i]])} contracts pushed at least once)"
