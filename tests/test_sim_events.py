@@ -18,8 +18,10 @@ WATCHED = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 
 @asynccontextmanager
 async def frozen_universe(seed: int = 11):
-    """A 500-contract simulator whose clock moves only when the test says so."""
-    clock = SimClock()
+    """A 500-contract simulator whose clock moves only when the test says so; it starts one
+    minute into a round of events."""
+    round_start = SimClock().now_ms() // ROUND_MS * ROUND_MS
+    clock = SimClock(start_ms=round_start + MINUTE)
     clock.freeze()
     sim = SimExchange(WATCHED, seed=seed, clock=clock, contracts=500, limits=SimLimits())
     async with sim:
@@ -36,20 +38,20 @@ def by_kind(sim: SimExchange) -> dict:
     return {ev.kind: ev for ev in sim.events}
 
 
-def test_events_are_deterministic_by_seed_and_spare_watched_symbols() -> None:
-    def plan(seed: int) -> list[tuple]:
+def test_events_are_deterministic_by_seed_and_time_and_spare_named_symbols() -> None:
+    def plan(seed: int, contracts: int = 500, symbols: list[str] = WATCHED) -> list[tuple]:
         clock = SimClock(start_ms=1_790_000_000_000)
         clock.freeze()
-        sim = SimExchange(WATCHED, seed=seed, clock=clock, contracts=500)
-        t0 = clock.now_ms()
-        return [(e.kind, e.symbol, e.start_ms - t0, e.end_ms - t0, e.size) for e in sim.events]
+        sim = SimExchange(symbols, seed=seed, clock=clock, contracts=contracts)
+        return [(e.kind, e.symbol, e.start_ms, e.end_ms, e.size) for e in sim.events]
 
     first = plan(11)
-    assert first == plan(11) and first != plan(12)
+    # A pure function of (seed, time): another watchlist or a larger universe plants the same.
+    assert first == plan(11, 600, ["ARB/USDT:USDT"]) and first != plan(12)
     assert [e[0] for e in first] == list(EVENT_KINDS)
     symbols = [e[1] for e in first]
     assert len(set(symbols)) == len(symbols) and not set(symbols) & set(WATCHED)
-    assert all(start <= 0 < end for _, _, start, end, _ in first)  # under way at start
+    assert all(start <= 1_790_000_000_000 < end for _, _, start, end, _ in first)  # under way
     # The legacy 3-symbol simulator plants nothing (old behaviour).
     assert SimExchange().events == []
 
@@ -59,7 +61,7 @@ async def test_planted_events_rank_first_and_candles_agree_with_tickers() -> Non
         events = by_kind(sim)
         specs = {s.inst_id: s for s in sim.market.specs.values()}
         assert all(specs[e.inst_id].status == "normal" for e in events.values())
-        start = await ex.fetch_tickers()
+        start = await ex.fetch_tickers()  # one minute into the round
         sim.clock.advance(15 * MINUTE)
         before = await ex.fetch_tickers()
         sim.clock.advance(5 * MINUTE)

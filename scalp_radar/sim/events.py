@@ -1,9 +1,11 @@
 """Planted market events: something for the radar to find, deterministic by seed.
 
-Every `ROUND_MS` of simulated time from the simulator's start a round plants, each on its own
-contract: a hard trend (price path bent in the candles, so candles and tickers agree), a volume
-burst (candle volume), a funding spike, a spread blow-out and an open-interest surge (ticker
-fields). Round 0 is already under way at start, so a fresh client finds all five at once.
+Every `ROUND_MS` of simulated time (UTC-aligned, in the past as in the future) a round plants,
+each on its own generated contract: a hard trend (price path bent in the candles, so candles and
+tickers agree), a volume burst (candle volume), a funding spike, a spread blow-out and an
+open-interest surge (ticker fields). Each lasts the whole round, so at any moment exactly one of
+each kind is under way. Events are a pure function of (seed, time): the market stays a
+pure function of (seed, symbol, time), and runs sharing a demo database agree on every candle.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from functools import lru_cache
 from scalp_radar.sim.symbols import SymbolSpec, stable_int
 from scalp_radar.sim.timeframes import DAY_MS, MINUTE_MS
 
-ROUND_MS = 2 * 3_600_000
+ROUND_MS = 30 * 60_000
 EVENT_KINDS = ("trend", "volume", "funding", "spread", "oi")
 # After its window a trend's price offset and an OI surge fade with this time constant.
 FADE_MS = 3 * 3_600_000
 _FADE_ROUNDS = math.ceil(6 * FADE_MS / ROUND_MS) + 1
+# Contracts by volume rank that may carry events: mid-liquidity ones (a universe is prefix-stable,
+# so every universe of at least this many contracts plants the same events).
+_ELIGIBLE_RANKS = (10, 300)
 _MINUTES = 1440
 
 
@@ -51,79 +56,64 @@ def _ramp(ev: MarketEvent, ts: int) -> float:
 
 
 class EventPlan:
-    """The events of one simulator: rounds drawn lazily from (seed, round) over eligible contracts."""
+    """The events of one universe: rounds drawn lazily from (seed, round) over eligible contracts.
 
-    def __init__(
-        self,
-        specs: list[SymbolSpec],
-        seed: int,
-        start_ms: int,
-        protected: frozenset[str] | set[str] = frozenset(),
-    ) -> None:
+    `start_ms` (the simulator's start) only bounds what `rounds_until` lists.
+    """
+
+    def __init__(self, specs: list[SymbolSpec], seed: int, start_ms: int) -> None:
         self.seed = seed
         self.start_ms = start_ms
-        self.specs = {s.inst_id: s for s in specs}
-        # Mid-liquidity, tradeable contracts that nobody watches by name: events stay findable.
-        ranked = [s for s in specs if s.status == "normal" and s.inst_id not in protected]
-        self._eligible = ranked[
-            len(ranked) // 50 : max(len(ranked) // 50 + 5, len(ranked) * 3 // 5)
-        ]
-        self._round = lru_cache(maxsize=256)(self._make_round)
+        lo, hi = _ELIGIBLE_RANKS
+        self._eligible = [s for s in specs[lo:hi] if s.generated and s.status == "normal"]
+        self._round = lru_cache(maxsize=512)(self._make_round)
+        self._by_inst = lru_cache(maxsize=512)(self._round_by_inst)
 
     # -- the plan ------------------------------------------------------------------------------
     def _make_round(self, r: int) -> tuple[MarketEvent, ...]:
         if len(self._eligible) < len(EVENT_KINDS):
             return ()
         rng = random.Random(stable_int(self.seed, "events", r))
-        t0 = self.start_ms + r * ROUND_MS
+        t0 = r * ROUND_MS
         picks = rng.sample(self._eligible, len(EVENT_KINDS))
         sign = rng.choice((-1.0, 1.0))
-        windows = {  # (start, end) in minutes from the round's start
-            "trend": (-5, 20),
-            "volume": (-5, 25),
-            "funding": (-60, 8 * 60),
-            "spread": (0, 30),
-            "oi": (-10, 15),
-        }
         sizes = {
-            # 6-8 % per 5 min: far beyond the random market's largest 5-minute moves (~3-4 %).
-            "trend": sign * rng.uniform(0.3, 0.4),
+            # 7-8 % per 5 min: beyond the random market's largest 5-minute moves (~3-6 %).
+            "trend": sign * rng.uniform(0.4, 0.5),
             "volume": rng.uniform(15.0, 25.0),
             "funding": -sign * rng.uniform(0.0025, 0.003),
             "spread": rng.uniform(150.0, 300.0),
             "oi": rng.uniform(0.35, 0.5),
         }
-        out = []
-        for kind, spec in zip(EVENT_KINDS, picks, strict=True):
-            a, b = windows[kind]
-            out.append(
-                MarketEvent(
-                    kind,
-                    spec.symbol,
-                    spec.inst_id,
-                    t0 + a * MINUTE_MS,
-                    t0 + b * MINUTE_MS,
-                    round(sizes[kind], 6),
-                )
+        return tuple(
+            MarketEvent(
+                kind,
+                spec.symbol,
+                spec.inst_id,
+                t0,
+                t0 + ROUND_MS,
+                round(sizes[kind], 6),
             )
-        return tuple(out)
+            for kind, spec in zip(EVENT_KINDS, picks, strict=True)
+        )
+
+    def _round_by_inst(self, r: int) -> dict[str, tuple[MarketEvent, ...]]:
+        out: dict[str, tuple[MarketEvent, ...]] = {}
+        for ev in self._round(r):
+            out[ev.inst_id] = (*out.get(ev.inst_id, ()), ev)
+        return out
 
     def rounds_until(self, now_ms: int) -> list[MarketEvent]:
-        """Every event of the rounds begun by now_ms (round 0 is under way at start)."""
-        last = max(0, (now_ms - self.start_ms) // ROUND_MS + 1)
-        return [ev for r in range(last) for ev in self._round(r)]
+        """Every event of the rounds from the one under way at start to the one under way now."""
+        first = self.start_ms // ROUND_MS
+        return [ev for r in range(first, now_ms // ROUND_MS + 1) for ev in self._round(r)]
 
     def _near(self, inst: str, start: int, end: int, fade: bool) -> list[MarketEvent]:
         """Events of inst whose effect may reach [start, end)."""
-        lead = 8 * 3_600_000  # the earliest window opens this long before its round
-        first = max(0, (start - self.start_ms - (_FADE_ROUNDS * ROUND_MS if fade else 0) - lead))
-        r0 = first // ROUND_MS
-        r1 = (end - self.start_ms + 60 * MINUTE_MS) // ROUND_MS
-        if r1 < 0:
-            return []
+        reach = (_FADE_ROUNDS if fade else 0) * ROUND_MS + 60 * MINUTE_MS
         out: list[MarketEvent] = []
-        for r in range(max(0, r0), r1 + 1):
-            out.extend(ev for ev in self._round(r) if ev.inst_id == inst)
+        for r in range((start - reach) // ROUND_MS, (end - 1) // ROUND_MS + 1):
+            out.extend(self._by_inst(r).get(inst, ()))
         return out
 
     # -- effects on candles ---------------------------------------------------------------------

@@ -66,8 +66,7 @@ class SimExchange:
         self.symbols = [s.symbol for s in specs]
         self.event_plan: EventPlan | None = None
         if events if events is not None else contracts is not None:
-            protected = {make_spec(s).inst_id for s in (symbols or ())}
-            self.event_plan = EventPlan(specs, seed, self.clock.now_ms(), protected)
+            self.event_plan = EventPlan(specs, seed, self.clock.now_ms())
         self.market = Market(specs=specs, seed=seed, events=self.event_plan)
         self.tickers = TickerBook(self.market, self.event_plan)
         self.faults = FaultInjector(seed=seed, clock=fault_clock)

@@ -51,6 +51,7 @@ class SymbolSpec:
     oi_usdt: float = 0.0  # usual open interest in USDT; 0 = 0.8 x the 24 h base volume
     depth_usdt: float = 20_000.0  # usual size at the best bid/ask, in USDT
     status: str = "normal"  # Bitget symbolStatus: normal, maintain, limit_open, restrictedAPI, off
+    generated: bool = False  # drawn by the universe, not a named coin: may carry planted events
 
     @property
     def tick(self) -> float:

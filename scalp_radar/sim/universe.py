@@ -44,14 +44,20 @@ def _level(rng: random.Random) -> float:
     return 10.0 ** min(4.7, max(-4.9, rng.gauss(-1.0, 1.7)))
 
 
-def _generated(base: str, rank: int, count: int, rng: random.Random) -> SymbolSpec:
+# Fixed ranks of the extreme price levels (the universe is prefix-stable: contract i never
+# depends on how many follow it).
+_CHEAPEST_RANK = 480  # quotes at ~1e-5 (meme coins)
+_DEAREST_RANK = 160  # quotes at ~1e5
+_RANKS = 500  # the volatility ramp's scale
+
+
+def _generated(base: str, rank: int, rng: random.Random) -> SymbolSpec:
     quote_volume = TOP_QUOTE_VOLUME * (rank + 1) ** -VOLUME_EXPONENT * rng.lognormvariate(0, 0.35)
-    if rank == count - 1:
-        level = 1.2e-5  # the cheapest contract (meme coins quote at 1e-5)
-    elif rank == count - 2:
-        level = 9.5e4  # the dearest one
-    else:
-        level = _level(rng)
+    level = _level(rng)
+    if rank == _CHEAPEST_RANK:
+        level = 1.2e-5
+    elif rank == _DEAREST_RANK:
+        level = 9.5e4
     sig = 4 if quote_volume > 5e7 else 3  # 5 significant digits when liquid, else 4
     price_places = max(0, sig - math.floor(math.log10(level)))
     minute_volume = quote_volume / 1440 / level / _VOLUME_BIAS
@@ -64,11 +70,12 @@ def _generated(base: str, rank: int, count: int, rng: random.Random) -> SymbolSp
         base=base,
         quote="USDT",
         level=level,
-        daily_vol=0.03 + 0.06 * math.sqrt(rank / max(1, count)) * rng.uniform(0.6, 1.4),
+        daily_vol=0.03 + 0.06 * math.sqrt(min(1.0, rank / _RANKS)) * rng.uniform(0.6, 1.4),
         minute_volume=minute_volume,
         price_places=price_places,
         volume_places=volume_places,
         listing_ms=listing,
+        generated=True,
     )
 
 
@@ -97,31 +104,33 @@ def _radar_figures(spec: SymbolSpec, rng: random.Random) -> SymbolSpec:
 
 
 def build_universe(count: int, seed: int = 42, include: Iterable[str] = ()) -> list[SymbolSpec]:
-    """`count` contracts, the most traded first; `include` symbols are always among them."""
+    """`count` contracts, the most traded first; `include` symbols are always among them.
+
+    A pure function of (seed, rank) per contract: the first N of a larger universe are the same
+    contracts, and `include` only replaces the least traded generated ones, so one seed's market
+    is one market whatever the watchlist (the demo database is shared by such runs).
+    """
     if count < 1:
         raise ValueError(f"contracts: expected at least 1, got {count}")
-    rng = random.Random(stable_int(seed, "universe", count))
-    wanted = [parse_symbol(s)[0] for s in include]
-    bases: list[str] = []
-    for base in (*_TOP, *wanted):
-        if base not in bases:
-            bases.append(base)
-    bases = bases[: max(count, len(wanted))]
-    for base in wanted:  # a long include list must not be cut by `count`
-        if base not in bases:
-            bases.append(base)
-    taken = set(bases)
+    taken: set[str] = set(_TOP)
     specs: list[SymbolSpec] = []
-    for rank, base in enumerate(bases):
-        spec = make_spec(f"{base}/USDT:USDT")  # requested symbols keep their legacy market
-        if base not in _KNOWN and base not in wanted:
-            spec = _generated(base, rank, max(count, len(bases)), rng)
-        specs.append(spec)
-    for rank in range(len(bases), count):
-        specs.append(_generated(_name(rng, taken), rank, count, rng))
-    specs = [_radar_figures(s, rng) for s in specs]
-    protected = {f"{b}USDT" for b in (*_TOP, *wanted)}
-    tail = [i for i, s in enumerate(specs) if i >= count // 5 and s.inst_id not in protected]
-    for n, i in enumerate(rng.sample(tail, min(len(tail), count // 80))):
-        specs[i] = replace(specs[i], status=_NOT_NORMAL[n % len(_NOT_NORMAL)])
+    for rank in range(count):
+        rng = random.Random(stable_int(seed, "contract", rank))
+        if rank < len(_TOP):
+            spec = make_spec(f"{_TOP[rank]}/USDT:USDT")
+        else:
+            spec = _generated(_name(rng, taken), rank, rng)
+            if rank >= 100 and rng.random() < 1 / 70:
+                spec = replace(spec, status=rng.choice(_NOT_NORMAL))
+        specs.append(_radar_figures(spec, rng))
+    have = {s.base for s in specs}
+    wanted = [b for b in dict.fromkeys(parse_symbol(s)[0] for s in include) if b not in have]
+    slots = [i for i in range(len(specs) - 1, -1, -1) if specs[i].generated][: len(wanted)]
+    for base in wanted:
+        rng = random.Random(stable_int(seed, "named", base))
+        spec = _radar_figures(make_spec(f"{base}/USDT:USDT"), rng)  # its legacy market
+        if slots:
+            specs[slots.pop(0)] = spec
+        else:  # more named symbols than generated slots: the universe grows
+            specs.append(spec)
     return specs
