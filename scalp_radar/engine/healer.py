@@ -23,7 +23,8 @@ from scalp_radar.history.heal import heal_range
 
 if TYPE_CHECKING:
     from scalp_radar.core.limiter import RateLimiter
-    from scalp_radar.engine.stream import IncidentSink, StreamWorker
+    from scalp_radar.engine.problem import IncidentSink
+    from scalp_radar.engine.stream import StreamWorker
 
 # Heal attempts in a row; then the repair waits RETRY_LATER_S and tries again (gap stays open).
 HEAL_ATTEMPTS = 6

@@ -10,7 +10,7 @@ from scalp_radar.core.clock import Clock
 
 
 class IncidentSink(Protocol):
-    """Where incidents go (the engine's `incident`)."""
+    """Records an incident: `incident(kind, symbol, timeframe, message, duration_s=None)`."""
 
     def __call__(
         self,

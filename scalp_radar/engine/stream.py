@@ -15,7 +15,7 @@ from scalp_radar.core.clock import Clock, clock_speed
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.engine.buffer import CandleBuffer, Outcome
-from scalp_radar.engine.problem import ConnectionProblem
+from scalp_radar.engine.problem import ConnectionProblem, IncidentSink
 from scalp_radar.engine.validator import DataValidator
 from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.errors import Failure, FailureKind, classify, describe
@@ -46,19 +46,6 @@ def expected_update_interval_s(tf: TimeFrame) -> float:
 def stale_after_s(tf: TimeFrame, multiplier: float, floor_s: float, speed: float = 1.0) -> float:
     """Real seconds without an update after which the stream counts as stale."""
     return max(floor_s, multiplier * expected_update_interval_s(tf) / speed)
-
-
-class IncidentSink(Protocol):
-    """Records an incident: `incident(kind, symbol, timeframe, message, duration_s=None)`."""
-
-    def __call__(
-        self,
-        kind: str,
-        symbol: str | None,
-        timeframe: str | None,
-        message: str,
-        duration_s: float | None = None,
-    ) -> None: ...
 
 
 class StreamHost(Protocol):
