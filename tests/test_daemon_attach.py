@@ -127,8 +127,14 @@ def test_health_and_metrics_are_served_over_http(daemon):
         assert response.status == 200
         health = json.loads(response.read())
     assert health["verdict"] == "healthy" and health["pid"] == daemon.pid
-    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/metrics", timeout=5) as response:
-        text = response.read().decode()
+
+    def scrape() -> str | None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        # The write latency appears once the first closed candles were flushed.
+        return text if "scalp_radar_write_latency_seconds" in text else None
+
+    text = wait_for("a flush timed", scrape)
     for metric in (
         "scalp_radar_updates_per_second_total",
         "scalp_radar_reconnects_total",

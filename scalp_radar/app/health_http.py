@@ -90,6 +90,12 @@ class SnapshotCollector(Collector):
             "1 while database writes succeed",
             value=int(conn.database_ok),
         )
+        if conn.write_latency_ms is not None:
+            yield GaugeMetricFamily(
+                "scalp_radar_write_latency_seconds",
+                "Duration of the last database flush",
+                value=conn.write_latency_ms / 1000,
+            )
         yield GaugeMetricFamily("scalp_radar_uptime_seconds", "Engine uptime", value=conn.uptime_s)
         attached, dropped = self._viewers()
         yield GaugeMetricFamily("scalp_radar_viewers", "Attached viewers", value=attached)

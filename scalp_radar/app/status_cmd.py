@@ -50,7 +50,10 @@ def describe(health: Health, db_path: Path) -> list[str]:
         f"engine: {'connected' if health.engine_connected else 'NOT connected'} to "
         f"{health.exchange} · last update {last} · engine uptime {format_uptime(health.uptime_s)}"
     )
-    lines.append(f"database: {'ok' if health.database_ok else 'WRITES FAILING'} ({db_path})")
+    write = (
+        "" if health.write_latency_ms is None else f" · last write {health.write_latency_ms:.1f} ms"
+    )
+    lines.append(f"database: {'ok' if health.database_ok else 'WRITES FAILING'} ({db_path}){write}")
     lines.append(f"feeds: {health.feeds_fresh}/{health.feeds_total} fresh")
     for feed in health.feeds:
         age = "-" if feed.age_s is None else f"{feed.age_s:.1f} s"

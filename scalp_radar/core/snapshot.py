@@ -101,6 +101,7 @@ class ConnectionFacts:
     rest_errors: int = 0  # other failed REST calls (5xx, timeouts, dropped connections)
     malformed_frames: int = 0  # websocket frames that could not be parsed
     exchange_recreations: int = 0  # ccxt instances rebuilt after an error event or a dead socket
+    write_latency_ms: float | None = None  # the last database flush's duration
 
 
 @dataclass(frozen=True, slots=True)

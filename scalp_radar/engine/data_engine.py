@@ -509,6 +509,9 @@ class DataEngine:
             clock_offset_ms=self.clock_sync.offset_ms,
             database_ok=self.writer.database_ok and self._history_ok,
             **failure_facts(self.holder, self.problem),
+            write_latency_ms=(
+                None if self.writer.last_write_s is None else self.writer.last_write_s * 1000
+            ),
         )
         return EngineSnapshot(
             taken_at_ms=now,

@@ -62,6 +62,7 @@ class Health:
     pid: int = 0
     daemon_uptime_s: float = 0.0
     ready: bool = False  # every feed has been live at least once since start
+    write_latency_ms: float | None = None  # the last database flush's duration
 
     @property
     def exit_code(self) -> int:
@@ -69,8 +70,8 @@ class Health:
         return EXIT_HEALTHY if self.verdict is Verdict.HEALTHY else EXIT_DEGRADED
 
 
-def _feed(s_state: StreamState, age: float | None) -> bool:
-    return s_state is StreamState.LIVE and age is not None and age <= FEED_STALE_AFTER_S
+def _is_fresh(state: StreamState, age: float | None) -> bool:
+    return state is StreamState.LIVE and age is not None and age <= FEED_STALE_AFTER_S
 
 
 def assess(
@@ -88,7 +89,7 @@ def assess(
             name=s.key,
             state=s.state.value,
             age_s=None if s.last_update_age_s is None else round(s.last_update_age_s, 2),
-            fresh=_feed(s.state, s.last_update_age_s),
+            fresh=_is_fresh(s.state, s.last_update_age_s),
             reason=s.reason or s.last_error,
         )
         for s in snap.streams
@@ -134,4 +135,7 @@ def assess(
         pid=pid,
         daemon_uptime_s=round(daemon_uptime_s, 1),
         ready=ready,
+        write_latency_ms=(
+            None if conn.write_latency_ms is None else round(conn.write_latency_ms, 2)
+        ),
     )

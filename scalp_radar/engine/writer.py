@@ -60,6 +60,8 @@ class CandleWriter:
         self.dropped = 0  # candles given up because the backlog was full
         self._down_since: float | None = None  # time.monotonic() of the first failed write
         self._dropped_this_outage = 0
+        # Seconds the last successful flush spent in the database (None before the first).
+        self.last_write_s: float | None = None
 
     @property
     def backlog(self) -> int:
@@ -115,6 +117,7 @@ class CandleWriter:
             upserts, self._upserts = self._upserts, {}
             incidents, self._incidents = self._incidents, []
             written = 0
+            started = time.perf_counter()
             try:
                 if pending:
                     batch = _ordered(pending)
@@ -135,6 +138,8 @@ class CandleWriter:
                 if final:
                     raise
                 return written
+            if pending or upserts or incidents:
+                self.last_write_s = time.perf_counter() - started
             self._came_back()
             return written
 
