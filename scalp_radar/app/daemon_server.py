@@ -32,6 +32,9 @@ DEFAULT_STALL_TIMEOUT_S = 10.0
 # Bytes a viewer may owe us at most (a few full snapshots); beyond it the viewer is dropped.
 MAX_VIEWER_BUFFER = 16 * 1024 * 1024
 HELLO_TIMEOUT_S = 5.0
+# The pump runs at least this often, to find stuck viewers even when no snapshot comes.
+STUCK_CHECK_S = 0.5
+RATE_SLACK = 0.8
 
 
 @dataclass(eq=False)
@@ -158,15 +161,20 @@ class DaemonServer:
             self._close(viewer, f"gone ({type(exc).__name__})")
 
     async def _pump_loop(self) -> None:
-        """Send each due viewer the latest snapshot; check stuck viewers; never await a viewer."""
+        """Send each due viewer the latest snapshot; check stuck viewers; never await a viewer.
+
+        Woken by the engine when it publishes a snapshot (`wake`) and by new subscriptions, so a
+        snapshot leaves as soon as it exists; at least every STUCK_CHECK_S for stuck viewers.
+        """
         while True:
-            rates = [v.rate_hz for v in self.viewers.values() if v.rate_hz > 0]
-            # Sleep until the fastest viewer is due (or a new subscription arrives).
-            period = 1.0 / max(rates) if rates else 1.0
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), period)
+                await asyncio.wait_for(self._wake.wait(), STUCK_CHECK_S)
             self.pump()
+
+    def wake(self) -> None:
+        """A new snapshot exists (the engine calls this on its loop): send it to due viewers."""
+        self._wake.set()
 
     def pump(self) -> None:
         """One round: encode the latest snapshot once, write it to every due viewer."""
@@ -179,6 +187,8 @@ class DaemonServer:
         if not due:
             return
         snap = self._snapshot()
+        if snap is self._last and all(v.sent_seq == self._seq for v in due):
+            return  # the common case between two snapshots: nothing to do
         if snap is not self._last:
             self._seq += 1
             self._last = snap
@@ -186,7 +196,8 @@ class DaemonServer:
         for viewer in due:
             if viewer.sent_seq == self._seq or viewer.owed() > 0:
                 continue  # nothing new, or the previous frame is still leaving: skip, never queue
-            viewer.next_due = now + 1.0 / viewer.rate_hz
+            # A little slack, so a snapshot built a hair early is not held back a whole period.
+            viewer.next_due = now + RATE_SLACK / viewer.rate_hz
             viewer.sent_seq = self._seq
             self._write(viewer, self._frame)
 

@@ -98,6 +98,7 @@ def run_status(db_path: Path, socket_option: str | None, *, as_json: bool) -> in
         print(msgspec.json.encode(health).decode())
     else:
         print("\n".join(describe(health, db_path)))
+        print(f"socket: {path}")
     return health.exit_code
 
 

@@ -134,9 +134,17 @@ class DataEngine:
         self._history_ok = True
         self._rates = RateMeter()
         self._running = False
+        self._snapshot_listeners: list[Callable[[], None]] = []
         self._snapshot = self._build_snapshot()
 
     # ----- public API -------------------------------------------------------------------------
+
+    def on_snapshot(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` on the engine's loop after each periodic snapshot is published.
+
+        For the daemon: viewers get a snapshot as soon as it exists, without polling for it.
+        """
+        self._snapshot_listeners.append(listener)
 
     def on_candle(self, callback: CandleCallback) -> None:
         """Call `callback(candle)` (sync or async) once per closed candle the engine adds.
@@ -465,6 +473,12 @@ class DataEngine:
                 self._snapshot = self._build_snapshot()
             except Exception:  # noqa: BLE001 - never let the UI feed die
                 logger.exception("snapshot build failed")
+                continue
+            for listener in self._snapshot_listeners:
+                try:
+                    listener()
+                except Exception:  # noqa: BLE001 - a listener's bug must not stop snapshots
+                    logger.exception("snapshot listener failed")
 
     async def _clock_loop(self) -> None:
         """Measure the exchange clock at start, once more soon after, then periodically."""

@@ -1,0 +1,332 @@
+"""Attach benchmark: dashboards attached to a daemon under the simulator's firehose.
+
+Run: `.venv/bin/python tests/bench/bench_attach.py [--seconds 8] [--presses 40] [--viewers 5]`
+
+A firehose simulator (no limits, pushes as fast as it can) runs in its own process, and the daemon
+(`scalp-radar --headless --sim-url ...`) in another. Measured:
+- key -> frame of an attached dashboard: the real dashboard (`scalp-radar --attach SOCKET`, here
+  an instrumented copy of it) on an 80x24 pseudo-terminal; this process presses `t` and times
+  until the new radar title reaches the terminal. Targets p50 <= 20 ms, p95 <= 50 ms.
+- engine snapshot -> viewer screen: for every new snapshot a dashboard draws, wall time at the
+  end of its refresh tick minus the snapshot's taken_at_ms (the engine's clock is the wall clock
+  with --sim-url). Target p95 <= 300 ms.
+- `scalp-radar status` wall time against the firehose daemon, 10 runs. Target <= 0.3 s.
+- the daemon's CPU (utime + stime from /proc) with no viewer, with `--viewers` dashboards
+  attached, and with none again, against a second simulator pushing at a steady rate (see
+  cost_phase for why not the firehose). Target: 5 viewers <= +5 % CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tui import Pty, _percentile, _start_sim  # noqa: E402  (shared pty and simulator)
+
+WARMUP_S = 4.0
+
+
+# -- child: an attached dashboard, instrumented -------------------------------------------------
+
+
+def child(args: argparse.Namespace) -> int:
+    from loguru import logger
+
+    logger.remove()  # nothing may write onto the pty but the dashboard
+    from scalp_radar.app.dashboard import configure_textual_env
+
+    configure_textual_env()
+    from scalp_radar.tui.app import make_app
+    from scalp_radar.tui.attached import AttachedSource
+
+    source = AttachedSource(args.socket, rate_hz=args.refresh_hz)
+    if not source.start(wait_s=10):
+        raise SystemExit(f"could not attach to {args.socket}")
+    app = make_app(source, refresh_hz=args.refresh_hz)
+    lags_ms: list[float] = []
+    tick = app.refresh_snapshot
+    last_seen = [0]
+
+    def timed() -> None:
+        tick()
+        snap = app.snapshot
+        if snap is not None and snap.taken_at_ms != last_seen[0]:
+            last_seen[0] = snap.taken_at_ms
+            lags_ms.append(time.time() * 1000 - snap.taken_at_ms)
+
+    app.refresh_snapshot = timed  # type: ignore[method-assign]
+    try:
+        app.run()
+    finally:
+        app.wait_source_stopped(2.0)
+        Path(args.result).write_text(json.dumps({"lags_ms": lags_ms[5:]}))  # skip the warm-up
+    return 0
+
+
+# -- parent -------------------------------------------------------------------------------------
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _health(db: Path, sock: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "scalp_radar.app.cli", "status", "--json", "--db", str(db),
+         "--socket", str(sock)],
+        capture_output=True, text=True, env=ENV, timeout=30,
+    )  # fmt: skip
+    return json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+def _daemon_window(
+    pid: int, db: Path, sock: Path, seconds: float, term: Pty | None = None
+) -> tuple[float, float]:
+    """(CPU share of one core, engine updates/s) of the daemon over `seconds`."""
+    c0, t0 = _cpu_s(pid), time.perf_counter()
+    while (left := seconds - (time.perf_counter() - t0)) > 0:
+        if term is not None:
+            term.read_for(min(0.2, left))  # a dashboard blocks if nobody reads its terminal
+            term.buffer.clear()
+        else:
+            time.sleep(min(0.2, left))
+    c1, t1 = _cpu_s(pid), time.perf_counter()
+    return (c1 - c0) / (t1 - t0), _metrics(db, sock)
+
+
+def _metrics(db: Path, sock: Path) -> float:
+    """Engine updates/s as the daemon reports it (summed over streams)."""
+    import asyncio
+
+    from scalp_radar.engine import wire
+
+    async def one() -> float:
+        conn = await wire.connect(str(sock))
+        try:
+            await conn.send(wire.Subscribe(1.0))
+            while True:
+                message = await conn.receive()
+                if isinstance(message, wire.SnapshotFrame):
+                    return sum(s.updates_per_s for s in message.snapshot.streams)
+        finally:
+            await conn.close()
+
+    return asyncio.run(one())
+
+
+def _viewer_cmd(sock: Path, result: Path, refresh_hz: float) -> list[str]:
+    return [
+        sys.executable, __file__, "--child", "viewer", "--socket", str(sock),
+        "--result", str(result), "--refresh-hz", str(refresh_hz),
+    ]  # fmt: skip
+
+
+class _Daemon:
+    """A simulator process (push interval given) and a daemon on it, in a private directory."""
+
+    def __init__(self, symbols: list[str], push_interval: float) -> None:
+        self.sim_proc, sim_url = _start_sim(symbols, push_interval)
+        self.tmp = Path(tempfile.mkdtemp(prefix="ba-"))
+        self.db, self.sock = self.tmp / "a.db", self.tmp / "d.sock"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scalp_radar.app.cli", "--headless", "--sim-url", sim_url,
+             "--db", str(self.db), "--socket", str(self.sock), "--status-interval", "3600",
+             "--log-dir", str(self.tmp / "logs")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not _health(self.db, self.sock).get("ready"):
+            if time.monotonic() > deadline:
+                raise SystemExit("daemon not ready after 60 s")
+            time.sleep(0.5)
+        time.sleep(WARMUP_S)
+
+    def window(self, seconds: float, term: Pty | None = None) -> tuple[float, float]:
+        return _daemon_window(self.proc.pid, self.db, self.sock, seconds, term)
+
+    def viewer(self, name: str, refresh_hz: float) -> Pty:
+        return Pty(_viewer_cmd(self.sock, self.tmp / f"{name}.json", refresh_hz), (80, 24))
+
+    def lags(self) -> list[float]:
+        return [x for p in self.tmp.glob("v*.json") for x in json.loads(p.read_text())["lags_ms"]]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+        self.sim_proc.terminate()
+        self.sim_proc.wait(5)
+
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _status_times(daemon: _Daemon, n: int = 10) -> list[float]:
+    took = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "scalp_radar.app.cli", "status", "--db", str(daemon.db),
+             "--socket", str(daemon.sock)],
+            capture_output=True, env=ENV, timeout=30,
+        )  # fmt: skip
+        took.append(time.perf_counter() - t0)
+    return took
+
+
+def _answer_times(daemon: _Daemon, n: int = 10) -> list[float]:
+    """The daemon's own share of `status`: connect, hello, HealthRequest, HealthReport."""
+    import asyncio
+
+    from scalp_radar.app.status_cmd import fetch_health
+
+    took = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        asyncio.run(fetch_health(daemon.sock))
+        took.append(time.perf_counter() - t0)
+    return took
+
+
+def _python_start(n: int = 5) -> float:
+    """Median wall time of a bare `python -c pass` on this machine now (the floor of any CLI)."""
+    took = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        took.append(time.perf_counter() - t0)
+    return statistics.median(took)
+
+
+def firehose_phase(args: argparse.Namespace, symbols: list[str], timeframes: list[str]) -> None:
+    """Key -> frame and snapshot -> screen of one attached dashboard; `status` wall time."""
+    daemon = _Daemon(symbols, 0.0)
+    try:
+        status_s = _status_times(daemon)
+        answer_s = _answer_times(daemon)
+        python_s = _python_start()
+        term = daemon.viewer("v0", args.refresh_hz)
+        try:
+            term.read_for(WARMUP_S)
+            latencies: list[float] = []
+            missed = 0
+            current = 0
+            for _ in range(args.presses):
+                term.read_for(0.15)
+                current = (current + 1) % len(timeframes)
+                took = term.time_key(b"t", f"Radar · {timeframes[current]}".encode())
+                if took is None:
+                    missed += 1
+                else:
+                    latencies.append(took)
+        finally:
+            term.close()  # q: the dashboard detaches and writes its lags
+        lags = daemon.lags()
+    finally:
+        daemon.close()
+    print(f"firehose simulator, {len(symbols)} symbols, refresh {args.refresh_hz} Hz, 80x24 pty")
+    if latencies:
+        ms = [x * 1000 for x in latencies]
+        print(
+            f"attached key->frame ms (n={len(ms)}, missed {missed}): p50 {statistics.median(ms):.1f}"
+            f"  p95 {_percentile(ms, 0.95):.1f}  max {max(ms):.1f}   (targets p50 <= 20, p95 <= 50)"
+        )
+    if lags:
+        print(
+            f"snapshot->viewer screen ms (n={len(lags)}): p50 {statistics.median(lags):.0f}"
+            f"  p95 {_percentile(lags, 0.95):.0f}  max {max(lags):.0f}   (target p95 <= 300)"
+        )
+    print(
+        f"status wall time s (n={len(status_s)}): p50 {statistics.median(status_s):.3f}  "
+        f"max {max(status_s):.3f}   (target <= 0.3); the daemon's answer in-process: p50 "
+        f"{statistics.median(answer_s) * 1000:.1f} ms; bare `python -c pass` "
+        f"{python_s:.3f} s on this machine now"
+    )
+
+
+def cost_phase(args: argparse.Namespace, symbols: list[str]) -> None:
+    """The daemon's CPU with no viewer, with N attached dashboards, then none again.
+
+    The simulator pushes at a steady rate here (`--cost-push-interval`): under the firehose the
+    daemon saturates a core and the viewers' own CPU slows the simulator, so CPU would measure
+    the machine, not the viewers' cost to the daemon.
+    """
+    daemon = _Daemon(symbols, args.cost_push_interval)
+    terms: list[Pty] = []
+    stop = threading.Event()
+    try:
+        before = daemon.window(args.seconds)
+        terms = [daemon.viewer(f"c{i}", args.refresh_hz) for i in range(args.viewers)]
+        drains = [threading.Thread(target=_drain, args=(t, stop), daemon=True) for t in terms[1:]]
+        for d in drains:
+            d.start()
+        terms[0].read_for(WARMUP_S)
+        during = daemon.window(args.seconds, terms[0])
+        stop.set()
+        for d in drains:
+            d.join(1)
+        while terms:
+            terms.pop().close()
+        time.sleep(1.0)
+        after = daemon.window(args.seconds)
+    finally:
+        stop.set()
+        while terms:
+            terms.pop().close()
+        daemon.close()
+    base = (before[0] + after[0]) / 2
+    extra = during[0] - base
+    print(
+        f"daemon CPU (sim push every {args.cost_push_interval}s): no viewer "
+        f"{before[0] * 100:.2f}% / {after[0] * 100:.2f}% ({before[1]:.0f} / {after[1]:.0f} upd/s); "
+        f"{args.viewers} viewers {during[0] * 100:.2f}% ({during[1]:.0f} upd/s): "
+        f"+{extra * 100:.2f} points of a core, +{extra / base * 100:.1f}% (target <= +5%)"
+    )
+
+
+def parent(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(ROOT))
+    from scalp_radar.core.config import load_config
+
+    config = load_config()
+    timeframes = list(dict.fromkeys(tf.value for _, tf in config.streams))
+    firehose_phase(args, list(config.symbols), timeframes)
+    cost_phase(args, list(config.symbols))
+    return 0
+
+
+def _drain(term: Pty, stop: threading.Event) -> None:
+    while not stop.is_set():
+        term.read_for(0.1)
+        term.buffer.clear()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="attached dashboards: latency and daemon cost")
+    parser.add_argument("--seconds", type=float, default=8.0, help="CPU measurement window")
+    parser.add_argument("--presses", type=int, default=40, help="key presses timed")
+    parser.add_argument("--viewers", type=int, default=5, help="dashboards attached")
+    parser.add_argument("--refresh-hz", type=float, default=4.0)
+    parser.add_argument(
+        "--cost-push-interval", type=float, default=0.05, help="simulator push interval, CPU phase"
+    )
+    parser.add_argument("--child", choices=["viewer"], help=argparse.SUPPRESS)
+    parser.add_argument("--socket", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    return child(args) if args.child else parent(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
