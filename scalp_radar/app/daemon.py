@@ -14,6 +14,7 @@ from loguru import logger
 from scalp_radar.app.daemon_jobs import DaemonJobs
 from scalp_radar.app.daemon_server import DEFAULT_STALL_TIMEOUT_S, DaemonServer
 from scalp_radar.app.health_http import HealthHttp
+from scalp_radar.app.loop_thread import LoopThread
 from scalp_radar.app.sd_notify import Notifier, watchdog_interval_s
 from scalp_radar.core.snapshot import EngineSnapshot, StreamState
 from scalp_radar.engine.health import assess
@@ -49,7 +50,10 @@ class Daemon:
         self.stack = stack
         self.options = options
         self.notifier = notifier or Notifier.from_env()
-        self.jobs = DaemonJobs(stack)
+        self.jobs = DaemonJobs(stack, asyncio.get_running_loop())
+        # Viewers, `status` and HTTP are served from their own thread and loop: they answer in
+        # milliseconds while the engine's loop is busy, and can never stall it.
+        self.serving = LoopThread("scalp-radar-daemon-socket")
         self.ready = False
         self._seen_live: set[str] = set()
         self.server = DaemonServer(
@@ -74,12 +78,14 @@ class Daemon:
 
     async def start(self) -> None:
         """Listen for viewers (and HTTP), then watch for readiness and feed systemd's watchdog."""
-        await self.server.start()
+        self.serving.start()
+        await self.serving.run(self.server.start())
         if self.http is not None:
             try:
-                await self.http.start()
+                await self.serving.run(self.http.start())
             except OSError as exc:
-                await self.server.stop()
+                await self.serving.run(self.server.stop())
+                self.serving.stop()
                 raise DaemonStartError(
                     f"--http {self.http.host}:{self.http.port}: {exc.strerror or exc}"
                 ) from None
@@ -99,9 +105,11 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.jobs.aclose()
-        await self.server.stop()
-        if self.http is not None:
-            await self.http.stop()
+        if not self.serving.loop.is_closed():
+            await self.serving.run(self.server.stop())
+            if self.http is not None:
+                await self.serving.run(self.http.stop())
+        self.serving.stop()
 
     def _all_live_once(self, snap: EngineSnapshot) -> bool:
         self._seen_live.update(s.key for s in snap.streams if s.state is StreamState.LIVE)

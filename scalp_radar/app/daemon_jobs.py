@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 
 from loguru import logger
@@ -32,14 +33,28 @@ MARKET_DATA = "market_data"
 
 
 class DaemonJobs:
-    """Runs viewers' requests on the daemon's loop; one asyncio task per job."""
+    """Runs viewers' requests on the engine's loop; one asyncio task per job.
 
-    def __init__(self, stack: EngineStack) -> None:
+    Called on the socket's thread; everything else here happens on the engine's loop.
+    """
+
+    def __init__(self, stack: EngineStack, engine_loop: asyncio.AbstractEventLoop) -> None:
         self.stack = stack
+        self.engine_loop = engine_loop
         self._tasks: dict[tuple[int, int], asyncio.Task[None]] = {}
         self._cancels: dict[tuple[int, int], asyncio.Event] = {}
 
     def __call__(self, server: DaemonServer, viewer: Viewer, message: wire.ClientMessage) -> None:
+        if self.engine_loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the engine's loop is shutting down
+            self.engine_loop.call_soon_threadsafe(self._on_engine_loop, server, viewer, message)
+
+    def _on_engine_loop(
+        self, server: DaemonServer, viewer: Viewer, message: wire.ClientMessage
+    ) -> None:
+        if viewer.closed and not isinstance(message, wire.CancelBackfill):
+            return  # it left before its request reached the engine's loop
         if isinstance(message, wire.CancelBackfill):
             cancel = self._cancels.get((viewer.id, message.job))
             if cancel is not None:

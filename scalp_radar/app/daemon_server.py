@@ -1,6 +1,8 @@
 """The daemon's Unix socket: viewers attach, get snapshots at their rate, and send requests.
 
-Everything runs on the engine's loop and never waits on a viewer: each snapshot is encoded once
+It runs on its own thread and loop (`serve_in_thread`), so viewers and `status` are answered in
+milliseconds even while the engine's loop is saturated, and a viewer can never stall the engine.
+Nothing here waits on a viewer: each snapshot is encoded once
 and written to every due viewer whose previous frame has left; a viewer still holding an unsent
 frame skips snapshots (it always gets the latest, never a backlog), and one that has not taken a
 byte for `stall_timeout_s` (or whose buffer passes `MAX_VIEWER_BUFFER`) is dropped. So a slow
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,11 +97,15 @@ class DaemonServer:
         self._last: EngineSnapshot | None = None
         self._frame = b""
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind the socket (mode 0600 in a 0700 directory) and start serving."""
+        """Bind the socket (mode 0600 in a 0700 directory) and start serving on this loop."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         private_socket_dir(self.socket_path)
         # We hold the database's engine lock, so a socket file here is a dead daemon's leftover.
         with contextlib.suppress(FileNotFoundError):
@@ -131,7 +138,8 @@ class DaemonServer:
 
     def attached(self) -> int:
         """Viewers subscribed to snapshots (dashboards; not one-shot `status` or CLI clients)."""
-        return sum(1 for v in self.viewers.values() if v.rate_hz > 0 and not v.closed)
+        # list(): a copy taken in one step, as another thread may read this.
+        return sum(1 for v in list(self.viewers.values()) if v.rate_hz > 0 and not v.closed)
 
     def health(self) -> Health:
         """The daemon's health now (what `status` and `/health` report)."""
@@ -146,8 +154,14 @@ class DaemonServer:
     # -- sending -------------------------------------------------------------------------------
 
     def send(self, viewer: Viewer, message: wire.ServerMessage) -> None:
-        """Queue a reply to `viewer` without waiting; drop the viewer if it owes too much."""
-        self._write(viewer, wire.encode_frame(message))
+        """Queue a reply to `viewer` without waiting (from any thread); drop it if it owes too
+        much."""
+        frame = wire.encode_frame(message)
+        if self._loop is None or self._loop_thread == threading.get_ident():
+            self._write(viewer, frame)
+        else:
+            with contextlib.suppress(RuntimeError):  # the server loop already closed
+                self._loop.call_soon_threadsafe(self._write, viewer, frame)
 
     def _write(self, viewer: Viewer, frame: bytes) -> None:
         if viewer.closed:
@@ -173,8 +187,10 @@ class DaemonServer:
             self.pump()
 
     def wake(self) -> None:
-        """A new snapshot exists (the engine calls this on its loop): send it to due viewers."""
-        self._wake.set()
+        """A new snapshot exists (called from the engine's thread): send it to due viewers."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     def pump(self) -> None:
         """One round: encode the latest snapshot once, write it to every due viewer."""
