@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 from loguru import logger
 
 from scalp_radar.app.signals import on_stop_signals
-from scalp_radar.core.snapshot import EngineSnapshot, StreamState
+from scalp_radar.core.snapshot import (
+    RANKING_PRESETS,
+    EngineSnapshot,
+    ShardState,
+    StreamState,
+    UniverseSnapshot,
+)
 
 if TYPE_CHECKING:
     from scalp_radar.app.daemon import DaemonOptions
@@ -69,6 +75,36 @@ def status_dict(snap: EngineSnapshot) -> dict[str, Any]:
             for s in snap.streams
         ],
         "last_incident": snap.incidents[0].message if snap.incidents else None,
+        "universe": universe_dict(snap.universe),
+    }
+
+
+def _json_float(value: float, digits: int = 4) -> float | None:
+    return None if value != value else round(value, digits)
+
+
+def universe_dict(u: UniverseSnapshot, top: int = 10) -> dict[str, Any]:
+    """The radar in a status line: counts, shards up/down, and the top rows of each preset."""
+    return {
+        "mode": u.mode,
+        "symbols": u.symbols,
+        "tickers_live": u.tickers_live,
+        "shards_up": u.shards_up,
+        "shards_down": u.shards_down,
+        "limit_errors": u.limit_errors,
+        "problem": u.problem,
+        "shards_not_live": [
+            {"shard": s.shard_id, "state": s.state.value, "reason": s.reason}
+            for s in u.shards
+            if s.state is not ShardState.LIVE
+        ],
+        "top": {
+            name: [
+                {"symbol": r.symbol, column: _json_float(getattr(r, column)), "last": r.last}
+                for r in u.preset(name, top)
+            ]
+            for name, (column, _) in RANKING_PRESETS.items()
+        },
     }
 
 

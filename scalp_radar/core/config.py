@@ -41,6 +41,7 @@ from scalp_radar.core.config_models import (
     RateLimitConfig,
     RiskConfig,
     StrategiesConfig,
+    UniverseConfig,
     WebSocketConfig,
 )
 from scalp_radar.core.config_secrets import SecretsConfig, default_env_files, load_secrets
@@ -63,6 +64,7 @@ __all__ = [
     "RiskConfig",
     "SecretsConfig",
     "StrategiesConfig",
+    "UniverseConfig",
     "WebSocketConfig",
     "default_env_files",
     "get_config",
@@ -175,6 +177,7 @@ def load_config(
         return AppConfig(
             assets=assets.assets,
             correlation_groups=assets.correlation_groups,
+            universe=assets.universe,
             strategies=parts["strategies.yaml"],
             risk=parts["risk.yaml"],
             exchange=exchanges.exchange,

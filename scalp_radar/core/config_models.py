@@ -99,11 +99,45 @@ class CorrelationGroupConfig(_Strict):
     max_exposure_percent: Percent
 
 
+class UniverseConfig(_Strict):
+    """The `universe:` section of assets.yaml: which perpetuals the radar tracks, and how.
+
+    Connection limits are Bitget's (per IP / per connection); the defaults keep a margin.
+    """
+
+    mode: Literal["all", "top", "watchlist"] = "all"
+    top: int = Field(default=100, ge=1, le=2000)
+    min_quote_volume_24h: float = Field(default=0.0, ge=0)
+    exclude: list[str] = Field(default_factory=list)
+    channels_per_shard: int = Field(default=50, ge=1, le=1000)
+    max_connections: int = Field(default=40, ge=1, le=100)
+    new_connections_per_5min: int = Field(default=250, ge=1, le=300)
+    subscribes_per_hour: int = Field(default=200, ge=1, le=240)
+    messages_per_s: float = Field(default=5.0, gt=0, le=10)
+    dial_spacing_s: float = Field(default=0.3, ge=0.05, le=60)
+    stale_after_s: float = Field(default=30.0, ge=2, le=600)
+    markets_refresh_s: float = Field(default=3600.0, ge=60, le=3600)
+    rest_fallback_s: float = Field(default=10.0, ge=1, le=300)
+    store_stats: bool = True
+    hot_count: int = Field(default=10, ge=0, le=50)
+
+    @field_validator("exclude")
+    @classmethod
+    def _check_exclude(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _SYMBOL_RE.match(item):
+                raise ValueError(
+                    f"expected ccxt USDT-M perpetual symbols like BTC/USDT:USDT, got {item!r}"
+                )
+        return value
+
+
 class AssetsFile(_Strict):
     """Content of assets.yaml."""
 
     assets: list[AssetConfig] = Field(min_length=1)
     correlation_groups: dict[str, CorrelationGroupConfig] = Field(default_factory=dict)
+    universe: UniverseConfig = Field(default_factory=UniverseConfig)
 
 
 # ---------------------------------------------------------------- strategies.yaml
@@ -396,6 +430,7 @@ class AppConfig(_Strict):
     risk: RiskConfig
     exchange: ExchangeConfig
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    universe: UniverseConfig = Field(default_factory=UniverseConfig)
     secrets: SecretsConfig
     config_dir: Path
 

@@ -113,6 +113,7 @@ class EngineSnapshot:
     limiter: tuple[BucketStats, ...]
     connection: ConnectionFacts
     incidents: tuple[Incident, ...] = field(default_factory=tuple)  # newest first
+    universe: UniverseSnapshot = field(default_factory=lambda: UniverseSnapshot())
 
     def stream(self, symbol: str, timeframe: str) -> StreamSnapshot | None:
         """The stream for (symbol, timeframe), or None."""
@@ -130,3 +131,165 @@ class EngineSnapshot:
     def timeframes(self) -> tuple[str, ...]:
         """Timeframes in config order, each once."""
         return tuple(dict.fromkeys(s.timeframe for s in self.streams))
+
+
+# ---------------------------------------------------------------- the market-wide radar
+
+
+class ShardState(StrEnum):
+    """Connection state of one ticker shard (one websocket)."""
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    STALE = "stale"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardSnapshot:
+    """One ticker websocket: its channels, state and how much of Bitget's budget it used."""
+
+    shard_id: int
+    state: ShardState
+    channels: int
+    subscribe_messages_hour: int  # subscribe frames sent on this shard in the last hour
+    connects: int  # sockets opened by this shard since start
+    last_message_age_s: float | None
+    reason: str | None = None  # why the shard is not live (kept across retries)
+    next_retry_in_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TickerRow:
+    """One symbol of the radar; NaN where a metric is not known yet (e.g. 1 h change at start).
+
+    Changes and basis are percent / bps of price; funding_rate is a fraction per interval
+    (0.0001 = 0.01 %); times are exchange milliseconds.
+    """
+
+    symbol: str
+    last: float
+    bid: float
+    ask: float
+    mark: float
+    index: float
+    change_1m: float
+    change_5m: float
+    change_15m: float
+    change_1h: float
+    change_24h: float
+    quote_volume_24h: float
+    volume_surge: float  # last 5 min quote volume / (its 1 h pace per 5 min)
+    spread_bps: float
+    funding_rate: float
+    next_funding_ms: int | None
+    open_interest: float  # base coin (Bitget holdingAmount)
+    oi_change_15m: float  # percent
+    basis_bps: float  # (mark - last) / last
+    updated_ms: int  # exchange time of the newest ticker
+    source: str = "ws"  # "ws" or "rest" (REST seed or a shard's fallback while it is down)
+    shard_id: int | None = None
+
+
+# What the radar presets rank by: (column, by absolute value).
+RANKING_PRESETS: dict[str, tuple[str, bool]] = {
+    "movers": ("change_5m", True),
+    "surge": ("volume_surge", False),
+    "funding": ("funding_rate", True),
+    "spread": ("spread_bps", False),
+    "oi": ("oi_change_15m", True),
+}
+RANKABLE_COLUMNS: tuple[str, ...] = (
+    "change_1m",
+    "change_5m",
+    "change_15m",
+    "change_1h",
+    "change_24h",
+    "quote_volume_24h",
+    "volume_surge",
+    "spread_bps",
+    "funding_rate",
+    "open_interest",
+    "oi_change_15m",
+    "basis_bps",
+    "last",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UniverseSnapshot:
+    """The whole-market radar: every symbol's ticker row and every shard, frozen."""
+
+    mode: str = "off"  # "all", "top", "watchlist", or "off" (no universe running)
+    symbols: int = 0  # symbols in the universe
+    rows: tuple[TickerRow, ...] = ()  # universe order (by 24 h quote volume at selection)
+    shards: tuple[ShardSnapshot, ...] = ()
+    markets_loaded_ms: int | None = None
+    rest_polls: int = 0  # REST tickers calls (seed + fallback for shards that are down)
+    problem: str | None = None  # why the universe is empty (markets not loaded: the reason)
+    tickers_live: int = 0  # rows fed by a live shard's websocket
+    limit_errors: int = 0  # 30006/30007 answers seen by any shard (should stay 0)
+
+    @property
+    def shards_up(self) -> int:
+        """Shards whose socket is live."""
+        return sum(1 for s in self.shards if s.state is ShardState.LIVE)
+
+    @property
+    def shards_down(self) -> int:
+        """Shards not live (connecting, stale, reconnecting, failed)."""
+        return sum(1 for s in self.shards if s.state is not ShardState.LIVE)
+
+    def ranked(
+        self,
+        column: str,
+        *,
+        absolute: bool = False,
+        descending: bool = True,
+        limit: int | None = None,
+    ) -> list[TickerRow]:
+        """Rows sorted by a float column (NaN last), optionally by absolute value."""
+        if column not in RANKABLE_COLUMNS:
+            raise ValueError(
+                f"cannot rank by {column!r}: expected one of {', '.join(RANKABLE_COLUMNS)}"
+            )
+        return rank_rows(self.rows, column, absolute=absolute, descending=descending, limit=limit)
+
+    def preset(self, name: str, limit: int | None = 10) -> list[TickerRow]:
+        """Rows ranked by a radar preset (movers, surge, funding, spread, oi)."""
+        column, absolute = RANKING_PRESETS[name]
+        return self.ranked(column, absolute=absolute, limit=limit)
+
+    def row(self, symbol: str) -> TickerRow | None:
+        """The row of `symbol` (a linear scan: for one lookup, not per row)."""
+        for r in self.rows:
+            if r.symbol == symbol:
+                return r
+        return None
+
+
+def rank_rows(
+    rows: tuple[TickerRow, ...] | list[TickerRow],
+    column: str,
+    *,
+    absolute: bool = False,
+    descending: bool = True,
+    limit: int | None = None,
+) -> list[TickerRow]:
+    """One sort of floats: rows by `column` (abs if asked), NaN always last, ties in row order."""
+    keyed: list[tuple[float, int]] = []
+    nan_idx: list[int] = []
+    sign = -1.0 if descending else 1.0
+    for i, r in enumerate(rows):
+        v = getattr(r, column)
+        if v != v:  # NaN
+            nan_idx.append(i)
+            continue
+        keyed.append((sign * (abs(v) if absolute else v), i))
+    keyed.sort()
+    order = [i for _, i in keyed] + nan_idx
+    if limit is not None:
+        order = order[:limit]
+    return [rows[i] for i in order]

@@ -26,12 +26,14 @@ from scalp_radar.core.snapshot import (
     EngineSnapshot,
     Incident,
     StreamState,
+    UniverseSnapshot,
 )
 from scalp_radar.engine.healer import Healer, iso
 from scalp_radar.engine.history_ahead import reseed_without_future
 from scalp_radar.engine.problem import ConnectionProblem
 from scalp_radar.engine.snapshot_build import RateMeter, failure_facts, stream_snapshot
 from scalp_radar.engine.stream import StreamWorker
+from scalp_radar.engine.tickers import UniverseEngine
 from scalp_radar.engine.validator import DataValidator
 from scalp_radar.engine.writer import CandleKey, CandleWriter, candle_key
 from scalp_radar.exchange.backoff import Backoff
@@ -67,9 +69,12 @@ class DataEngine:
         exchange_factory: Callable[[], Any] | None = None,
         max_heal_candles: int | None = None,
         verify_closes: bool = True,
+        universe: UniverseEngine | None = None,
     ) -> None:
         """`max_heal_candles` (default: `buffer_size`) bounds a live heal; older is backfill's."""
         self.config = config
+        # The market-wide radar (ticker shards) runs beside the candle streams, same lifecycle.
+        self.universe = universe
         self.db = db
         self.limiter = limiter
         self.sim_url = sim_url if sim_url is not None else config.exchange.sim_url
@@ -225,6 +230,8 @@ class DataEngine:
         self._tasks.append(loop.create_task(self._clock_loop(), name="engine-clock"))
         for s in self.streams:
             self._tasks.append(loop.create_task(self._supervise(s), name=f"stream {s.key}"))
+        if self.universe is not None:
+            await self.universe.start()
         logger.info(
             "data engine started: {} streams{}", len(self.streams), " (DEMO)" if self.demo else ""
         )
@@ -235,6 +242,8 @@ class DataEngine:
         if not self._running:
             return
         self._running = False
+        if self.universe is not None:
+            await self.universe.stop()
         tasks = self._tasks + list(self._side_tasks)
         self._tasks = []
         for t in tasks:
@@ -533,6 +542,7 @@ class DataEngine:
             limiter=limiter_stats,
             connection=facts,
             incidents=tuple(reversed(self._incidents)),
+            universe=self.universe.snapshot() if self.universe is not None else UniverseSnapshot(),
         )
 
 

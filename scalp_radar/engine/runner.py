@@ -18,6 +18,7 @@ from scalp_radar.core.config_models import AppConfig
 from scalp_radar.core.engine_lock import EngineLock, EngineRole
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.engine.data_engine import DataEngine
+from scalp_radar.engine.tickers import UniverseEngine
 
 if TYPE_CHECKING:
     from scalp_radar.core.limiter import RateLimiter
@@ -106,6 +107,7 @@ async def open_engine(
             db = Database(db_path)
             await db.init()
         limiter = RateLimiter.from_exchange_config(config.exchange)
+        universe = UniverseEngine(config, limiter, sim_url=sim_url, clock=clock, db=db)
         engine = DataEngine(
             config,
             db,
@@ -114,6 +116,7 @@ async def open_engine(
             demo=demo,
             clock=clock,
             exchange_options=exchange_options,
+            universe=universe,
         )
         stack = EngineStack(engine, db, limiter, sim, lock)
         if start:

@@ -62,12 +62,14 @@ def create_exchange(
     sim_url: str | None = None,
     *,
     options: dict[str, Any] | None = None,
+    exchange_class: type | None = None,
 ) -> Any:
     """A ccxt.pro.bitget for USDT-M swaps; pointed at sim_url (or config.exchange.sim_url).
 
     Without a config, the defaults of `ExchangeConfig` apply. `options` is merged into ccxt's
-    `options` (e.g. {'ws': {'keepAlive': 500}} in tests). API keys are set only for the real
-    Bitget and only when present; they are never logged.
+    `options` (e.g. {'ws': {'keepAlive': 500}} in tests). `exchange_class` replaces
+    ccxt.pro.bitget by a subclass of it (the ticker shards' one). API keys are set only for the
+    real Bitget and only when present; they are never logged.
     """
     import ccxt.pro as ccxtpro
 
@@ -100,7 +102,7 @@ def create_exchange(
             params["secret"] = secret
             if password:
                 params["password"] = password
-    exchange = ccxtpro.bitget(params)
+    exchange = (exchange_class or ccxtpro.bitget)(params)
     # Instance level only: skips the 333 ms /spot/public/coins call of load_markets.
     exchange.has["fetchCurrencies"] = False
     if sim_url:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from scalp_radar.core.market_stats import MARKET_STATS_MIGRATION
+
 # Each entry upgrades the schema by one version: MIGRATIONS[0] takes user_version 0 to 1, etc.
 # Never edit a released entry; append a new one.
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -80,6 +82,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX IF NOT EXISTS idx_incidents_at ON incidents (at_ms)",
     ),
+    # v3: the radar's per-minute market stats (core/market_stats.py).
+    MARKET_STATS_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Stamped in the file header by the first migration; "SRAD". A database stamped by another
