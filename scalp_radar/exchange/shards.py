@@ -15,7 +15,7 @@ import contextlib
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import cache
 from typing import Any
 
@@ -77,8 +77,10 @@ class ConnectionGate:
         window_s: float = NEW_CONNECTIONS_WINDOW_S,
         max_open: int = MAX_OPEN_CONNECTIONS,
         clock: MonoClock = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.spacing_s = spacing_s
+        self._sleep = sleep
         self.max_new = min(max_new, MAX_NEW_CONNECTIONS)
         self.window_s = window_s
         self.max_open = min(max_open, MAX_OPEN_CONNECTIONS)
@@ -111,7 +113,7 @@ class ConnectionGate:
                 wait = self._wait_s()
                 if wait <= 0:
                     break
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
             self._dials.append(self._clock())
             self.open += 1
             self.total_dials += 1

@@ -1,0 +1,142 @@
+"""The radar against the simulated Bitget with real ccxt.pro: every ticker live inside the
+limits, a drop of every connection at once recovered without 30006/30007, a failure costing
+only its shard, stats rows stored once per symbol per minute."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scalp_radar.core.config import AppConfig, load_config
+from scalp_radar.core.limiter import RateLimiter
+from scalp_radar.core.snapshot import ShardState, UniverseSnapshot
+from scalp_radar.core.store import Database
+from scalp_radar.engine.tickers import UniverseEngine
+from scalp_radar.sim import SimExchange, SimLimits
+
+SYMBOLS = [f"U{i:03d}/USDT:USDT" for i in range(57)] + ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
+SHARD = 10  # 60 symbols -> 6 shards
+
+
+@pytest.fixture
+def sim_options() -> dict[str, Any]:
+    # Bitget's documented limits on (10 msg/s, 240 subs/h, 100 connections, ...), slow pushes.
+    return {"symbols": SYMBOLS, "limits": SimLimits(push_interval_s=1.0)}
+
+
+def universe_config(**keys: Any) -> AppConfig:
+    config = load_config()
+    update = {"channels_per_shard": SHARD, "stale_after_s": 5.0, "rest_fallback_s": 1.0, **keys}
+    return config.model_copy(update={"universe": config.universe.model_copy(update=update)})
+
+
+async def until(engine: UniverseEngine, check: Any, timeout_s: float = 20.0) -> UniverseSnapshot:
+    """Poll the engine's snapshot until `check(snapshot)` (a bound, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        snap = engine.snapshot()
+        if check(snap):
+            return snap
+        if time.monotonic() > deadline:
+            shards = [(s.shard_id, s.state.value, s.reason) for s in snap.shards]
+            raise AssertionError(f"timed out: live {snap.tickers_live}/{snap.symbols} {shards} {snap.problem}")
+        await asyncio.sleep(0.1)
+
+
+def all_live(snap: UniverseSnapshot) -> bool:
+    return snap.symbols > 0 and snap.tickers_live == snap.symbols
+
+
+async def test_every_ticker_goes_live_in_batched_shards_within_the_limits(sim: SimExchange) -> None:
+    config = universe_config()
+    engine = UniverseEngine(config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim.url, clock=sim.clock)
+    await engine.start()
+    try:
+        snap = await until(engine, all_live)
+        assert snap.symbols == len(SYMBOLS) and len(snap.shards) == 6
+        assert all(s.channels == SHARD and s.state is ShardState.LIVE for s in snap.shards)
+        # One socket and ONE subscribe frame per shard, nothing refused or closed by the server.
+        assert [s.connects for s in snap.shards] == [1] * 6
+        assert [s.subscribe_messages_hour for s in snap.shards] == [1] * 6
+        assert sim.hub.connections_total == 6 and sim.hub.refused == 0
+        assert snap.limit_errors == 0
+        assert {r.symbol for r in snap.rows} == set(SYMBOLS)
+        btc = next(r for r in snap.rows if r.symbol == "BTC/USDT:USDT")
+        truth = sim.market.forming("BTCUSDT", "1m", btc.updated_ms)[4]
+        assert btc.last == truth and btc.funding_rate == 0.0001 and btc.open_interest > 0
+        assert btc.bid < btc.last < btc.ask and btc.spread_bps > 0
+    finally:
+        await engine.stop()
+    assert all(s.state is ShardState.STOPPED for s in engine.snapshot().shards)
+
+
+async def test_a_drop_of_every_connection_recovers_paced_without_30006(sim: SimExchange) -> None:
+    config = universe_config(dial_spacing_s=0.2)
+    engine = UniverseEngine(config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim.url, clock=sim.clock)
+    await engine.start()
+    try:
+        await until(engine, all_live)
+        await sim.hub.apply_fault("drop", {})  # Bitget's daily recycle: every socket at once
+        await until(engine, lambda s: any(x.state is not ShardState.LIVE for x in s.shards), 5.0)
+        snap = await until(engine, lambda s: all_live(s) and all(x.connects == 2 for x in s.shards))
+        assert snap.limit_errors == 0 and sim.hub.refused == 0
+        assert sim.hub.connections_total == 12
+        assert engine.pool.gate.total_dials == 12 and engine.pool.gate.open == 6
+        # Re-dials went through the gate one at a time: never two dials closer than the spacing.
+        dials = list(engine.pool.gate._dials)
+        assert all(b - a >= 0.2 - 1e-6 for a, b in zip(dials, dials[1:], strict=False))
+    finally:
+        await engine.stop()
+
+
+async def test_a_stale_shard_is_redialled_alone_and_covered_by_rest_meanwhile(sim: SimExchange) -> None:
+    config = universe_config(stale_after_s=2.0)
+    engine = UniverseEngine(config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim.url, clock=sim.clock)
+    await engine.start()
+    try:
+        await until(engine, all_live)
+        victim = next(iter(sim.hub.sessions))
+        await victim.apply_fault("stale", {"duration": 30})
+        snap = await until(engine, lambda s: sum(x.connects for x in s.shards) == 7 and all_live(s))
+        redialled = [s for s in snap.shards if s.connects == 2]
+        assert len(redialled) == 1  # the failure cost its own shard only
+        assert snap.limit_errors == 0
+    finally:
+        await engine.stop()
+
+
+async def test_stats_rows_are_stored_once_per_symbol_per_minute(tmp_path: Path) -> None:
+    # 120x market time: a market minute every half real second.
+    async with SimExchange(SYMBOLS[:12], speed=120.0, limits=SimLimits(push_interval_s=0.2)) as sim:
+        db = Database(tmp_path / "stats.db")
+        await db.init()
+        config = universe_config()
+        engine = UniverseEngine(
+            config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim.url, clock=sim.clock, db=db
+        )
+        await engine.start()
+        try:
+            await until(engine, all_live)
+            deadline = time.monotonic() + 20
+            while engine.stats_written < 12 * 4 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+        finally:
+            await engine.stop()
+        rows = await db.get_market_stats()
+        await db.close()
+    minutes = sorted({r.minute_ms for r in rows})
+    assert len(minutes) >= 4 and all(m % 60_000 == 0 for m in minutes)
+    assert all(b - a == 60_000 for a, b in zip(minutes, minutes[1:], strict=False))
+    per_key: dict[tuple[str, int], int] = {}
+    for r in rows:
+        per_key[(r.symbol, r.minute_ms)] = per_key.get((r.symbol, r.minute_ms), 0) + 1
+    assert set(per_key.values()) == {1}
+    for minute in minutes[1:]:  # the first minute may predate some symbols' first ticker
+        assert {r.symbol for r in rows if r.minute_ms == minute} == set(SYMBOLS[:12])
+    btc = [r for r in rows if r.symbol == "BTC/USDT:USDT"]
+    assert all(r.last > 0 and r.mark and r.bid and r.ask and r.funding_rate == 0.0001 for r in btc)
+    assert len(rows) == engine.stats_written
