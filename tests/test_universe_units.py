@@ -189,7 +189,11 @@ def test_parse_ticker_row_reads_bitgets_strings() -> None:
         82000.6,
         82001.0,
     )
-    assert (u.funding_rate, u.next_funding_ms, u.open_interest) == (-0.0002, 1_800_028_800_000, 1234.5)
+    assert (u.funding_rate, u.next_funding_ms, u.open_interest) == (
+        -0.0002,
+        1_800_028_800_000,
+        1234.5,
+    )
     rest = parse_ticker_row({"symbol": "ETHUSDT", "lastPr": "3000", "ts": ""}, fallback_ts=7)
     assert rest is not None and rest.ts == 7 and rest.next_funding_ms is None
     assert math.isnan(rest.bid)
@@ -203,11 +207,25 @@ def test_parse_ticker_row_reads_bitgets_strings() -> None:
 def _row(symbol: str, **values: float) -> TickerRow:
     base = {
         name: NAN
-        for name in (
-            "last bid ask mark index change_1m change_5m change_15m change_1h change_24h "
-            "quote_volume_24h volume_surge spread_bps funding_rate open_interest oi_change_15m "
-            "basis_bps"
-        ).split()
+        for name in [
+            "last",
+            "bid",
+            "ask",
+            "mark",
+            "index",
+            "change_1m",
+            "change_5m",
+            "change_15m",
+            "change_1h",
+            "change_24h",
+            "quote_volume_24h",
+            "volume_surge",
+            "spread_bps",
+            "funding_rate",
+            "open_interest",
+            "oi_change_15m",
+            "basis_bps",
+        ]
     }
     base.update(values)
     return TickerRow(symbol=symbol, next_funding_ms=None, updated_ms=0, **base)  # type: ignore[arg-type]
@@ -221,7 +239,12 @@ def test_ranking_sorts_floats_with_nan_last_and_absolute_presets() -> None:
         _row("D", change_5m=2.0, funding_rate=NAN),
     )
     assert [r.symbol for r in rank_rows(rows, "change_5m")] == ["D", "A", "B", "C"]
-    assert [r.symbol for r in rank_rows(rows, "change_5m", descending=False)] == ["B", "A", "D", "C"]
+    assert [r.symbol for r in rank_rows(rows, "change_5m", descending=False)] == [
+        "B",
+        "A",
+        "D",
+        "C",
+    ]
     u = UniverseSnapshot(mode="all", symbols=4, rows=rows)
     assert [r.symbol for r in u.preset("movers")] == ["B", "D", "A", "C"]
     assert [r.symbol for r in u.preset("funding", 2)] == ["B", "C"]
@@ -264,7 +287,11 @@ def test_select_universe_modes_exclude_floor_and_watchlist() -> None:
     all_ = select_universe(cfg, markets, volumes, watch)
     assert all_ == [f"S{i}/USDT:USDT" for i in (4, 3, 2, 1, 0, 5)]
     top = cfg.model_copy(update={"mode": "top", "top": 2})
-    assert select_universe(top, markets, volumes, watch) == ["S4/USDT:USDT", "S3/USDT:USDT", "S0/USDT:USDT"]
+    assert select_universe(top, markets, volumes, watch) == [
+        "S4/USDT:USDT",
+        "S3/USDT:USDT",
+        "S0/USDT:USDT",
+    ]
     floor = cfg.model_copy(update={"min_quote_volume_24h": 250.0, "exclude": ["S4/USDT:USDT"]})
     assert select_universe(floor, markets, volumes, watch) == ["S3/USDT:USDT", "S0/USDT:USDT"]
     wl = cfg.model_copy(update={"mode": "watchlist"})
@@ -278,7 +305,9 @@ def test_universe_override_parses_and_refuses_in_one_line() -> None:
     for bad in ("top", "top:0", "top:x", "some", "top:2001"):
         with pytest.raises(ValueError) as info:
             parse_universe_override(bad)
-        assert str(info.value).startswith("--universe: expected all, top:N") and "\n" not in str(info.value)
+        assert str(info.value).startswith("--universe: expected all, top:N") and "\n" not in str(
+            info.value
+        )
     config = apply_universe_override(load_config(), "top:7")
     assert (config.universe.mode, config.universe.top) == ("top", 7)
 
@@ -304,12 +333,27 @@ def test_shipped_universe_section_is_documented_and_valid() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "key", "expected"),
     [
-        ("channels_per_shard: 50 ", "channels_per_shard: 1001 ", "universe.channels_per_shard", "1000"),
-        ("subscribes_per_hour: 200 ", "subscribes_per_hour: 241 ", "universe.subscribes_per_hour", "240"),
+        (
+            "channels_per_shard: 50 ",
+            "channels_per_shard: 1001 ",
+            "universe.channels_per_shard",
+            "1000",
+        ),
+        (
+            "subscribes_per_hour: 200 ",
+            "subscribes_per_hour: 241 ",
+            "universe.subscribes_per_hour",
+            "240",
+        ),
         ("messages_per_s: 5 ", "messages_per_s: 11 ", "universe.messages_per_s", "10"),
         ("mode: all", "mode: everything", "universe.mode", "'all', 'top' or 'watchlist'"),
         ("exclude: []", "exclude: [LUNA]", "universe.exclude", "BTC/USDT:USDT"),
-        ("markets_refresh_s: 3600 ", "markets_refresh_s: 7200 ", "universe.markets_refresh_s", "3600"),
+        (
+            "markets_refresh_s: 3600 ",
+            "markets_refresh_s: 7200 ",
+            "universe.markets_refresh_s",
+            "3600",
+        ),
         ("hot_count: 10", "hot_cnt: 10", "universe.hot_cnt", ""),
     ],
 )
@@ -347,7 +391,9 @@ class VirtualTime:
 
 async def test_connection_gate_spaces_dials_and_caps_new_connections_per_window() -> None:
     t = VirtualTime()
-    gate = ConnectionGate(spacing_s=0.3, max_new=3, window_s=300.0, max_open=10, clock=t, sleep=t.sleep)
+    gate = ConnectionGate(
+        spacing_s=0.3, max_new=3, window_s=300.0, max_open=10, clock=t, sleep=t.sleep
+    )
     times = []
     for _ in range(5):
         await gate.acquire()
@@ -390,7 +436,10 @@ def test_subscribe_budget_is_a_sliding_hour() -> None:
 
 
 def test_status_dict_has_the_universe_and_top_10_of_each_preset() -> None:
-    rows = tuple(_row(f"S{i}/USDT:USDT", change_5m=float(i - 6), spread_bps=float(i), last=1.0) for i in range(12))
+    rows = tuple(
+        _row(f"S{i}/USDT:USDT", change_5m=float(i - 6), spread_bps=float(i), last=1.0)
+        for i in range(12)
+    )
     universe = UniverseSnapshot(
         mode="all",
         symbols=12,
@@ -404,9 +453,15 @@ def test_status_dict_has_the_universe_and_top_10_of_each_preset() -> None:
     facts = ConnectionFacts("bitget", True, True, 1.0, 0, None)
     d = status_dict(EngineSnapshot(0, (), (), facts, (), universe))["universe"]
     assert (d["symbols"], d["tickers_live"], d["shards_up"], d["shards_down"]) == (12, 10, 1, 1)
-    assert d["shards_not_live"] == [{"shard": 1, "state": "reconnecting", "reason": "NetworkError: 1006"}]
+    assert d["shards_not_live"] == [
+        {"shard": 1, "state": "reconnecting", "reason": "NetworkError: 1006"}
+    ]
     assert set(d["top"]) == {"movers", "surge", "funding", "spread", "oi"}
     movers = d["top"]["movers"]
-    assert len(movers) == 10 and movers[0] == {"symbol": "S0/USDT:USDT", "change_5m": -6.0, "last": 1.0}
+    assert len(movers) == 10 and movers[0] == {
+        "symbol": "S0/USDT:USDT",
+        "change_5m": -6.0,
+        "last": 1.0,
+    }
     assert d["top"]["surge"][0]["volume_surge"] is None  # NaN becomes null in JSON
     assert [m["symbol"] for m in d["top"]["spread"][:2]] == ["S11/USDT:USDT", "S10/USDT:USDT"]

@@ -23,7 +23,9 @@ class HotChange:
 class HotSet:
     """The hot symbols and when each became hot."""
 
-    def __init__(self, size: int, *, exit_rank: int | None = None, min_hold_ms: int = 300_000) -> None:
+    def __init__(
+        self, size: int, *, exit_rank: int | None = None, min_hold_ms: int = 300_000
+    ) -> None:
         if size < 0:
             raise ValueError(f"size: expected >= 0, got {size}")
         self.size = size

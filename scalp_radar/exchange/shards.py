@@ -22,6 +22,7 @@ from typing import Any
 from loguru import logger
 
 from scalp_radar.core.snapshot import ShardSnapshot, ShardState
+from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.bitget import (
     MAX_NEW_CONNECTIONS,
     MAX_OPEN_CONNECTIONS,
@@ -39,6 +40,7 @@ _CCXT_TOKENS_PER_S = 20.0  # ccxt's ws send throttle shares the REST bucket: 100
 _CLOSE_TIMEOUT_S = 2.0
 _WATCH_CHECK_S = 0.5  # how often a shard's watchdog looks at its socket
 _STABLE_AFTER_S = 60.0  # a shard live this long starts its backoff from scratch
+_BACKOFF_BASE_S = 0.5
 _MAX_BACKOFF_S = 30.0
 
 
@@ -174,8 +176,14 @@ class TickerShard:
         self.last_message_at: float | None = None
         self.next_retry_at: float | None = None
         self.budget = SubscribeBudget(pool.subscribes_per_hour, pool.mono)
-        self._attempt = 0
-        self._rng = random.Random(shard_id)
+        # Jittered per shard, so shards that failed together come back apart.
+        self.backoff = Backoff(
+            _BACKOFF_BASE_S,
+            _MAX_BACKOFF_S,
+            _STABLE_AFTER_S,
+            rng=random.Random(shard_id),
+            monotonic=pool.mono,
+        )
         self._exchange: Any = None
         self._wake = asyncio.Event()
 
@@ -231,7 +239,7 @@ class TickerShard:
             finally:
                 await self._close()
                 self.pool.gate.release()
-            delay = self._backoff_s()
+            delay = self.backoff.next_delay()
             self.next_retry_at = self.pool.mono() + delay
             await asyncio.sleep(delay)
             self.next_retry_at = None
@@ -247,7 +255,6 @@ class TickerShard:
         self._pending_add.clear()
         dialled_at = pool.mono()
         self.last_message_at = None
-        live_since: float | None = None
         watches: set[asyncio.Task[Any]] = {self._subscribe(ex, list(self.symbols))}
         while True:
             done, _ = await asyncio.wait(watches, timeout=_WATCH_CHECK_S)
@@ -263,9 +270,8 @@ class TickerShard:
             if last is not None and last > dialled_at:
                 if self.state is not ShardState.LIVE:
                     self.state, self.reason = ShardState.LIVE, None
-                    live_since = now
-                if live_since is not None and now - live_since >= _STABLE_AFTER_S:
-                    self._attempt = 0
+                    self.backoff.connected()
+                self.backoff.reset_if_stable()
             if self._pending_add and self.budget.allows():
                 batch, self._pending_add = self._pending_add, []
                 watches.add(self._subscribe(ex, batch))
@@ -277,7 +283,6 @@ class TickerShard:
 
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1
-        self._attempt += 1
         name = type(exc).__name__
         text = str(exc).splitlines()[0][:160] if str(exc) else name
         if name == "RateLimitExceeded":
@@ -287,10 +292,6 @@ class TickerShard:
         if self.state is not ShardState.STALE:
             self.state = ShardState.RECONNECTING
         logger.warning("ticker shard {}: {} (re-dialling)", self.shard_id, self.reason)
-
-    def _backoff_s(self) -> float:
-        base = min(_MAX_BACKOFF_S, 0.5 * 2.0 ** max(0, self._attempt - 1))
-        return base * (0.5 + self._rng.random() / 2)
 
     async def _close(self) -> None:
         ex, self._exchange = self._exchange, None

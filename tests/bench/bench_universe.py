@@ -33,7 +33,9 @@ def symbols(n: int) -> list[str]:
     return [f"{b}/USDT:USDT" for b in names]
 
 
-def _serve(n: int, push_s: float | None, urls: mp.Queue, control: mp.Queue, replies: mp.Queue) -> None:
+def _serve(
+    n: int, push_s: float | None, urls: mp.Queue, control: mp.Queue, replies: mp.Queue
+) -> None:
     """Subprocess: a simulator with Bitget's limits; answers "stats" requests on `control`."""
     from scalp_radar.sim import SimExchange, SimLimits
 
@@ -142,7 +144,9 @@ def main() -> None:
     logger.add(sys.stderr, level="WARNING")
     ctx = mp.get_context("spawn")
     urls, control, replies = ctx.Queue(), ctx.Queue(), ctx.Queue()
-    proc = ctx.Process(target=_serve, args=(args.symbols, args.push, urls, control, replies), daemon=True)
+    proc = ctx.Process(
+        target=_serve, args=(args.symbols, args.push, urls, control, replies), daemon=True
+    )
     proc.start()
     try:
         url = urls.get(timeout=60)
@@ -168,7 +172,9 @@ def main() -> None:
         f"  one ranking of {figures['ranked_rows']} rows  {figures['rank_ms_median']:.3f} ms median "
         f"({figures['rank_ms_max']:.3f} max)"
     )
-    print(f"  one snapshot build       {figures['snapshot_ms_median']:.3f} ms median (at 4 Hz, rows changed since the previous one rebuilt)")
+    print(
+        f"  one snapshot build       {figures['snapshot_ms_median']:.3f} ms median (at 4 Hz, rows changed since the previous one rebuilt)"
+    )
 
 
 if __name__ == "__main__":
