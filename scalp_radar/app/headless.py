@@ -139,6 +139,13 @@ def status_line(snap: EngineSnapshot) -> str:
         f"incidents {d['incidents']}",
         f"up {d['uptime_s']:.0f}s",
     ]
+    u = snap.universe
+    if u.mode != "off":
+        radar = f"radar {u.tickers_live}/{u.symbols} live, shards {u.shards_up}/{len(u.shards)} up"
+        movers = u.preset("movers", 1)
+        if movers and movers[0].change_5m == movers[0].change_5m:
+            radar += f", top mover {movers[0].symbol.split('/')[0]} {movers[0].change_5m:+.2f}% 5m"
+        parts.insert(3, radar if u.problem is None else f"radar: {u.problem}")
     if d["problem"]:
         parts.insert(1, f"EXCHANGE UNREACHABLE: {d['problem']}")
     elif why := _why_down(snap):

@@ -229,7 +229,10 @@ class TickerShard:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await self.pool.gate.acquire()
+            gate = self.pool.gate
+            if gate.open >= gate.max_open:
+                self.reason = f"waiting: {gate.open} of {gate.max_open} connections open"
+            await gate.acquire()
             try:
                 await self._session()
             except asyncio.CancelledError:

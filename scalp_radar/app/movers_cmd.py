@@ -1,0 +1,156 @@
+"""`scalp-radar movers`: a one-shot ranking of the universe from REST tickers, optionally after
+a short websocket window, then exit.
+
+With `--window 0` (the default) only what one REST `tickers` call tells is known: 24 h change,
+spread, funding, basis, 24 h volume. Changes over minutes, volume surge and OI change need a
+window of history (`--window S`; 5 min changes need S >= 300) and show as n/a before that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+from typing import Any, TextIO
+
+from scalp_radar.core.config_models import AppConfig
+from scalp_radar.core.snapshot import TickerRow, UniverseSnapshot, rank_rows
+
+# --by value -> (TickerRow column, ranked by absolute value)
+MOVERS_BY: dict[str, tuple[str, bool]] = {
+    "change_5m": ("change_5m", True),
+    "change_1h": ("change_1h", True),
+    "change_24h": ("change_24h", True),
+    "surge": ("volume_surge", False),
+    "funding": ("funding_rate", True),
+    "spread": ("spread_bps", False),
+    "oi_change": ("oi_change_15m", True),
+}
+# Market seconds of history a column needs before it has values.
+_NEEDS_WINDOW_S = {"change_5m": 300, "change_1h": 3600, "volume_surge": 900, "oi_change_15m": 900}
+
+
+def add_movers_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `scalp-radar movers`."""
+    parser.add_argument("--by", choices=list(MOVERS_BY), default="change_24h", help="rank by")
+    parser.add_argument("--limit", type=int, default=20, help="rows to print (default 20)")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds of websocket tickers before ranking (default 0: REST only)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+
+
+def check_movers_arguments(limit: int, window_s: float) -> None:
+    """ValueError naming the argument when --limit or --window is out of range."""
+    if not 1 <= limit <= 5000:
+        raise ValueError(f"--limit: expected a whole number from 1 to 5000, got {limit}")
+    if not math.isfinite(window_s) or not 0 <= window_s <= 3600:
+        raise ValueError(f"--window: expected seconds from 0 to 3600, got {window_s}")
+
+
+async def collect(config: AppConfig, *, sim_url: str | None, window_s: float) -> UniverseSnapshot:
+    """The universe's rows after one REST call (and `window_s` seconds of websocket tickers)."""
+    from scalp_radar.core.limiter import RateLimiter
+    from scalp_radar.engine.tickers import UniverseEngine
+
+    engine = UniverseEngine(
+        config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim_url, db=None
+    )
+    try:
+        if window_s > 0:
+            await engine.start()
+            await engine.wait_ready(30.0)
+            await asyncio.sleep(window_s)
+        else:
+            await engine.refresh_markets()
+        if engine.rest_polls == 0:
+            await engine.poll_rest()  # raises: a ranking without the REST picture is no ranking
+        return engine.snapshot()
+    finally:
+        if window_s > 0:
+            await engine.stop()
+        else:
+            await engine.pool.stop()
+
+
+def movers_rows(snap: UniverseSnapshot, by: str, limit: int) -> list[TickerRow]:
+    """The ranking (NaN last)."""
+    column, absolute = MOVERS_BY[by]
+    return rank_rows(snap.rows, column, absolute=absolute, limit=limit)
+
+
+def _cell(value: float, fmt: str) -> str:
+    return "n/a" if value != value else format(value, fmt)
+
+
+def print_movers(
+    rows: list[TickerRow], by: str, *, demo: bool, as_json: bool, out: TextIO = sys.stdout
+) -> None:
+    """A table (or JSON) of the ranking; says DEMO for simulated prices."""
+    column, _ = MOVERS_BY[by]
+    if as_json:
+        doc: dict[str, Any] = {
+            "mode": "DEMO" if demo else "REAL",
+            "by": by,
+            "rows": [
+                {
+                    "symbol": r.symbol,
+                    "last": r.last,
+                    **{
+                        k: (None if getattr(r, k) != getattr(r, k) else getattr(r, k))
+                        for k in (
+                            "change_5m",
+                            "change_1h",
+                            "change_24h",
+                            "volume_surge",
+                            "spread_bps",
+                            "funding_rate",
+                            "oi_change_15m",
+                            "basis_bps",
+                            "quote_volume_24h",
+                        )
+                    },
+                    "source": r.source,
+                }
+                for r in rows
+            ],
+        }
+        out.write(json.dumps(doc) + "\n")
+        return
+    if demo:
+        out.write("DEMO: simulated prices, not real\n")
+    out.write(
+        f"{'symbol':<18} {'last':>12} {'5m %':>7} {'1h %':>7} {'24h %':>7} {'surge':>6} "
+        f"{'spread':>7} {'funding %':>9} {'OI 15m %':>8}\n"
+    )
+    for r in rows:
+        out.write(
+            f"{r.symbol:<18} {r.last:>12.6g} {_cell(r.change_5m, '+.2f'):>7} "
+            f"{_cell(r.change_1h, '+.2f'):>7} {_cell(r.change_24h, '+.2f'):>7} "
+            f"{_cell(r.volume_surge, '.2f'):>6} {_cell(r.spread_bps, '.1f'):>7} "
+            f"{_cell(r.funding_rate * 100, '+.4f'):>9} {_cell(r.oi_change_15m, '+.2f'):>8}\n"
+        )
+    if rows and all(getattr(r, column) != getattr(r, column) for r in rows):
+        need = _NEEDS_WINDOW_S.get(column)
+        hint = f" (needs --window {need} or more)" if need else ""
+        out.write(f"{by}: no values yet{hint}\n")
+
+
+def run_movers(args: argparse.Namespace) -> int:
+    """The command, after app/cli.py loaded args.app_config and resolved args.sim_url."""
+    try:
+        check_movers_arguments(args.limit, args.window)
+    except ValueError as exc:
+        print(f"scalp-radar: error: {exc}", file=sys.stderr)
+        return 2
+    config: AppConfig = args.app_config
+    snap = asyncio.run(collect(config, sim_url=args.sim_url, window_s=args.window))
+    rows = movers_rows(snap, args.by, args.limit)
+    print_movers(rows, args.by, demo=bool(args.sim_url), as_json=args.json)
+    return 0
