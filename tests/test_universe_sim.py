@@ -156,3 +156,37 @@ async def test_stats_rows_are_stored_once_per_symbol_per_minute(tmp_path: Path) 
     btc = [r for r in rows if r.symbol == "BTC/USDT:USDT"]
     assert all(r.last > 0 and r.mark and r.bid and r.ask and r.funding_rate == 0.0001 for r in btc)
     assert len(rows) == engine.stats_written
+
+
+async def test_a_symbol_the_exchange_refuses_leaves_only_its_shard_and_the_universe(
+    sim: SimExchange,
+) -> None:
+    config = universe_config()
+    engine = UniverseEngine(
+        config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim.url, clock=sim.clock
+    )
+    await engine.start()
+    try:
+        await until(engine, all_live)
+        victim = next(iter(sim.hub.sessions))
+        refused = engine.pool.symbol_of_id[next(iter(victim.subs.values())).inst]
+        # 30001 "instId:... doesn't exist": ccxt rejects every watcher of that socket.
+        await victim.apply_fault("error", {"code": 30001})
+        snap = await until(
+            engine,
+            lambda s: (
+                refused in s.rejected
+                and sum(x.connects for x in s.shards) == 7
+                and s.tickers_live == 59
+            ),
+        )
+        shard = next(x for x in snap.shards if x.connects == 2)
+        assert shard.channels == SHARD - 1 and all(
+            x.connects == 1 for x in snap.shards if x is not shard
+        )
+        # The next markets reload keeps it out while the exchange still lists it.
+        await engine.refresh_markets()
+        assert refused not in engine.symbols and len(engine.symbols) == 59
+        assert engine.snapshot().limit_errors == 0
+    finally:
+        await engine.stop()

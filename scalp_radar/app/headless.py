@@ -93,6 +93,7 @@ def universe_dict(u: UniverseSnapshot, top: int = 10) -> dict[str, Any]:
         "shards_down": u.shards_down,
         "limit_errors": u.limit_errors,
         "problem": u.problem,
+        "rejected": list(u.rejected),
         "shards_not_live": [
             {"shard": s.shard_id, "state": s.state.value, "reason": s.reason}
             for s in u.shards

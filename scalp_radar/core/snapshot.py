@@ -231,6 +231,7 @@ class UniverseSnapshot:
     problem: str | None = None  # why the universe is empty (markets not loaded: the reason)
     tickers_live: int = 0  # rows fed by a live shard's websocket
     limit_errors: int = 0  # 30006/30007 answers seen by any shard (should stay 0)
+    rejected: tuple[str, ...] = ()  # symbols the exchange refused to subscribe (30001)
 
     @property
     def shards_up(self) -> int:

@@ -76,6 +76,7 @@ class UniverseEngine:
             ),
             mono=mono,
         )
+        self.pool.on_rejected = self._on_rejected
         self.symbols: list[str] = []
         self.markets: dict[str, str] = {}
         self.markets_loaded_ms: int | None = None
@@ -121,6 +122,12 @@ class UniverseEngine:
     def _on_ticker(self, symbol: str, update: TickerUpdate, shard_id: int) -> None:
         self.book.update(symbol, update, "ws", shard_id)
 
+    def _on_rejected(self, symbol: str) -> None:
+        """The exchange refused a symbol's channel: out of the universe until markets change."""
+        self.symbols = [s for s in self.symbols if s != symbol]
+        self.book.drop([symbol])
+        logger.warning("universe: {} refused by the exchange (30001), left out", symbol)
+
     async def poll_rest(self, symbols: set[str] | None = None) -> int:
         """One REST `tickers` call; applies rows of `symbols` (all when None). Rows applied."""
         await self.limiter.acquire("market_data")
@@ -150,7 +157,13 @@ class UniverseEngine:
             with contextlib.suppress(Exception):
                 await self.poll_rest()
         volumes = {s: series.quote_volume_24h for s, series in self.book.series.items()}
-        chosen = select_universe(self.cfg, self.markets, volumes, self.config.symbols)
+        # A symbol the exchange refused (30001) stays out while the markets still list it.
+        self.pool.rejected &= set(self.markets)
+        chosen = [
+            s
+            for s in select_universe(self.cfg, self.markets, volumes, self.config.symbols)
+            if s not in self.pool.rejected
+        ]
         added, removed = self.pool.assign(chosen)
         self.book.drop(removed)
         self.symbols = chosen
@@ -260,6 +273,7 @@ class UniverseEngine:
             problem=self.problem,
             tickers_live=live,
             limit_errors=self.pool.limit_errors,
+            rejected=tuple(sorted(self.pool.rejected)),
         )
 
     def sparkline(self, symbol: str, minutes: int = 60, points: int = 60) -> list[float]:

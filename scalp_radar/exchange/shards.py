@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -36,6 +37,7 @@ RawHook = Callable[[dict[str, Any]], None]
 TickerSink = Callable[[str, TickerUpdate, int], None]  # (ccxt symbol, update, shard id)
 MonoClock = Callable[[], float]
 
+_INST_ID_RE = re.compile(r'"instId"\s*:\s*"([A-Za-z0-9_]+)"|instId:([A-Za-z0-9_]+)')
 _CCXT_TOKENS_PER_S = 20.0  # ccxt's ws send throttle shares the REST bucket: 1000 / 50 ms
 _CLOSE_TIMEOUT_S = 2.0
 _WATCH_CHECK_S = 0.5  # how often a shard's watchdog looks at its socket
@@ -166,6 +168,7 @@ class TickerShard:
         self.pool = pool
         self.shard_id = shard_id
         self.symbols: list[str] = []
+        self._tracked: set[str] = set()  # the same symbols, for O(1) routing of pushes
         self._pending_add: list[str] = []
         self.state = ShardState.CONNECTING
         self.reason: str | None = None
@@ -190,8 +193,9 @@ class TickerShard:
     # -- membership --------------------------------------------------------------------------
     def add(self, symbols: Iterable[str]) -> None:
         """Track more symbols: one extra subscribe frame on the live socket (or at re-dial)."""
-        new = [s for s in symbols if s not in self.symbols]
+        new = [s for s in dict.fromkeys(symbols) if s not in self._tracked]
         self.symbols.extend(new)
+        self._tracked.update(new)
         self._pending_add.extend(new)
         self._wake.set()
 
@@ -199,6 +203,7 @@ class TickerShard:
         """Stop tracking symbols (their pushes are ignored until the next dial drops them)."""
         gone = set(symbols)
         self.symbols = [s for s in self.symbols if s not in gone]
+        self._tracked -= gone
         self._pending_add = [s for s in self._pending_add if s not in gone]
 
     # -- the socket --------------------------------------------------------------------------
@@ -210,7 +215,7 @@ class TickerShard:
         if not isinstance(data, list):
             return
         ids = self.pool.symbol_of_id
-        tracked = self.symbols
+        tracked = self._tracked
         for row in data:
             if not isinstance(row, dict):
                 continue
@@ -259,6 +264,16 @@ class TickerShard:
         dialled_at = pool.mono()
         self.last_message_at = None
         watches: set[asyncio.Task[Any]] = {self._subscribe(ex, list(self.symbols))}
+        try:
+            await self._watch(ex, watches, dialled_at)
+        finally:
+            for task in watches:
+                task.cancel()
+            # Retrieve what the closing socket rejects them with, so nothing logs "never retrieved".
+            await asyncio.gather(*watches, return_exceptions=True)
+
+    async def _watch(self, ex: Any, watches: set[asyncio.Task[Any]], dialled_at: float) -> None:
+        pool = self.pool
         while True:
             done, _ = await asyncio.wait(watches, timeout=_WATCH_CHECK_S)
             for task in done:
@@ -291,6 +306,14 @@ class TickerShard:
         if name == "RateLimitExceeded":
             self.limit_errors += 1
             self.pool.limit_errors += 1
+        rejected = self.pool.rejected_symbol(str(exc)) if name == "BadRequest" else None
+        if rejected is not None:
+            # 30001 "instId doesn't exist" (delisted since the last markets load): re-dialling
+            # with it would fail the whole shard forever; drop it until markets say otherwise.
+            self.remove([rejected])
+            self.pool.rejected.add(rejected)
+            if self.pool.on_rejected is not None:
+                self.pool.on_rejected(rejected)
         self.reason = text if isinstance(exc, _Stale) else f"{name}: {text}"
         if self.state is not ShardState.STALE:
             self.state = ShardState.RECONNECTING
@@ -360,6 +383,8 @@ class ShardPool:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.symbol_of_id: dict[str, str] = {}
         self.limit_errors = 0
+        self.rejected: set[str] = set()  # symbols the exchange refused (30001)
+        self.on_rejected: Callable[[str], None] | None = None
 
     # -- REST --------------------------------------------------------------------------------
     def _rest(self) -> Any:
@@ -390,6 +415,14 @@ class ShardPool:
                 if update is not None:
                     out.append(update)
         return out
+
+    def rejected_symbol(self, error_text: str) -> str | None:
+        """The symbol a 30001 "instId:XXX doesn't exist" error names, if it is ours."""
+        # ccxt's message carries the event JSON: ..."arg":{...,"instId":"XUSDT"},"code":30001...
+        if "30001" not in error_text:
+            return None
+        match = _INST_ID_RE.search(error_text)
+        return self.symbol_of_id.get(match.group(1) or match.group(2)) if match else None
 
     def new_exchange(self) -> Any:
         """A fresh ticker instance carrying the REST instance's markets (no REST at dial)."""
