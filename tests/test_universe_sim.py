@@ -1,11 +1,14 @@
 """The radar against the simulated Bitget with real ccxt.pro: every ticker live inside the
-limits, a drop of every connection at once recovered without 30006/30007, a failure costing
-only its shard, stats rows stored once per symbol per minute."""
+limits (the simulator counts violations), a drop or recycle of every connection at once
+recovered without 30006/30007, a stale shard covered by REST and re-dialled alone, a refused
+symbol leaving only its shard, stats rows stored once per symbol per minute."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from scalp_radar.core.config import AppConfig, load_config
 from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.snapshot import ShardState, UniverseSnapshot
 from scalp_radar.core.store import Database
-from scalp_radar.engine.tickers import UniverseEngine
+from scalp_radar.engine.tickers import StatsStore, UniverseEngine
 from scalp_radar.sim import SimExchange, SimLimits
 
 SYMBOLS = [f"U{i:03d}/USDT:USDT" for i in range(57)] + [
@@ -28,14 +31,35 @@ SHARD = 10  # 60 symbols -> 6 shards
 
 @pytest.fixture
 def sim_options() -> dict[str, Any]:
-    # Bitget's documented limits on (10 msg/s, 240 subs/h, 100 connections, ...), slow pushes.
-    return {"symbols": SYMBOLS, "limits": SimLimits(push_interval_s=1.0)}
+    # Bitget's documented limits on (10 msg/s, 240 subscribes/h, 100 open and 300 new
+    # connections, ...); tickers at most every 0.5 s per symbol to keep the test light.
+    return {"symbols": SYMBOLS, "limits": SimLimits(ticker_min_interval_s=0.5)}
 
 
 def universe_config(**keys: Any) -> AppConfig:
     config = load_config()
     update = {"channels_per_shard": SHARD, "stale_after_s": 5.0, "rest_fallback_s": 1.0, **keys}
     return config.model_copy(update={"universe": config.universe.model_copy(update=update)})
+
+
+@asynccontextmanager
+async def running(
+    sim: SimExchange, db: StatsStore | None = None, **keys: Any
+) -> AsyncIterator[UniverseEngine]:
+    """A started UniverseEngine on the simulator, stopped on exit."""
+    config = universe_config(**keys)
+    engine = UniverseEngine(
+        config,
+        RateLimiter.from_exchange_config(config.exchange),
+        sim_url=sim.url,
+        clock=sim.clock,
+        db=db,
+    )
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()
 
 
 async def until(engine: UniverseEngine, check: Any, timeout_s: float = 20.0) -> UniverseSnapshot:
@@ -58,12 +82,7 @@ def all_live(snap: UniverseSnapshot) -> bool:
 
 
 async def test_every_ticker_goes_live_in_batched_shards_within_the_limits(sim: SimExchange) -> None:
-    config = universe_config()
-    engine = UniverseEngine(
-        config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim.url, clock=sim.clock
-    )
-    await engine.start()
-    try:
+    async with running(sim) as engine:
         snap = await until(engine, all_live)
         assert snap.symbols == len(SYMBOLS) and len(snap.shards) == 6
         assert all(s.channels == SHARD and s.state is ShardState.LIVE for s in snap.shards)
@@ -71,102 +90,59 @@ async def test_every_ticker_goes_live_in_batched_shards_within_the_limits(sim: S
         assert [s.connects for s in snap.shards] == [1] * 6
         assert [s.subscribe_messages_hour for s in snap.shards] == [1] * 6
         assert sim.hub.connections_total == 6 and sim.hub.refused == 0
-        assert snap.limit_errors == 0
+        assert snap.limit_errors == 0 and not sim.violations
+        assert [c.tickers for c in sim.connections()] == [SHARD] * 6
         assert {r.symbol for r in snap.rows} == set(SYMBOLS)
-        btc = next(r for r in snap.rows if r.symbol == "BTC/USDT:USDT")
-        truth = sim.market.forming("BTCUSDT", "1m", btc.updated_ms)[4]
-        assert btc.last == truth and btc.funding_rate == 0.0001 and btc.open_interest > 0
+        btc = next(r for r in snap.rows if r.symbol == "BTC/USDT:USDT" and r.source == "ws")
+        truth = sim.tickers.ws("BTCUSDT", btc.updated_ms)
+        assert btc.last == float(truth["lastPr"]) and btc.open_interest > 0
+        assert btc.funding_rate == float(truth["fundingRate"])
         assert btc.bid < btc.last < btc.ask and btc.spread_bps > 0
-    finally:
-        await engine.stop()
     assert all(s.state is ShardState.STOPPED for s in engine.snapshot().shards)
 
 
-async def test_a_drop_of_every_connection_recovers_paced_without_30006(sim: SimExchange) -> None:
-    config = universe_config(dial_spacing_s=0.2)
-    engine = UniverseEngine(
-        config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim.url, clock=sim.clock
-    )
-    await engine.start()
-    try:
+@pytest.mark.parametrize("fault", ["recycle", "drop"])
+async def test_every_connection_lost_at_once_recovers_paced_without_30006(
+    sim: SimExchange, fault: str
+) -> None:
+    async with running(sim, dial_spacing_s=0.2) as engine:
         await until(engine, all_live)
-        await sim.hub.apply_fault("drop", {})  # Bitget's daily recycle: every socket at once
+        # Bitget's daily recycle closes every socket at once; a network drop aborts them all.
+        await sim.hub.apply_fault(fault, {})
         await until(engine, lambda s: any(x.state is not ShardState.LIVE for x in s.shards), 5.0)
         snap = await until(engine, lambda s: all_live(s) and all(x.connects == 2 for x in s.shards))
-        assert snap.limit_errors == 0 and sim.hub.refused == 0
+        assert snap.limit_errors == 0 and sim.hub.refused == 0 and not sim.violations
         assert sim.hub.connections_total == 12
         assert engine.pool.gate.total_dials == 12 and engine.pool.gate.open == 6
-        # Re-dials went through the gate one at a time: never two dials closer than the spacing.
+        # Re-dials went through the gate one at a time: never two closer than the spacing.
         dials = list(engine.pool.gate._dials)
         assert all(b - a >= 0.2 - 1e-6 for a, b in zip(dials, dials[1:], strict=False))
-    finally:
-        await engine.stop()
 
 
-async def test_a_stale_shard_is_redialled_alone_and_covered_by_rest_meanwhile(
-    sim: SimExchange,
-) -> None:
-    config = universe_config(stale_after_s=2.0)
-    engine = UniverseEngine(
-        config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim.url, clock=sim.clock
-    )
-    await engine.start()
-    try:
+async def test_a_stale_shard_is_covered_by_rest_and_redialled_alone(sim: SimExchange) -> None:
+    async with running(sim, stale_after_s=2.0) as engine:
         await until(engine, all_live)
+        # The first picture came from REST, which also covered shards still connecting.
+        seeded = engine.rest_polls
+        assert seeded >= 1
         victim = next(iter(sim.hub.sessions))
+        covered = {engine.pool.symbol_of_id[sub.inst] for sub in victim.subs.values()}
         await victim.apply_fault("stale", {"duration": 30})
-        snap = await until(engine, lambda s: sum(x.connects for x in s.shards) == 7 and all_live(s))
-        redialled = [s for s in snap.shards if s.connects == 2]
-        assert len(redialled) == 1  # the failure cost its own shard only
-        assert snap.limit_errors == 0
-    finally:
-        await engine.stop()
-
-
-async def test_stats_rows_are_stored_once_per_symbol_per_minute(tmp_path: Path) -> None:
-    # 120x market time: a market minute every half real second.
-    async with SimExchange(SYMBOLS[:12], speed=120.0, limits=SimLimits(push_interval_s=0.2)) as sim:
-        db = Database(tmp_path / "stats.db")
-        await db.init()
-        config = universe_config()
-        engine = UniverseEngine(
-            config,
-            RateLimiter.from_exchange_config(config.exchange),
-            sim_url=sim.url,
-            clock=sim.clock,
-            db=db,
+        snap = await until(
+            engine, lambda s: any(r.source == "rest" and r.symbol in covered for r in s.rows)
         )
-        await engine.start()
-        try:
-            await until(engine, all_live)
-            await until(engine, lambda _: engine.stats_written >= 12 * 4)
-        finally:
-            await engine.stop()
-        rows = await db.get_market_stats()
-        await db.close()
-    minutes = sorted({r.minute_ms for r in rows})
-    assert len(minutes) >= 4 and all(m % 60_000 == 0 for m in minutes)
-    assert all(b - a == 60_000 for a, b in zip(minutes, minutes[1:], strict=False))
-    per_key: dict[tuple[str, int], int] = {}
-    for r in rows:
-        per_key[(r.symbol, r.minute_ms)] = per_key.get((r.symbol, r.minute_ms), 0) + 1
-    assert set(per_key.values()) == {1}
-    for minute in minutes[1:]:  # the first minute may predate some symbols' first ticker
-        assert {r.symbol for r in rows if r.minute_ms == minute} == set(SYMBOLS[:12])
-    btc = [r for r in rows if r.symbol == "BTC/USDT:USDT"]
-    assert all(r.last > 0 and r.mark and r.bid and r.ask and r.funding_rate == 0.0001 for r in btc)
-    assert len(rows) == engine.stats_written
+        # While the shard was down its symbols came from REST; the other shards stayed on ws.
+        assert {r.symbol for r in snap.rows if r.source == "rest"} <= covered
+        assert engine.rest_polls > seeded
+        snap = await until(engine, lambda s: sum(x.connects for x in s.shards) == 7 and all_live(s))
+        assert len([s for s in snap.shards if s.connects == 2]) == 1  # only its own shard
+        assert snap.limit_errors == 0 and not sim.violations
 
 
 async def test_a_symbol_the_exchange_refuses_leaves_only_its_shard_and_the_universe(
     sim: SimExchange,
 ) -> None:
-    config = universe_config()
-    engine = UniverseEngine(
-        config, RateLimiter.from_exchange_config(config.exchange), sim_url=sim.url, clock=sim.clock
-    )
-    await engine.start()
-    try:
+    async with running(sim) as engine:
         await until(engine, all_live)
         victim = next(iter(sim.hub.sessions))
         refused = engine.pool.symbol_of_id[next(iter(victim.subs.values())).inst]
@@ -177,16 +153,40 @@ async def test_a_symbol_the_exchange_refuses_leaves_only_its_shard_and_the_unive
             lambda s: (
                 refused in s.rejected
                 and sum(x.connects for x in s.shards) == 7
-                and s.tickers_live == 59
+                and s.tickers_live == s.symbols == 59
             ),
         )
         shard = next(x for x in snap.shards if x.connects == 2)
-        assert shard.channels == SHARD - 1 and all(
-            x.connects == 1 for x in snap.shards if x is not shard
-        )
+        assert shard.channels == SHARD - 1
+        assert all(x.connects == 1 for x in snap.shards if x is not shard)
         # The next markets reload keeps it out while the exchange still lists it.
         await engine.refresh_markets()
         assert refused not in engine.symbols and len(engine.symbols) == 59
         assert engine.snapshot().limit_errors == 0
-    finally:
-        await engine.stop()
+
+
+async def test_stats_rows_are_stored_once_per_symbol_per_minute(tmp_path: Path) -> None:
+    symbols = SYMBOLS[:12]
+    # 120x market time: a market minute every half real second.
+    limits = SimLimits(ticker_min_interval_s=0.2)
+    async with SimExchange(symbols, speed=120.0, limits=limits) as sim:
+        db = Database(tmp_path / "stats.db")
+        await db.init()
+        async with running(sim, db) as engine:
+            await until(engine, all_live)
+            await until(engine, lambda _: engine.stats_written >= len(symbols) * 4)
+        rows = await db.get_market_stats()
+        await db.close()
+    minutes = sorted({r.minute_ms for r in rows})
+    assert len(minutes) >= 4 and all(m % 60_000 == 0 for m in minutes)
+    assert all(b - a == 60_000 for a, b in zip(minutes, minutes[1:], strict=False))
+    per_key: dict[tuple[str, int], int] = {}
+    for r in rows:
+        per_key[(r.symbol, r.minute_ms)] = per_key.get((r.symbol, r.minute_ms), 0) + 1
+    assert set(per_key.values()) == {1}
+    for minute in minutes[1:]:  # the first minute may predate some symbols' first ticker
+        assert {r.symbol for r in rows if r.minute_ms == minute} == set(symbols)
+    btc = [r for r in rows if r.symbol == "BTC/USDT:USDT"]
+    assert all(r.last > 0 and r.mark and r.bid and r.ask for r in btc)
+    assert all(r.funding_rate is not None and r.open_interest for r in btc)
+    assert len(rows) == engine.stats_written
