@@ -3,12 +3,14 @@ selection, the `universe:` config section, the connection gate and the status li
 
 from __future__ import annotations
 
+import argparse
 import math
 import shutil
 from pathlib import Path
 
 import pytest
 
+from scalp_radar.app import arg_types
 from scalp_radar.app.headless import status_dict
 from scalp_radar.core.config import ConfigError, load_config
 from scalp_radar.core.snapshot import (
@@ -23,7 +25,6 @@ from scalp_radar.core.snapshot import (
 from scalp_radar.engine.metrics import DAY_MS, MetricsBook, SymbolSeries
 from scalp_radar.engine.universe import (
     apply_universe_override,
-    parse_universe_override,
     select_universe,
     tradable_markets,
 )
@@ -298,18 +299,26 @@ def test_select_universe_modes_exclude_floor_and_watchlist() -> None:
     assert select_universe(wl, markets, volumes, watch) == ["S0/USDT:USDT"]
 
 
-def test_universe_override_parses_and_refuses_in_one_line() -> None:
-    assert parse_universe_override("all") == {"mode": "all"}
-    assert parse_universe_override("TOP:25") == {"mode": "top", "top": 25}
-    assert parse_universe_override("watchlist") == {"mode": "watchlist"}
-    for bad in ("top", "top:0", "top:x", "some", "top:2001"):
-        with pytest.raises(ValueError) as info:
-            parse_universe_override(bad)
-        assert str(info.value).startswith("--universe: expected all, top:N") and "\n" not in str(
-            info.value
-        )
-    config = apply_universe_override(load_config(), "top:7")
+def test_universe_override_parses_and_applies() -> None:
+    assert arg_types.universe("all") == {"mode": "all"}
+    assert arg_types.universe("TOP:25") == {"mode": "top", "top": 25}
+    assert arg_types.universe("watchlist") == {"mode": "watchlist"}
+    for bad in ("top", "top:0", "top:x", "some", "top:2001", "top:-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected all, top:N"):
+            arg_types.universe(bad)
+    config = apply_universe_override(load_config(), arg_types.universe("top:7"))
     assert (config.universe.mode, config.universe.top) == ("top", 7)
+    assert config.universe.channels_per_shard == 50  # the rest of the section is kept
+
+
+def test_movers_choices_in_the_parser_match_the_ranking_columns() -> None:
+    from scalp_radar.app.cli import build_parser
+    from scalp_radar.app.movers_cmd import MOVERS_BY
+
+    args = build_parser().parse_args(["movers", "--by", "oi_change"])
+    assert args.by == "oi_change"
+    for by in MOVERS_BY:
+        assert build_parser().parse_args(["movers", "--by", by]).by == by
 
 
 # ---------------------------------------------------------------- config

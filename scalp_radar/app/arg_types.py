@@ -107,3 +107,19 @@ def http_bind(text: str) -> tuple[str, int]:
                 f"expected an IP address (or localhost) before :PORT, got {text!r}"
             ) from None
     return host, port
+
+
+MAX_UNIVERSE_TOP = 2000
+
+
+def universe(text: str) -> dict[str, str | int]:
+    """`--universe all|top:N|watchlist` as the `universe:` keys it sets for this run."""
+    value = text.strip().lower()
+    if value in ("all", "watchlist"):
+        return {"mode": value}
+    number = value.removeprefix("top:")
+    if value.startswith("top:") and number.isdigit() and 1 <= int(number) <= MAX_UNIVERSE_TOP:
+        return {"mode": "top", "top": int(number)}
+    raise argparse.ArgumentTypeError(
+        f"expected all, top:N (N 1..{MAX_UNIVERSE_TOP}) or watchlist, got {text!r}"
+    )

@@ -128,6 +128,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="headless: status lines as JSON")
     parser.add_argument(
+        "--universe",
+        type=arg_types.universe,
+        default=None,
+        metavar="all|top:N|watchlist",
+        help="symbols the radar tracks (default: universe.mode in assets.yaml)",
+    )
+    parser.add_argument(
         "--refresh-hz",
         type=arg_types.bounded_float(0, 60, "a rate in Hz", low_open=True),
         default=4.0,
@@ -286,6 +293,39 @@ def _add_sim_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_movers_options(parser: argparse.ArgumentParser) -> None:
+    """`scalp-radar movers`."""
+    parser.add_argument(
+        "--by",
+        choices=["change_5m", "change_1h", "change_24h", "surge", "funding", "spread", "oi_change"],
+        default="change_24h",
+        help="rank by (default change_24h)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=arg_types.bounded_int(1, 5000, "rows"),
+        default=20,
+        metavar="N",
+        help="rows to print, 1..5000 (default 20)",
+    )
+    parser.add_argument(
+        "--window",
+        type=arg_types.bounded_float(0, 3600, "seconds"),
+        default=0.0,
+        metavar="S",
+        help="seconds of websocket tickers before ranking, 0..3600 (default 0: REST only; "
+        "5 min changes need 300)",
+    )
+    parser.add_argument(
+        "--universe",
+        type=arg_types.universe,
+        default=None,
+        metavar="all|top:N|watchlist",
+        help="symbols to rank (default: universe.mode in assets.yaml)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The one parser of every `scalp-radar` command."""
     common = _common_options(top=False)
@@ -370,6 +410,15 @@ def build_parser() -> argparse.ArgumentParser:
         "health of the database's daemon: exit 0 healthy, 1 degraded, 2 no daemon",
     )
     status.add_argument("--json", action="store_true", help="the health document as JSON")
+
+    movers = command(
+        commands,
+        "movers",
+        "scalp_radar.app.movers_cmd:run_movers",
+        Setup.FILE_LOGS,
+        "one-shot ranking of the whole market from REST tickers (+ an optional websocket window)",
+    )
+    _add_movers_options(movers)
 
     data = group_of("data", "inventory and repair of stored history")
     listing = command(
@@ -504,8 +553,20 @@ def run_config_check(args: argparse.Namespace, ctx: RunContext) -> int:
     return ExitCode.OK
 
 
+def with_universe(args: argparse.Namespace, ctx: RunContext) -> RunContext:
+    """The context with `--universe` applied to the config (when given)."""
+    if args.universe is None:
+        return ctx
+    from dataclasses import replace
+
+    from scalp_radar.engine.universe import apply_universe_override
+
+    return replace(ctx, config=apply_universe_override(ctx.config, args.universe))
+
+
 def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
     """No command: the dashboard, or the headless engine with --headless."""
+    ctx = with_universe(args, ctx)
     if args.headless:
         from scalp_radar.app.daemon import DaemonOptions
         from scalp_radar.app.daemon_client import daemon_socket

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import sys
 from typing import Any, TextIO
 
+from scalp_radar.app.context import RunContext
 from scalp_radar.core.config_models import AppConfig
 from scalp_radar.core.snapshot import TickerRow, UniverseSnapshot, rank_rows
 
@@ -30,28 +30,6 @@ MOVERS_BY: dict[str, tuple[str, bool]] = {
 }
 # Market seconds of history a column needs before it has values.
 _NEEDS_WINDOW_S = {"change_5m": 300, "change_1h": 3600, "volume_surge": 900, "oi_change_15m": 900}
-
-
-def add_movers_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `scalp-radar movers`."""
-    parser.add_argument("--by", choices=list(MOVERS_BY), default="change_24h", help="rank by")
-    parser.add_argument("--limit", type=int, default=20, help="rows to print (default 20)")
-    parser.add_argument(
-        "--window",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="seconds of websocket tickers before ranking (default 0: REST only)",
-    )
-    parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
-
-
-def check_movers_arguments(limit: int, window_s: float) -> None:
-    """ValueError naming the argument when --limit or --window is out of range."""
-    if not 1 <= limit <= 5000:
-        raise ValueError(f"--limit: expected a whole number from 1 to 5000, got {limit}")
-    if not math.isfinite(window_s) or not 0 <= window_s <= 3600:
-        raise ValueError(f"--window: expected seconds from 0 to 3600, got {window_s}")
 
 
 async def collect(config: AppConfig, *, sim_url: str | None, window_s: float) -> UniverseSnapshot:
@@ -117,6 +95,7 @@ def print_movers(
                         )
                     },
                     "source": r.source,
+                    "updated_ms": r.updated_ms,
                 }
                 for r in rows
             ],
@@ -142,15 +121,29 @@ def print_movers(
         out.write(f"{by}: no values yet{hint}\n")
 
 
-def run_movers(args: argparse.Namespace) -> int:
-    """The command, after app/cli.py loaded args.app_config and resolved args.sim_url."""
-    try:
-        check_movers_arguments(args.limit, args.window)
-    except ValueError as exc:
-        print(f"scalp-radar: error: {exc}", file=sys.stderr)
-        return 2
-    config: AppConfig = args.app_config
-    snap = asyncio.run(collect(config, sim_url=args.sim_url, window_s=args.window))
+def run_movers(args: argparse.Namespace, ctx: RunContext) -> int:
+    """The command (app/cli.py parsed and bounded the options and resolved the context)."""
+    from scalp_radar.engine.universe import apply_universe_override
+
+    config = ctx.config
+    if args.universe is not None:
+        config = apply_universe_override(config, args.universe)
+    snap = asyncio.run(_collect_with_target(config, ctx, args.window))
     rows = movers_rows(snap, args.by, args.limit)
-    print_movers(rows, args.by, demo=bool(args.sim_url), as_json=args.json)
+    print_movers(rows, args.by, demo=ctx.demo, as_json=args.json)
     return 0
+
+
+async def _collect_with_target(
+    config: AppConfig, ctx: RunContext, window_s: float
+) -> UniverseSnapshot:
+    """`collect` against the configured target; --demo starts the demo simulator for it."""
+    if ctx.sim_url is not None or not ctx.demo:
+        return await collect(config, sim_url=ctx.sim_url, window_s=window_s)
+    from scalp_radar.app.demo import start_child_simulator
+
+    sim = await start_child_simulator(config.symbols)
+    try:
+        return await collect(config, sim_url=sim.url, window_s=window_s)
+    finally:
+        await sim.stop()

@@ -49,23 +49,7 @@ def select_universe(
     return pool + [s for s in watched if s not in chosen]
 
 
-def parse_universe_override(text: str) -> dict[str, Any]:
-    """`--universe all|top:N|watchlist` as the universe keys it sets; ValueError with one line."""
-    value = text.strip().lower()
-    if value in ("all", "watchlist"):
-        return {"mode": value}
-    if value.startswith("top:"):
-        number = value[4:]
-        if number.isdigit() and 1 <= int(number) <= 2000:
-            return {"mode": "top", "top": int(number)}
-    raise ValueError(
-        f"--universe: expected all, top:N (N from 1 to 2000) or watchlist, got {text!r}"
-    )
-
-
-def apply_universe_override(config: AppConfig, text: str) -> AppConfig:
-    """A copy of `config` whose universe follows `--universe` (for app/cli.py to call)."""
-    universe = config.universe.model_copy(update=parse_universe_override(text))
-    return config.model_copy(
-        update={"universe": UniverseConfig.model_validate(universe.model_dump())}
-    )
+def apply_universe_override(config: AppConfig, keys: Mapping[str, Any]) -> AppConfig:
+    """A copy of `config` whose `universe:` has `keys` set (`--universe`), validated again."""
+    merged = {**config.universe.model_dump(), **keys}
+    return config.model_copy(update={"universe": UniverseConfig.model_validate(merged)})
