@@ -38,7 +38,13 @@ def sim_options() -> dict[str, Any]:
 
 def universe_config(**keys: Any) -> AppConfig:
     config = load_config()
-    update = {"channels_per_shard": SHARD, "stale_after_s": 5.0, "rest_fallback_s": 1.0, **keys}
+    update = {
+        "channels_per_shard": SHARD,
+        "stale_after_s": 5.0,
+        "rest_fallback_s": 1.0,
+        "dial_spacing_s": 0.1,
+        **keys,
+    }
     return config.model_copy(update={"universe": config.universe.model_copy(update=update)})
 
 
