@@ -474,3 +474,26 @@ def test_status_dict_has_the_universe_and_top_10_of_each_preset() -> None:
     }
     assert d["top"]["surge"][0]["volume_surge"] is None  # NaN becomes null in JSON
     assert [m["symbol"] for m in d["top"]["spread"][:2]] == ["S11/USDT:USDT", "S10/USDT:USDT"]
+
+
+def test_the_radar_travels_to_attached_viewers_over_the_daemon_wire() -> None:
+    from scalp_radar.engine import wire
+
+    universe = UniverseSnapshot(
+        mode="top",
+        symbols=1,
+        rows=(_row("A/USDT:USDT", change_5m=1.5, last=2.0),),
+        shards=(ShardSnapshot(0, ShardState.LIVE, 1, 1, 1, 0.1),),
+        tickers_live=1,
+        rejected=("B/USDT:USDT",),
+    )
+    facts = ConnectionFacts("bitget", True, True, 1.0, 0, None)
+    frame = wire.encode_frame(wire.SnapshotFrame(1, EngineSnapshot(5, (), (), facts, (), universe)))
+    message = wire.decode_server(frame[4:])
+    assert isinstance(message, wire.SnapshotFrame)
+    got = message.snapshot.universe
+    assert (got.mode, got.tickers_live, got.rejected) == ("top", 1, ("B/USDT:USDT",))
+    assert got.rows[0].change_5m == 1.5 and math.isnan(got.rows[0].bid)
+    assert (
+        got.shards[0].state is ShardState.LIVE and got.preset("movers")[0].symbol == "A/USDT:USDT"
+    )
