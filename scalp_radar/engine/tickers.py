@@ -77,6 +77,10 @@ class UniverseEngine:
             mono=mono,
         )
         self.pool.on_rejected = self._on_rejected
+        self._shard_failed = asyncio.Event()
+        self.pool.on_failed = self._shard_failed.set
+        self.cover_polls = 0  # REST polls made to cover shards that were down
+        self.last_cover: frozenset[str] = frozenset()  # the symbols the latest one covered
         self.symbols: list[str] = []
         self.markets: dict[str, str] = {}
         self.markets_loaded_ms: int | None = None
@@ -197,9 +201,12 @@ class UniverseEngine:
             await asyncio.sleep(self.cfg.markets_refresh_s)
 
     async def _fallback_loop(self) -> None:
-        """While a shard is down, its symbols come from REST (one call covers every shard)."""
+        """While a shard is down, its symbols come from REST (one call covers every shard):
+        at once when a shard fails, then every `rest_fallback_s` until it is live again."""
         while True:
-            await asyncio.sleep(self.cfg.rest_fallback_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._shard_failed.wait(), self.cfg.rest_fallback_s)
+            self._shard_failed.clear()
             down = self.pool.down_symbols()
             if not down or self.markets_loaded_ms is None:
                 continue
@@ -209,6 +216,9 @@ class UniverseEngine:
                 raise
             except Exception as exc:  # noqa: BLE001 - the shard's own state tells why
                 logger.debug("universe REST cover failed: {}", exc)
+                continue
+            self.cover_polls += 1
+            self.last_cover = frozenset(down)
 
     async def _stats_loop(self) -> None:
         """At each market-minute boundary: one row per symbol, one executemany."""

@@ -318,6 +318,8 @@ class TickerShard:
         if self.state is not ShardState.STALE:
             self.state = ShardState.RECONNECTING
         logger.warning("ticker shard {}: {} (re-dialling)", self.shard_id, self.reason)
+        if self.pool.on_failed is not None:
+            self.pool.on_failed()
 
     async def _close(self) -> None:
         ex, self._exchange = self._exchange, None
@@ -385,6 +387,7 @@ class ShardPool:
         self.limit_errors = 0
         self.rejected: set[str] = set()  # symbols the exchange refused (30001)
         self.on_rejected: Callable[[str], None] | None = None
+        self.on_failed: Callable[[], None] | None = None  # a shard lost its socket
 
     # -- REST --------------------------------------------------------------------------------
     def _rest(self) -> Any:
