@@ -11,7 +11,7 @@ import ccxt
 import pytest
 
 from scalp_radar.exchange.factory import create_exchange
-from scalp_radar.sim import SimExchange, SimLimits
+from scalp_radar.sim import SimClock, SimExchange, SimLimits
 
 SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 CANDLE_1M = {"instType": "USDT-FUTURES", "channel": "candle1m", "instId": "BTCUSDT"}
@@ -230,3 +230,25 @@ async def test_connection_cap_refuses_the_handshake() -> None:
             with pytest.raises(aiohttp.WSServerHandshakeError) as info:
                 await http.ws_connect(sim.ws_url)
         assert info.value.status == 429 and info.value.headers["Retry-After"] == "1"
+
+
+async def test_every_candle_closed_since_the_last_push_arrives_final() -> None:
+    # Regression: an update carried at most the last 3 candles closed since the previous push, so
+    # when the pusher fell behind (a loaded machine at 600x) older candles stayed in the client
+    # with a forming value that never equalled the truth.
+    clock = SimClock()
+    clock.freeze()
+    limits = SimLimits.off(push_interval_s=0.02)
+    async with SimExchange(SYMBOLS, seed=5, clock=clock, limits=limits) as sim, raw_ws(sim) as ws:
+        await ws.send_str(json.dumps({"op": "subscribe", "args": [CANDLE_1M]}))
+        assert (await next_json(ws))["event"] == "subscribe"
+        assert (await next_json(ws))["action"] == "snapshot"
+        before = sim.candle_start("1m")
+        clock.advance(6 * 60_000)  # six candles close between two pushes
+        while True:
+            frame = await next_json(ws)
+            rows = [[int(r[0]), *map(float, r[1:6])] for r in frame["data"]]
+            if rows[-1][0] > before:
+                break
+        assert rows[:-1] == sim.truth("BTCUSDT", "1m", before, rows[-1][0])
+        assert len(rows) == 7

@@ -34,6 +34,7 @@ from scalp_radar.sim.timeframes import WS_CHANNEL, align, next_start
 
 _INF = math.inf
 _HEAVY_SNAPSHOT_TFS = {"6h", "12h", "1d", "3d", "1w", "1M"}
+_MAX_CATCH_UP = 100  # closed candles one update may carry after the pusher fell behind
 _FIREHOSE_YIELD_EVERY = 32  # pushes between two yields to the loop in firehose mode
 
 
@@ -279,8 +280,9 @@ class WsSession:
             sub.last_ts = ts  # resume without catching up: the skipped candles stay missing
         rows: list[str] = []
         if sub.last_ts is not None and ts > sub.last_ts:
-            # The candles that closed since the last push, final values (at most a few).
-            closed = market.candles(sub.inst, sub.tf, sub.last_ts, ts, now)[-3:]
+            # Every candle closed since the last push, final values (a stalled pusher must not
+            # leave older ones at a forming value in the client; beyond the cap: REST heals).
+            closed = market.candles(sub.inst, sub.tf, sub.last_ts, ts, now)[-_MAX_CATCH_UP:]
             rows.extend(ws_row_json(r) for r in closed)
         sub.last_ts = ts
         key = now // 1000
