@@ -14,7 +14,13 @@ from scalp_radar.app.arg_types import http_bind
 from scalp_radar.app.sd_notify import Notifier
 from scalp_radar.core.daemon_paths import SocketPathError, check_socket_path, socket_path_for
 from scalp_radar.core.engine_lock import EngineLock, EngineLocked, EngineRole, holder_of
-from scalp_radar.core.snapshot import Incident, StreamState
+from scalp_radar.core.snapshot import (
+    Incident,
+    ShardSnapshot,
+    ShardState,
+    StreamState,
+    UniverseSnapshot,
+)
 from scalp_radar.engine import wire
 from scalp_radar.engine.health import Verdict, assess
 from scalp_radar.history.types import BackfillProgress, BackfillRequest
@@ -73,7 +79,7 @@ def test_health_is_healthy_with_fresh_feeds_and_names_every_reason_when_degraded
     assert healthy.feeds_fresh == healthy.feeds_total > 0 and not healthy.reasons
     degraded = assess(degraded_snapshot())
     assert degraded.verdict is Verdict.DEGRADED and degraded.exit_code == 1
-    assert any("feeds stale or failed" in r for r in degraded.reasons)
+    assert any("candle streams stale or failed" in r for r in degraded.reasons)
     snap = healthy_snapshot()
     broken = dataclasses.replace(
         snap, connection=dataclasses.replace(snap.connection, database_ok=False)
@@ -103,6 +109,24 @@ def test_one_feed_of_twenty_stale_is_tolerated_three_are_not():
         streams[i] = dataclasses.replace(streams[i], state=StreamState.STALE)
     verdict = assess(dataclasses.replace(snap, streams=tuple(streams)))
     assert verdict.verdict is Verdict.DEGRADED and verdict.feeds_fresh == 17
+
+
+def test_ticker_shards_are_feeds_too():
+    snap = healthy_snapshot()
+    shards = (
+        ShardSnapshot(0, ShardState.LIVE, 50, 1, 1, 0.3),
+        ShardSnapshot(1, ShardState.RECONNECTING, 50, 2, 3, 75.0, reason="HTTP 503"),
+    )
+    universe = UniverseSnapshot(mode="all", symbols=100, shards=shards, tickers_live=50)
+    health = assess(dataclasses.replace(snap, universe=universe))
+    assert health.verdict is Verdict.DEGRADED
+    shard_feeds = [f for f in health.feeds if f.kind == "shard"]
+    assert [(f.name, f.fresh, f.reason) for f in shard_feeds] == [
+        ("tickers #0 (50 symbols)", True, None),
+        ("tickers #1 (50 symbols)", False, "HTTP 503"),
+    ]
+    assert any("tickers #1" in r for r in health.reasons)
+    assert health.universe_symbols == 100 and health.tickers_live == 50
 
 
 def test_engine_lock_refuses_a_second_engine_and_says_how_to_attach(tmp_path):

@@ -55,6 +55,10 @@ def describe(health: Health, db_path: Path) -> list[str]:
     )
     lines.append(f"database: {'ok' if health.database_ok else 'WRITES FAILING'} ({db_path}){write}")
     lines.append(f"feeds: {health.feeds_fresh}/{health.feeds_total} fresh")
+    if health.universe_symbols:
+        lines.append(
+            f"radar: {health.universe_symbols} symbols, {health.tickers_live} tickers live"
+        )
     for feed in health.feeds:
         age = "-" if feed.age_s is None else f"{feed.age_s:.1f} s"
         why = f"  ({feed.reason})" if feed.reason and not feed.fresh else ""

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from scalp_radar.core.snapshot import EngineSnapshot, StreamState
+from scalp_radar.core.snapshot import EngineSnapshot, ShardState, StreamState
 
 # A feed that has said nothing for this long is stale, whatever its state claims.
 FEED_STALE_AFTER_S = 60.0
-# More than this share of stale or failed feeds makes the daemon degraded (any, with < 10 feeds).
+# More than this share of stale or failed streams (or of shards) makes the daemon degraded (any,
+# with fewer than 10).
 DEGRADED_SHARE = 0.10
 INCIDENT_WINDOW_MS = 3_600_000
 EXIT_HEALTHY = 0
@@ -30,13 +31,14 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FeedHealth:
-    """One feed (a candle stream today; ticker shards join here as they appear)."""
+    """One feed: a candle stream ("BTC/USDT:USDT 1m") or a ticker shard ("tickers #3")."""
 
     name: str
     state: str
     age_s: float | None
     fresh: bool
     reason: str | None = None
+    kind: str = "stream"  # "stream" or "shard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class Health:
     incidents_last_hour: int
     incident_kinds: dict[str, int] = field(default_factory=dict)
     last_incident: str | None = None
+    universe_symbols: int = 0  # symbols on the radar (0: no universe running)
+    tickers_live: int = 0  # of them, fed by a live shard's websocket
     viewers: int = 0
     pid: int = 0
     daemon_uptime_s: float = 0.0
@@ -70,8 +74,12 @@ class Health:
         return EXIT_HEALTHY if self.verdict is Verdict.HEALTHY else EXIT_DEGRADED
 
 
-def _is_fresh(state: StreamState, age: float | None) -> bool:
-    return state is StreamState.LIVE and age is not None and age <= FEED_STALE_AFTER_S
+def _is_fresh(live: bool, age: float | None) -> bool:
+    return live and age is not None and age <= FEED_STALE_AFTER_S
+
+
+def _age(age: float | None) -> float | None:
+    return None if age is None else round(age, 2)
 
 
 def assess(
@@ -84,15 +92,26 @@ def assess(
 ) -> Health:
     """The health of the engine that took `snap`."""
     conn = snap.connection
+    universe = snap.universe
     feeds = tuple(
         FeedHealth(
             name=s.key,
             state=s.state.value,
-            age_s=None if s.last_update_age_s is None else round(s.last_update_age_s, 2),
-            fresh=_is_fresh(s.state, s.last_update_age_s),
+            age_s=_age(s.last_update_age_s),
+            fresh=_is_fresh(s.state is StreamState.LIVE, s.last_update_age_s),
             reason=s.reason or s.last_error,
         )
         for s in snap.streams
+    ) + tuple(
+        FeedHealth(
+            name=f"tickers #{shard.shard_id} ({shard.channels} symbols)",
+            state=shard.state.value,
+            age_s=_age(shard.last_message_age_s),
+            fresh=_is_fresh(shard.state is ShardState.LIVE, shard.last_message_age_s),
+            reason=shard.reason,
+            kind="shard",
+        )
+        for shard in universe.shards
     )
     fresh = sum(1 for f in feeds if f.fresh)
     ages = [f.age_s for f in feeds if f.age_s is not None]
@@ -109,10 +128,14 @@ def assess(
         reasons.append(f"exchange: {conn.problem}")
     if not conn.database_ok:
         reasons.append("database: writes failing")
-    stale = len(feeds) - fresh
-    if feeds and stale > DEGRADED_SHARE * len(feeds):
-        names = ", ".join(f.name for f in feeds if not f.fresh)
-        reasons.append(f"{stale}/{len(feeds)} feeds stale or failed: {names}")
+    # Streams and shards separately: one shard down is dozens of symbols without tickers.
+    for kind, label in (("stream", "candle streams"), ("shard", "ticker shards")):
+        group = [f for f in feeds if f.kind == kind]
+        stale = [f.name for f in group if not f.fresh]
+        if group and len(stale) > DEGRADED_SHARE * len(group):
+            reasons.append(f"{len(stale)}/{len(group)} {label} stale or failed: {', '.join(stale)}")
+    if universe.mode != "off" and universe.problem:
+        reasons.append(f"universe: {universe.problem}")
     if not feeds:
         reasons.append("no feeds configured")
     return Health(
@@ -131,6 +154,8 @@ def assess(
         incidents_last_hour=len(recent),
         incident_kinds=kinds,
         last_incident=snap.incidents[0].message if snap.incidents else None,
+        universe_symbols=universe.symbols,
+        tickers_live=universe.tickers_live,
         viewers=viewers,
         pid=pid,
         daemon_uptime_s=round(daemon_uptime_s, 1),
