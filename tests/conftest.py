@@ -39,3 +39,11 @@ def sim_thread(sim_options: dict[str, Any]) -> Iterator[SimExchange]:
     s = SimExchange(**_options(sim_options)).start_in_thread()
     yield s
     s.stop_thread()
+
+
+@pytest.fixture(autouse=True)
+def _user_state_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's real watchlist file."""
+    from scalp_radar.core.user_state import STATE_FILE_ENV
+
+    monkeypatch.setenv(STATE_FILE_ENV, str(tmp_path_factory.mktemp("state") / "user-state.json"))

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.clock import Clock
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 
 from scalp_radar.core.snapshot import EngineSnapshot
+from scalp_radar.core.user_state import UserState, UserStateError
 from scalp_radar.tui.backfill_job import BackfillJob
 from scalp_radar.tui.screens.main import MainScreen
+from scalp_radar.tui.radar_source import RadarSource, radar_seam
+from scalp_radar.tui.radar_view import PRESET_KEYS, PRESET_TITLES
 from scalp_radar.tui.source import SnapshotSource
 
 DEMO_SUBTITLE = "DEMO · simulated prices, not real"
@@ -23,7 +28,7 @@ class ScalpRadarApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "Scalp Radar"
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
@@ -36,9 +41,18 @@ class ScalpRadarApp(App):
         demo: bool = False,
         refresh_hz: float = 4.0,
         clock: Clock | None = None,
+        state_file: Path | None = None,
     ) -> None:
         super().__init__()
         self.source = source
+        self.radar_seam: RadarSource | None = radar_seam(source)
+        try:
+            self.user_state = UserState.load(state_file)
+            self.user_state_problem: str | None = None
+        except UserStateError as exc:
+            # A broken file is shown, never overwritten: `w` saves to it only once it is fixed.
+            self.user_state = UserState(Path("/nonexistent/user-state-unreadable.json"))
+            self.user_state_problem = str(exc)
         self.demo = demo
         self.refresh_hz = refresh_hz
         # A given clock means "deterministic": no animations, no blinking cursors.
@@ -57,6 +71,10 @@ class ScalpRadarApp(App):
 
     def on_mount(self) -> None:
         self.sub_title = DEMO_SUBTITLE if self.demo else ""
+        if self.user_state_problem:
+            self.notify(f"watchlist not loaded: {self.user_state_problem}", severity="error")
+        if self.radar_seam is not None and self.user_state.watchlist:
+            self.radar_seam.set_watchlist(tuple(self.user_state.watchlist))
         self.set_interval(1 / self.refresh_hz, self.refresh_snapshot)
 
     # -- polling -------------------------------------------------------------------------------
@@ -131,6 +149,51 @@ class ScalpRadarApp(App):
         if self.selected_symbol is not None:
             self.push_screen(DetailScreen(self.selected_symbol))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The candle radar's keys are off while the market radar (with its own keys) is shown.
+        if action in ("select", "detail", "cycle_timeframe") and self.screen.has_class("-universe"):
+            return False
+        return True
+
+    def open_detail(self, symbol: str) -> None:
+        """The candle chart when `symbol` streams candles, else its ticker detail."""
+        from scalp_radar.tui.screens.detail import DetailScreen
+        from scalp_radar.tui.screens.ticker_detail import TickerDetailScreen
+
+        streamed = self.snapshot is not None and symbol in self.snapshot.symbols
+        if streamed:
+            self.push_screen(DetailScreen(symbol))
+        else:
+            self.push_screen(TickerDetailScreen(symbol, self.radar_seam))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette (ctrl+p): the radar's actions, backfill, help and quit."""
+        from scalp_radar.tui.widgets.radar_panel import RadarPanel
+
+        yield from super().get_system_commands(screen)
+        panels = screen.query(RadarPanel)
+        if panels and screen.has_class("-universe"):
+            panel = panels.first()
+            yield SystemCommand("Sort: next column", "Sort the radar by the next column (s)",
+                                panel.action_sort_next)
+            yield SystemCommand("Sort: reverse", "Reverse the radar's sort (r)",
+                                panel.action_sort_reverse)
+            yield SystemCommand("Filter symbols", "Type part of a symbol (/)", panel.action_filter)
+            yield SystemCommand("Clear filter", "Show every symbol again (esc)",
+                                panel.action_clear_filter)
+            yield SystemCommand("Watch / unwatch", "Toggle the selected symbol in your "
+                                "watchlist (w)", panel.action_watch)
+            yield SystemCommand("Open detail", "Detail screen of the selected symbol (enter)",
+                                panel.action_open)
+            for i, name in enumerate(PRESET_KEYS):
+                yield SystemCommand(
+                    f"Preset: {PRESET_TITLES[name]}",
+                    f"Rank the radar by the {PRESET_TITLES[name]} preset ({i + 1})",
+                    lambda name=name: panel.action_preset(name),  # type: ignore[misc]
+                )
+        yield SystemCommand("Backfill", "Fetch history into the database (b)", self.action_backfill)
+        yield SystemCommand("Help", "Every key and what the panes mean (?)", self.action_help)
+
     def action_help(self) -> None:
         from scalp_radar.tui.screens.help import HelpScreen
 
@@ -175,8 +238,11 @@ def make_app(
     demo: bool = False,
     refresh_hz: float = 4.0,
     clock: Clock | None = None,
+    state_file: Path | None = None,
 ) -> ScalpRadarApp:
     """The one factory used by the CLI, the tests and the screenshot script."""
     if refresh_hz <= 0:
         raise ValueError(f"refresh_hz: expected a positive number, got {refresh_hz}")
-    return ScalpRadarApp(source, demo=demo, refresh_hz=refresh_hz, clock=clock)
+    return ScalpRadarApp(
+        source, demo=demo, refresh_hz=refresh_hz, clock=clock, state_file=state_file
+    )

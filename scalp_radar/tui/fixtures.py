@@ -183,3 +183,98 @@ def many_symbols_snapshot(count: int = 10) -> EngineSnapshot:
         symbol = f"{names[i % len(names)]}{i // len(names) or ''}/USDT:USDT"
         streams += [replace(s, symbol=symbol) for s in base.streams if s.symbol == source]
     return replace(base, streams=tuple(streams))
+
+
+# ---------------------------------------------------------------- the market-wide radar
+
+RADAR_BASES = (
+    "BTC ETH SOL XRP DOGE ADA AVAX LINK DOT LTC BNB TRX SUI APT ARB OP NEAR ATOM FIL INJ TIA SEI "
+    "WIF PEPE BONK FET RNDR TAO JUP PYTH ENA ONDO STRK ZRO W ETHFI ORDI SATS AAVE UNI MKR LDO CRV "
+    "DYDX GMX PENDLE RUNE THETA ICP ETC BCH XLM HBAR VET ALGO EGLD SAND MANA AXS GALA"
+).split()
+
+
+def universe_snapshot(count: int = 60, *, seed: int = 7, demo: bool = True) -> EngineSnapshot:
+    """A healthy snapshot plus a deterministic radar of `count` symbols (~60 named, then numbered):
+    one trending hard, one volume burst, one funding spike, one spread blow-out, two stale rows."""
+    from dataclasses import replace
+
+    from scalp_radar.core.snapshot import ShardSnapshot, ShardState, TickerRow, UniverseSnapshot
+
+    rng = random.Random(f"universe|{seed}")
+    rows: list[TickerRow] = []
+    nan = float("nan")
+    for i in range(count):
+        base = RADAR_BASES[i % len(RADAR_BASES)] + (str(i // len(RADAR_BASES)) if i >= len(RADAR_BASES) else "")
+        symbol = f"{base}/USDT:USDT"
+        last = START_PRICES.get(symbol) or round(10 ** rng.uniform(-4, 3.5), 6)
+        spread = round(rng.uniform(0.2, 6.0), 2)
+        half = last * spread / 20_000
+        c5 = rng.gauss(0, 0.6)
+        fields: dict[str, object] = {
+            "symbol": symbol,
+            "last": last,
+            "bid": last - half,
+            "ask": last + half,
+            "mark": last * (1 + rng.gauss(0, 0.0002)),
+            "index": last * (1 + rng.gauss(0, 0.0003)),
+            "change_1m": rng.gauss(0, 0.2),
+            "change_5m": c5,
+            "change_15m": c5 + rng.gauss(0, 0.6),
+            "change_1h": c5 + rng.gauss(0, 1.5),
+            "change_24h": rng.gauss(0, 5.0),
+            "quote_volume_24h": round(10 ** rng.uniform(6, 9.5), 0),
+            "volume_surge": round(rng.uniform(0.4, 1.8), 2),
+            "spread_bps": spread,
+            "funding_rate": round(rng.gauss(0.0001, 0.00008), 6),
+            "next_funding_ms": TAKEN_AT_MS + 3_600_000,
+            "open_interest": round(rng.uniform(1e4, 1e7), 0),
+            "oi_change_15m": rng.gauss(0, 1.0),
+            "basis_bps": rng.gauss(0, 2.0),
+            "updated_ms": TAKEN_AT_MS - rng.randint(0, 1500),
+            "source": "ws",
+            "shard_id": i // 50,
+        }
+        if i == 7:  # trending hard
+            fields.update(change_1m=1.9, change_5m=6.8, change_15m=9.4, change_1h=12.2)
+        elif i == 11:  # volume burst
+            fields.update(volume_surge=9.4, change_5m=1.1)
+        elif i == 19:  # funding spike
+            fields.update(funding_rate=-0.0075)
+        elif i == 23:  # spread blow-out
+            fields.update(spread_bps=84.0)
+        elif i == 29:  # OI jump
+            fields.update(oi_change_15m=14.5)
+        elif i in (41, 53):  # a stale ticker and one covered by REST
+            fields.update(updated_ms=TAKEN_AT_MS - 48_000 if i == 41 else TAKEN_AT_MS - 2_000,
+                          source="ws" if i == 41 else "rest")
+        if i == 59:  # just listed: no hour of history yet
+            fields.update(change_1h=nan, oi_change_15m=nan)
+        rows.append(TickerRow(**fields))  # type: ignore[arg-type]
+    shards = tuple(
+        ShardSnapshot(k, ShardState.LIVE, min(50, count - k * 50), 1, 1, 0.3)
+        for k in range((count + 49) // 50)
+    )
+    universe = UniverseSnapshot(
+        mode="all",
+        symbols=count,
+        rows=tuple(rows),
+        shards=shards,
+        markets_loaded_ms=TAKEN_AT_MS - 600_000,
+        rest_polls=1,
+        tickers_live=count - 1,
+    )
+    return replace(healthy_snapshot(demo=demo), universe=universe)
+
+
+def universe_sparks(snapshot: EngineSnapshot, points: int = 60) -> dict[str, tuple[float, ...]]:
+    """Seeded last-hour price paths ending at each row's last price (for the sparkline column)."""
+    out: dict[str, tuple[float, ...]] = {}
+    for row in snapshot.universe.rows:
+        rng = random.Random(f"spark|{row.symbol}")
+        drift = (row.change_1h if row.change_1h == row.change_1h else 0.0) / 100 / points
+        path = [row.last]
+        for _ in range(points - 1):
+            path.append(path[-1] / (1 + drift + rng.gauss(0, 0.002)))
+        out[row.symbol] = tuple(reversed(path))
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
@@ -16,6 +17,7 @@ from scalp_radar.tui.widgets.connection import ConnectionPane
 from scalp_radar.tui.widgets.incidents import IncidentsPane
 from scalp_radar.tui.widgets.limiter import LimiterPane
 from scalp_radar.tui.widgets.radar import RadarPane
+from scalp_radar.tui.widgets.radar_panel import RadarPanel
 
 if TYPE_CHECKING:
     from scalp_radar.tui.app import ScalpRadarApp
@@ -32,12 +34,14 @@ class MainScreen(Screen):
         Binding("enter", "app.detail", "Chart"),
         Binding("j,down", "app.select(1)", "Select", key_display="j/k"),
         Binding("k,up", "app.select(-1)", "Prev", show=False),
+        Binding("p", "toggle_panes", "Panes"),
     ]
 
     app: ScalpRadarApp  # type: ignore[assignment]
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◎")
+        yield RadarPanel(self.app.user_state, self.app.radar_seam, id="radar-panel")
         yield RadarPane(id="radar")
         with Container(id="body"):
             yield BuffersPane()
@@ -47,6 +51,14 @@ class MainScreen(Screen):
         yield Footer()
 
     ready = False
+
+    def action_toggle_panes(self) -> None:
+        """Status panes on or off (with a universe the radar gets the whole screen by default)."""
+        self.toggle_class("-panes")
+
+    @on(RadarPanel.OpenDetail)
+    def _open_detail(self, event: RadarPanel.OpenDetail) -> None:
+        self.app.open_detail(event.symbol)
     _shown: tuple[object, ...] | None = None
 
     def on_mount(self) -> None:
@@ -61,7 +73,16 @@ class MainScreen(Screen):
         if self._shown is not None and all(a is b for a, b in zip(shown, self._shown, strict=True)):
             return
         self._shown = shown
-        self.query_one(RadarPane).show(snapshot, app.timeframe, app.selected, app.demo)
+        # With a universe running, the market radar replaces the watchlist's candle radar.
+        universe_on = snapshot is not None and snapshot.universe.mode != "off"
+        if universe_on != self.has_class("-universe"):
+            self.set_class(universe_on, "-universe")
+            if universe_on:
+                self.query_one(RadarPanel).market.focus()
+        if snapshot is not None and universe_on:
+            self.query_one(RadarPanel).show(snapshot, app.demo)
+        else:
+            self.query_one(RadarPane).show(snapshot, app.timeframe, app.selected, app.demo)
         if snapshot is None:
             return
         self.query_one(BuffersPane).show(snapshot)
