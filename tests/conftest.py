@@ -42,7 +42,9 @@ def sim_thread(sim_options: dict[str, Any]) -> Iterator[SimExchange]:
 
 
 @pytest.fixture(autouse=True)
-def _user_state_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _user_state_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test reads or writes the user's real watchlist file."""
     from scalp_radar.core.user_state import STATE_FILE_ENV
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from tests.tui_fixtures import degraded_snapshot, healthy_snapshot, static_app
+from tests.tui_fixtures import degraded_snapshot, healthy_snapshot, radar_app, static_app
 
 NARROW = (80, 24)
 WIDE = (160, 48)
@@ -77,3 +77,40 @@ class TestBackfillModal:
             await pilot.pause()
 
         assert snap_compare(app, terminal_size=NARROW, run_before=run_before)
+
+
+class TestMarketRadar:
+    """The radar over the ~60-symbol fixture (tests/tui_fixtures.radar_app)."""
+
+    def test_movers_80x24(self, snap_compare, tmp_path):
+        app, _ = radar_app(state_file=tmp_path / "s.json")
+        assert snap_compare(app, terminal_size=NARROW)
+
+    def test_movers_160x48(self, snap_compare, tmp_path):
+        app, _ = radar_app(state_file=tmp_path / "s.json")
+        assert snap_compare(app, terminal_size=WIDE)
+
+    def test_sorted_by_spread_reversed_80x24(self, snap_compare, tmp_path):
+        app, _ = radar_app(state_file=tmp_path / "s.json")
+        # s cycles 5m% -> 1h% -> surge -> sprd; r: tightest first.
+        assert snap_compare(app, terminal_size=NARROW, press=["s", "s", "s", "r"])
+
+    def test_filtered_160x48(self, snap_compare, tmp_path):
+        app, _ = radar_app(state_file=tmp_path / "s.json")
+        assert snap_compare(app, terminal_size=WIDE, press=["slash", "e", "t"])
+
+    def test_funding_preset_80x24(self, snap_compare, tmp_path):
+        app, _ = radar_app(state_file=tmp_path / "s.json")
+        assert snap_compare(app, terminal_size=NARROW, press=["3", "down"])
+
+    def test_panes_160x48_surge(self, snap_compare, tmp_path):
+        app, _ = radar_app(state_file=tmp_path / "s.json")
+        assert snap_compare(app, terminal_size=WIDE, press=["2"])
+
+    def test_panes_on_80x24(self, snap_compare, tmp_path):
+        app, _ = radar_app(state_file=tmp_path / "s.json")
+        assert snap_compare(app, terminal_size=NARROW, press=["p"])
+
+    def test_ticker_detail_80x24(self, snap_compare, tmp_path):
+        app, _ = radar_app(state_file=tmp_path / "s.json")
+        assert snap_compare(app, terminal_size=NARROW, press=["enter"])

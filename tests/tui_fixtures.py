@@ -26,8 +26,6 @@ def static_app(
     return make_app(source, demo=demo, clock=MockClock()), source
 
 
-
-
 def radar_app(
     snapshot: EngineSnapshot | None = None, *, state_file: Path, demo: bool = True
 ) -> tuple[ScalpRadarApp, StaticRadarSource]:

@@ -89,6 +89,9 @@ class UniverseEngine:
         self.stats_written = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        # Symbols the user watches from the dashboard (`w`): kept in the universe like `assets:`.
+        self.user_watchlist: tuple[str, ...] = ()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -96,7 +99,7 @@ class UniverseEngine:
         if self._running:
             return
         self._running = True
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._markets_loop(), name="universe markets"))
         self._tasks.append(loop.create_task(self._fallback_loop(), name="universe rest cover"))
         if self.db is not None:
@@ -165,7 +168,9 @@ class UniverseEngine:
         self.pool.rejected &= set(self.markets)
         chosen = [
             s
-            for s in select_universe(self.cfg, self.markets, volumes, self.config.symbols)
+            for s in select_universe(
+                self.cfg, self.markets, volumes, [*self.config.symbols, *self.user_watchlist]
+            )
             if s not in self.pool.rejected
         ]
         added, removed = self.pool.assign(chosen)
@@ -285,6 +290,32 @@ class UniverseEngine:
             limit_errors=self.pool.limit_errors,
             rejected=tuple(sorted(self.pool.rejected)),
         )
+
+    def set_user_watchlist(self, symbols: tuple[str, ...]) -> str:
+        """The dashboard's watchlist changed (any thread); says what the engine does about it.
+
+        Watched symbols are always in the universe: with `mode: all` they already are; otherwise
+        a symbol outside it triggers one re-selection on the engine loop (same limits as hourly).
+        """
+        self.user_watchlist = tuple(symbols)
+        missing = [s for s in symbols if s in self.markets and s not in self.symbols]
+        if not missing:
+            return "tracked: it is in the radar's universe"
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return "kept; the universe re-reads it when it starts"
+        loop.call_soon_threadsafe(self._reselect)
+        return f"adding {len(missing)} symbol(s) to the universe"
+
+    def _reselect(self) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(self._reselect_now()))
+
+    async def _reselect_now(self) -> None:
+        try:
+            await self.refresh_markets()
+        except Exception as exc:  # noqa: BLE001 - the hourly refresh retries; say why meanwhile
+            self.problem = f"markets: {type(exc).__name__}: {str(exc)[:160]}"
+            logger.warning("universe: watchlist re-selection failed: {}", self.problem)
 
     def sparkline(self, symbol: str, minutes: int = 60, points: int = 60) -> list[float]:
         """Recent prices of one symbol, on demand (for visible rows only)."""

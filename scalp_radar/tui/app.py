@@ -15,9 +15,9 @@ from textual.screen import ModalScreen, Screen
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.core.user_state import UserState, UserStateError
 from scalp_radar.tui.backfill_job import BackfillJob
-from scalp_radar.tui.screens.main import MainScreen
 from scalp_radar.tui.radar_source import RadarSource, radar_seam
 from scalp_radar.tui.radar_view import PRESET_KEYS, PRESET_TITLES
+from scalp_radar.tui.screens.main import MainScreen
 from scalp_radar.tui.source import SnapshotSource
 
 DEMO_SUBTITLE = "DEMO · simulated prices, not real"
@@ -151,9 +151,8 @@ class ScalpRadarApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The candle radar's keys are off while the market radar (with its own keys) is shown.
-        if action in ("select", "detail", "cycle_timeframe") and self.screen.has_class("-universe"):
-            return False
-        return True
+        candle_radar_keys = action in ("select", "detail", "cycle_timeframe")
+        return not (candle_radar_keys and self.screen.has_class("-universe"))
 
     def open_detail(self, symbol: str) -> None:
         """The candle chart when `symbol` streams candles, else its ticker detail."""
@@ -174,22 +173,29 @@ class ScalpRadarApp(App):
         panels = screen.query(RadarPanel)
         if panels and screen.has_class("-universe"):
             panel = panels.first()
-            yield SystemCommand("Sort: next column", "Sort the radar by the next column (s)",
-                                panel.action_sort_next)
-            yield SystemCommand("Sort: reverse", "Reverse the radar's sort (r)",
-                                panel.action_sort_reverse)
+            yield SystemCommand(
+                "Sort: next column", "Sort the radar by the next column (s)", panel.action_sort_next
+            )
+            yield SystemCommand(
+                "Sort: reverse", "Reverse the radar's sort (r)", panel.action_sort_reverse
+            )
             yield SystemCommand("Filter symbols", "Type part of a symbol (/)", panel.action_filter)
-            yield SystemCommand("Clear filter", "Show every symbol again (esc)",
-                                panel.action_clear_filter)
-            yield SystemCommand("Watch / unwatch", "Toggle the selected symbol in your "
-                                "watchlist (w)", panel.action_watch)
-            yield SystemCommand("Open detail", "Detail screen of the selected symbol (enter)",
-                                panel.action_open)
+            yield SystemCommand(
+                "Clear filter", "Show every symbol again (esc)", panel.action_clear_filter
+            )
+            yield SystemCommand(
+                "Watch / unwatch",
+                "Toggle the selected symbol in your watchlist (w)",
+                panel.action_watch,
+            )
+            yield SystemCommand(
+                "Open detail", "Detail screen of the selected symbol (enter)", panel.action_open
+            )
             for i, name in enumerate(PRESET_KEYS):
                 yield SystemCommand(
                     f"Preset: {PRESET_TITLES[name]}",
                     f"Rank the radar by the {PRESET_TITLES[name]} preset ({i + 1})",
-                    lambda name=name: panel.action_preset(name),  # type: ignore[misc]
+                    lambda name=name: panel.action_preset(name),
                 )
         yield SystemCommand("Backfill", "Fetch history into the database (b)", self.action_backfill)
         yield SystemCommand("Help", "Every key and what the panes mean (?)", self.action_help)

@@ -187,11 +187,68 @@ def many_symbols_snapshot(count: int = 10) -> EngineSnapshot:
 
 # ---------------------------------------------------------------- the market-wide radar
 
-RADAR_BASES = (
-    "BTC ETH SOL XRP DOGE ADA AVAX LINK DOT LTC BNB TRX SUI APT ARB OP NEAR ATOM FIL INJ TIA SEI "
-    "WIF PEPE BONK FET RNDR TAO JUP PYTH ENA ONDO STRK ZRO W ETHFI ORDI SATS AAVE UNI MKR LDO CRV "
-    "DYDX GMX PENDLE RUNE THETA ICP ETC BCH XLM HBAR VET ALGO EGLD SAND MANA AXS GALA"
-).split()
+RADAR_BASES = [
+    "BTC",
+    "ETH",
+    "SOL",
+    "XRP",
+    "DOGE",
+    "ADA",
+    "AVAX",
+    "LINK",
+    "DOT",
+    "LTC",
+    "BNB",
+    "TRX",
+    "SUI",
+    "APT",
+    "ARB",
+    "OP",
+    "NEAR",
+    "ATOM",
+    "FIL",
+    "INJ",
+    "TIA",
+    "SEI",
+    "WIF",
+    "PEPE",
+    "BONK",
+    "FET",
+    "RNDR",
+    "TAO",
+    "JUP",
+    "PYTH",
+    "ENA",
+    "ONDO",
+    "STRK",
+    "ZRO",
+    "W",
+    "ETHFI",
+    "ORDI",
+    "SATS",
+    "AAVE",
+    "UNI",
+    "MKR",
+    "LDO",
+    "CRV",
+    "DYDX",
+    "GMX",
+    "PENDLE",
+    "RUNE",
+    "THETA",
+    "ICP",
+    "ETC",
+    "BCH",
+    "XLM",
+    "HBAR",
+    "VET",
+    "ALGO",
+    "EGLD",
+    "SAND",
+    "MANA",
+    "AXS",
+    "GALA",
+]
 
 
 def universe_snapshot(count: int = 60, *, seed: int = 7, demo: bool = True) -> EngineSnapshot:
@@ -205,7 +262,9 @@ def universe_snapshot(count: int = 60, *, seed: int = 7, demo: bool = True) -> E
     rows: list[TickerRow] = []
     nan = float("nan")
     for i in range(count):
-        base = RADAR_BASES[i % len(RADAR_BASES)] + (str(i // len(RADAR_BASES)) if i >= len(RADAR_BASES) else "")
+        base = RADAR_BASES[i % len(RADAR_BASES)] + (
+            str(i // len(RADAR_BASES)) if i >= len(RADAR_BASES) else ""
+        )
         symbol = f"{base}/USDT:USDT"
         last = START_PRICES.get(symbol) or round(10 ** rng.uniform(-4, 3.5), 6)
         spread = round(rng.uniform(0.2, 6.0), 2)
@@ -246,8 +305,10 @@ def universe_snapshot(count: int = 60, *, seed: int = 7, demo: bool = True) -> E
         elif i == 29:  # OI jump
             fields.update(oi_change_15m=14.5)
         elif i in (41, 53):  # a stale ticker and one covered by REST
-            fields.update(updated_ms=TAKEN_AT_MS - 48_000 if i == 41 else TAKEN_AT_MS - 2_000,
-                          source="ws" if i == 41 else "rest")
+            fields.update(
+                updated_ms=TAKEN_AT_MS - 48_000 if i == 41 else TAKEN_AT_MS - 2_000,
+                source="ws" if i == 41 else "rest",
+            )
         if i == 59:  # just listed: no hour of history yet
             fields.update(change_1h=nan, oi_change_15m=nan)
         rows.append(TickerRow(**fields))  # type: ignore[arg-type]

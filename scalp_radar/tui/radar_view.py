@@ -128,7 +128,9 @@ class RadarView:
 
     def describe(self) -> str:
         """'Movers · |5m%| ↓ · /ETH' for the radar's title."""
-        label = next((c.label for _, cols in LAYOUTS for c in cols if c.key == self.sort), self.sort)
+        label = next(
+            (c.label for _, cols in LAYOUTS for c in cols if c.key == self.sort), self.sort
+        )
         if self.sort == "symbol":
             label = "symbol"
         label = f"|{label}|" if self.absolute else label

@@ -41,7 +41,9 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◎")
-        yield RadarPanel(self.app.user_state, self.app.radar_seam, id="radar-panel")
+        panel = RadarPanel(self.app.user_state, self.app.radar_seam, id="radar-panel")
+        panel.disabled = True  # until a snapshot with a universe arrives
+        yield panel
         yield RadarPane(id="radar")
         with Container(id="body"):
             yield BuffersPane()
@@ -56,9 +58,14 @@ class MainScreen(Screen):
         """Status panes on or off (with a universe the radar gets the whole screen by default)."""
         self.toggle_class("-panes")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Panes only fold away when the market radar is there to take their space.
+        return action != "toggle_panes" or self.has_class("-universe")
+
     @on(RadarPanel.OpenDetail)
     def _open_detail(self, event: RadarPanel.OpenDetail) -> None:
         self.app.open_detail(event.symbol)
+
     _shown: tuple[object, ...] | None = None
 
     def on_mount(self) -> None:
@@ -77,8 +84,10 @@ class MainScreen(Screen):
         universe_on = snapshot is not None and snapshot.universe.mode != "off"
         if universe_on != self.has_class("-universe"):
             self.set_class(universe_on, "-universe")
+            panel = self.query_one(RadarPanel)
+            panel.disabled = not universe_on
             if universe_on:
-                self.query_one(RadarPanel).market.focus()
+                panel.market.focus()
         if snapshot is not None and universe_on:
             self.query_one(RadarPanel).show(snapshot, app.demo)
         else:

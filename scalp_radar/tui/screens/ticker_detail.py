@@ -29,9 +29,7 @@ def ticker_text(row: TickerRow | None, now_ms: int, pinned: bool) -> str:
     def pct(v: float) -> str:
         return "—" if v != v else f"{v:+.2f}%"
 
-    funding_in = (
-        fmt.duration((row.next_funding_ms - now_ms) / 1000) if row.next_funding_ms else "—"
-    )
+    funding_in = fmt.duration((row.next_funding_ms - now_ms) / 1000) if row.next_funding_ms else "—"
     candles = (
         "candles: promoted while this screen is open"
         if pinned
@@ -56,7 +54,7 @@ class TickerDetailScreen(Screen):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
-    app: ScalpRadarApp  # type: ignore[assignment]
+    app: ScalpRadarApp
     ready = False
 
     def __init__(self, symbol: str, seam: RadarSource | None) -> None:
@@ -104,7 +102,9 @@ class TickerDetailScreen(Screen):
         prices = list(self.seam.sparkline(self.symbol, 120)) if self.seam is not None else []
         if len(prices) >= 2:
             plt.plot(prices, marker="braille")
-            plt.title(f"{fmt.short_symbol(self.symbol)} · last hour of prices ({len(prices)} points)")
+            plt.title(
+                f"{fmt.short_symbol(self.symbol)} · last hour of prices ({len(prices)} points)"
+            )
         else:
             plt.title("no price history yet")
         plot.refresh()

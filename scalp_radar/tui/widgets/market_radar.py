@@ -87,7 +87,9 @@ def spark_text(values: Sequence[float], width: int) -> str:
         return ""
     if len(vals) > width:  # keep the newest point: sample backwards from the end
         step = len(vals) / width
-        vals = [vals[min(len(vals) - 1, math.floor(len(vals) - 1 - i * step))] for i in range(width)]
+        vals = [
+            vals[min(len(vals) - 1, math.floor(len(vals) - 1 - i * step))] for i in range(width)
+        ]
         vals.reverse()
     lo, hi = min(vals), max(vals)
     if hi == lo:
@@ -106,9 +108,9 @@ def cell(row: TickerRow, column: Column, now_ms: int) -> tuple[str, Style]:
     if key.startswith("change_") or key == "oi_change_15m":
         return pct_cell(float(getattr(row, key)))
     if key == "volume_surge":
-        return _num(row.volume_surge, ".1f") + ("x" if row.volume_surge == row.volume_surge else ""), (
-            Style(bold=True) if row.volume_surge >= 3 else PLAIN
-        )
+        return _num(row.volume_surge, ".1f") + (
+            "x" if row.volume_surge == row.volume_surge else ""
+        ), (Style(bold=True) if row.volume_surge >= 3 else PLAIN)
     if key == "spread_bps":
         v = row.spread_bps
         return _num(v, ".1f" if v < 100 else ".0f"), STALE if v >= 20 else PLAIN
@@ -242,7 +244,9 @@ class MarketRadar(ScrollView, can_focus=True):
         self.move_cursor(self.cursor + step)
 
     def action_page(self, direction: int) -> None:
-        self.move_cursor(self.cursor + direction * max(1, self.scrollable_content_region.height - 2))
+        self.move_cursor(
+            self.cursor + direction * max(1, self.scrollable_content_region.height - 2)
+        )
 
     def action_edge(self, end: int) -> None:
         self.move_cursor(len(self.order) - 1 if end else 0)

@@ -41,7 +41,11 @@ class RadarPanel(Vertical):
             self.symbol = symbol
 
     def __init__(
-        self, user_state: UserState, seam: RadarSource | None, *, id: str | None = None  # noqa: A002
+        self,
+        user_state: UserState,
+        seam: RadarSource | None,
+        *,
+        id: str | None = None,  # noqa: A002
     ) -> None:
         super().__init__(id=id)
         self.user_state = user_state
@@ -51,7 +55,10 @@ class RadarPanel(Vertical):
         self._universe_line = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter symbols (esc clears, enter keeps)", id="radar-filter")
+        # Disabled while hidden, so it never takes the focus (and the footer's keys) unasked.
+        yield Input(
+            placeholder="filter symbols (esc clears, enter keeps)", id="radar-filter", disabled=True
+        )
         yield MarketRadar(id="market")
 
     def on_mount(self) -> None:
@@ -59,7 +66,6 @@ class RadarPanel(Vertical):
         if self.seam is not None:
             market.spark_provider = self.seam.sparkline
         self._sync_watchlist()
-        market.focus()
         self._retitle()
 
     @property
@@ -75,11 +81,10 @@ class RadarPanel(Vertical):
             self._sync_watchlist()
         self.demo = demo
         u = snapshot.universe
-        stale = ""
         self._universe_line = (
             f"{u.symbols} symbols · {u.tickers_live} live · shards {u.shards_up}/{len(u.shards)}"
             + (f" · [bold red]{u.limit_errors} limit errors[/]" if u.limit_errors else "")
-            + stale
+            + (f" · [bold red]✖ {escape(u.problem)}[/]" if u.problem else "")
         )
         self.market.show(u, snapshot.taken_at_ms)
         self._retitle()
@@ -109,14 +114,17 @@ class RadarPanel(Vertical):
         self._retitle()
 
     def action_preset(self, name: str) -> None:
-        """A ranking preset (1 Movers .. 5 OI) or 6 Watchlist."""
+        """A ranking preset (1 Movers .. 5 OI) or 6 Watchlist: a new question, so the cursor
+        goes to its first answer (data re-orders and sorts keep the cursor on its symbol)."""
         market = self.market
         market.set_view(market.view.with_preset(name))
+        market.move_cursor(0)
         self._retitle()
 
     def action_filter(self) -> None:
         """Show the filter box and type into it."""
         box = self.query_one("#radar-filter", Input)
+        box.disabled = False
         box.add_class("-shown")
         box.focus()
 
@@ -125,6 +133,7 @@ class RadarPanel(Vertical):
         box = self.query_one("#radar-filter", Input)
         box.value = ""
         box.remove_class("-shown")
+        box.disabled = True
         self._apply_filter("")
         self.market.focus()
 
@@ -136,6 +145,7 @@ class RadarPanel(Vertical):
     def _filter_kept(self, event: Input.Submitted) -> None:
         if not event.value.strip():
             event.input.remove_class("-shown")
+            event.input.disabled = True
         self.market.focus()
 
     def _apply_filter(self, text: str) -> None:
@@ -163,7 +173,9 @@ class RadarPanel(Vertical):
         self._sync_watchlist()
         said = self.seam.set_watchlist(tuple(self.user_state.watchlist)) if self.seam else ""
         verb = "added to" if watched else "removed from"
-        self.notify(f"{escape(symbol)} {verb} your watchlist" + (f" · {escape(said)}" if said else ""))
+        self.notify(
+            f"{escape(symbol)} {verb} your watchlist" + (f" · {escape(said)}" if said else "")
+        )
         self._retitle()
 
     def action_open(self) -> None:
