@@ -114,3 +114,7 @@ class TestMarketRadar:
     def test_ticker_detail_80x24(self, snap_compare, tmp_path):
         app, _ = radar_app(state_file=tmp_path / "s.json")
         assert snap_compare(app, terminal_size=NARROW, press=["enter"])
+
+    def test_panes_second_set_80x24(self, snap_compare, tmp_path):
+        app, _ = radar_app(state_file=tmp_path / "s.json")
+        assert snap_compare(app, terminal_size=NARROW, press=["p", "p"])

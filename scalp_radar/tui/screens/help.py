@@ -15,6 +15,12 @@ HELP = """\
   [b]?[/b]          this help                 [b]q[/b]      quit (stops the engine)
   [b]escape[/b]     close a dialog or chart
 
+[b]Market radar[/b] (when a universe runs)
+  [b]s[/b] sort by next column  [b]r[/b] reverse  [b]/[/b] filter (esc clears)  [b]p[/b] panes
+  [b]1[/b] Movers [b]2[/b] Surge [b]3[/b] Funding [b]4[/b] Spread [b]5[/b] OI [b]6[/b] Watchlist
+  [b]w[/b] watch/unwatch  [b]enter[/b] detail  [b]ctrl+p[/b] command palette
+  age: [b]48s![/b] stale ticker  [b]2sr[/b] from REST (its shard is down)
+
 [b]Feed badges[/b]   ● live   ◌ stale (no update for a while)
               ↻ retry#n (reconnecting, next try in)   ✖ failed
 

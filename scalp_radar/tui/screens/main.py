@@ -55,8 +55,16 @@ class MainScreen(Screen):
     ready = False
 
     def action_toggle_panes(self) -> None:
-        """Status panes on or off (with a universe the radar gets the whole screen by default)."""
-        self.toggle_class("-panes")
+        """Cycle the status panes under the market radar: connection + incidents, then buffers +
+        limiter, then none (at 36+ rows they are always there and `p` hides them)."""
+        if self.has_class("-tall"):
+            self.toggle_class("-panes")
+        elif self.has_class("-panes-2"):
+            self.remove_class("-panes", "-panes-2")
+        elif self.has_class("-panes"):
+            self.add_class("-panes-2")
+        else:
+            self.add_class("-panes")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Panes only fold away when the market radar is there to take their space.

@@ -102,6 +102,7 @@ class TickerDetailScreen(Screen):
         prices = list(self.seam.sparkline(self.symbol, 120)) if self.seam is not None else []
         if len(prices) >= 2:
             plt.plot(prices, marker="braille")
+            plt.xticks([0, len(prices) - 1], ["-1h", "now"])
             plt.title(
                 f"{fmt.short_symbol(self.symbol)} · last hour of prices ({len(prices)} points)"
             )

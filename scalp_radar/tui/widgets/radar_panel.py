@@ -22,7 +22,7 @@ class RadarPanel(Vertical):
 
     BINDINGS = [
         Binding("s", "sort_next", "Sort"),
-        Binding("r", "sort_reverse", "Rev"),
+        Binding("r", "sort_reverse", "Reverse", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("w", "watch", "Watch"),
         Binding("enter", "open", "Open"),
