@@ -175,3 +175,21 @@ async def test_a_refresh_renders_only_visible_rows_and_their_sparklines(tmp_path
 def test_order_matches_the_pure_logic():
     rows = universe_snapshot().universe.rows
     assert visible_rows(rows, RadarView())[0].symbol == "LINK/USDT:USDT"
+
+
+async def test_columns_refit_when_rows_arrive_and_the_scrollbar_appears(tmp_path):
+    # Regression: laid out for the empty table (no scrollbar), rows then took the scrollbar's
+    # cell and the age column was cut off ("ag" / "0" at 80x24 in the demo).
+    snap = universe_snapshot()
+    empty = dataclasses.replace(snap, universe=dataclasses.replace(snap.universe, rows=()))
+    app, source = radar_app(empty, state_file=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        radar = market(app)
+        source.set_snapshot(snap)
+        app.refresh_snapshot()
+        await pilot.pause()
+        header = radar.render_line(0).text
+        first = radar.render_line(1).text
+        assert header.rstrip().endswith("age"), header
+        assert first.rstrip().endswith("0s"), first

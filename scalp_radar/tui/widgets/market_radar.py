@@ -167,6 +167,7 @@ class MarketRadar(ScrollView, can_focus=True):
         self.universe: UniverseSnapshot | None = None
         self._columns: tuple[Column, ...] = columns_for(80)
         self._widths: tuple[int, ...] = ()
+        self._laid_out_for = -1
         self._lines: dict[str, _Line] = {}
         self._sparks: dict[str, tuple[int, str]] = {}  # symbol -> (updated_ms, bars)
         self.lines_rendered = 0  # rows rendered from scratch (bench / tests)
@@ -263,6 +264,7 @@ class MarketRadar(ScrollView, can_focus=True):
 
     def _layout(self, width: int) -> None:
         width = self.scrollable_content_region.width or width
+        self._laid_out_for = width
         columns = columns_for(width)
         fixed = sum(c.width for c in columns if c.key != "spark") + len(columns) - 1
         spark = max(0, width - fixed)
@@ -274,7 +276,8 @@ class MarketRadar(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        if not self._widths:
+        if width != self._laid_out_for:
+            # The vertical scrollbar comes and goes with the row count without a resize event.
             self._layout(width)
         if y == 0:
             return self._header(width)
