@@ -193,3 +193,19 @@ async def test_columns_refit_when_rows_arrive_and_the_scrollbar_appears(tmp_path
         first = radar.render_line(1).text
         assert header.rstrip().endswith("age"), header
         assert first.rstrip().endswith("0s"), first
+
+
+async def test_keys_typed_right_after_slash_go_into_the_filter(tmp_path):
+    # Regression: `/` focused the filter box later (call_later), so a fast typist's next keys
+    # ("s" of "sol") still reached the table and re-sorted it instead of filtering.
+    from textual import events
+
+    app, _ = radar_app(state_file=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for key, char in (("slash", "/"), ("s", "s"), ("o", "o"), ("l", "l")):
+            app.post_message(events.Key(key, char))
+        await pilot.pause()
+        radar = market(app)
+        assert radar.view.filter == "sol" and radar.view.sort == "change_5m"
+        assert bases(radar) == ["SOL"]

@@ -156,8 +156,16 @@ class MarketRadar(ScrollView, can_focus=True):
             super().__init__()
             self.symbol = symbol
 
+    class FilterTyped(Message):
+        """`/` (text "") or a key typed after it, before the filter box had the focus."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
+        self._typing = False  # `/` seen and the filter box not focused yet
         self.view = RadarView()
         self.watchlist: frozenset[str] = frozenset()
         self.spark_provider: SparkProvider | None = None
@@ -251,6 +259,20 @@ class MarketRadar(ScrollView, can_focus=True):
 
     def action_edge(self, end: int) -> None:
         self.move_cursor(len(self.order) - 1 if end else 0)
+
+    def on_key(self, event: events.Key) -> None:
+        # Keys a fast typist sends right after `/` are queued here before the filter box gets
+        # the focus: hand them over in order instead of letting them run table bindings.
+        if event.key == "slash" and not self._typing:
+            self._typing = True
+        elif not (self._typing and event.is_printable and event.character):
+            return
+        event.stop()
+        event.prevent_default()
+        self.post_message(self.FilterTyped("" if event.key == "slash" else event.character or ""))
+
+    def on_focus(self) -> None:
+        self._typing = False
 
     def on_click(self, event: events.Click) -> None:
         if event.y >= 1:

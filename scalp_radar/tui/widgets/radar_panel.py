@@ -137,6 +137,14 @@ class RadarPanel(Vertical):
         self._apply_filter("")
         self.market.focus()
 
+    @on(MarketRadar.FilterTyped)
+    def _typed(self, event: MarketRadar.FilterTyped) -> None:
+        box = self.query_one("#radar-filter", Input)
+        if not event.text:
+            self.action_filter()
+        else:
+            box.insert_text_at_cursor(event.text)
+
     @on(Input.Changed, "#radar-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self._apply_filter(event.value)
