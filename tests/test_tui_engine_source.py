@@ -62,10 +62,9 @@ def test_engine_source_plans_runs_and_cancels_backfills(tmp_path):
 
 
 async def test_dashboard_on_the_live_demo_engine_backfills_and_quits(tmp_path):
-    from textual.widgets import Static
-
+    from scalp_radar.core.snapshot import StreamState
     from scalp_radar.tui.app import make_app
-    from scalp_radar.tui.widgets.radar import RadarRow
+    from scalp_radar.tui.widgets.market_radar import MarketRadar
 
     runner = EngineRunner(
         load_config(), db_path=tmp_path / "radar.db", demo=True, simulator=simulator_factory()
@@ -82,11 +81,14 @@ async def test_dashboard_on_the_live_demo_engine_backfills_and_quits(tmp_path):
                     await pilot.pause(0.02)
                 raise AssertionError(f"timed out waiting for {what}")
 
-            def live_rows() -> int:
-                rows = app.screen.query(RadarRow)
-                return sum("live" in str(r.query_one(".badge", Static).render()) for r in rows)
+            def radar_up() -> bool:
+                # The demo runs a universe: the market radar lists it; the candle streams are live.
+                snap = app.snapshot
+                rows = app.screen.query_one(MarketRadar).order
+                streams = snap.streams if snap is not None else ()
+                return bool(rows) and all(s.state is StreamState.LIVE for s in streams)
 
-            await until(lambda: live_rows() == len(app.snapshot.symbols), "every symbol live")
+            await until(radar_up, "the market radar listing the universe, every stream live")
             await pilot.press("b", "ctrl+s")  # 1 day, selected symbol, selected timeframe
             await until(
                 lambda: app.backfill_job is not None and not app.backfill_job.running, "backfill"
