@@ -57,7 +57,10 @@ class RadarPanel(Vertical):
     def compose(self) -> ComposeResult:
         # Disabled while hidden, so it never takes the focus (and the footer's keys) unasked.
         yield Input(
-            placeholder="filter symbols (esc clears, enter keeps)", id="radar-filter", disabled=True
+            placeholder="filter symbols (esc clears, enter keeps)",
+            id="radar-filter",
+            disabled=True,
+            select_on_focus=False,  # keeps the keys handed over before it had the focus
         )
         yield MarketRadar(id="market")
 
