@@ -212,3 +212,17 @@ async def test_keys_typed_right_after_slash_go_into_the_filter(tmp_path):
         radar = market(app)
         assert radar.view.filter == "sol" and radar.view.sort == "change_5m"
         assert bases(radar) == ["SOL"]
+
+
+async def test_watchlist_says_which_watched_symbols_have_no_ticker(tmp_path):
+    state = tmp_path / "s.json"
+    state.write_text(json.dumps({"watchlist": ["GONE/USDT:USDT", "WIF/USDT:USDT"]}))
+    app, _ = radar_app(state_file=state)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("6")
+        panel = app.screen.query_one("#radar-panel")
+        assert sorted(bases(market(app))) == ["BTC", "ETH", "SOL", "WIF"]
+        assert "no ticker for GONE" in str(panel.border_subtitle)
+        await pilot.press("1")
+        assert "no ticker" not in str(panel.border_subtitle)

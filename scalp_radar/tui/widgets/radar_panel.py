@@ -95,12 +95,25 @@ class RadarPanel(Vertical):
     def _sync_watchlist(self) -> None:
         self.market.set_watchlist(frozenset(self.assets) | frozenset(self.user_state.watchlist))
 
+    def missing_watched(self) -> list[str]:
+        """Watched symbols the radar has no ticker for (delisted, excluded, not yet seen)."""
+        market = self.market
+        listed = {r.symbol for r in market.universe.rows} if market.universe else set()
+        return sorted(s for s in market.watchlist if s not in listed)
+
     def _retitle(self) -> None:
         market = self.market
         count = f"{len(market.order)}" if market.universe is not None else "…"
         title = f"Radar · {market.view.describe()} · {count} rows"
         self.border_title = f"{title} · [reverse bold] DEMO [/]" if self.demo else title
-        self.border_subtitle = self._universe_line
+        missing = self.missing_watched() if market.view.preset == "watchlist" else []
+        if missing and market.universe is not None:
+            names = ", ".join(s.split("/")[0] for s in missing[:3]) + (
+                "…" if len(missing) > 3 else ""
+            )
+            self.border_subtitle = f"[bold yellow]no ticker for {escape(names)}[/]"
+        else:
+            self.border_subtitle = self._universe_line
 
     # -- actions -------------------------------------------------------------------------------
 
