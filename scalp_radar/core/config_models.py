@@ -333,6 +333,12 @@ class WebSocketConfig(_Strict):
     reconnect_delay_s: float = Field(default=1, ge=0.1, le=60)
     max_reconnect_delay_s: float = Field(default=60, ge=0.1, le=3600)
     stable_after_s: float = Field(default=60, ge=1, le=3600)
+    # Candle streams per socket: Bitget recommends <= 50 channels, allows 1000.
+    streams_per_connection: int = Field(default=50, ge=1, le=1000)
+    # Subscribe frames per socket per hour (Bitget: 240); a socket out of budget waits.
+    subscribes_per_hour: int = Field(default=200, ge=1, le=240)
+    # Seconds between two new sockets (Bitget: 300 new connections per 5 min per IP).
+    dial_spacing_s: float = Field(default=0.3, ge=0.05, le=60)
 
     @field_validator("url")
     @classmethod
@@ -409,6 +415,10 @@ class EngineConfig(_Strict):
     incidents_max: int = Field(default=200, ge=1, le=10_000)
     sparkline_points: int = Field(default=60, ge=2, le=1000)
     heal_gaps: bool = True
+    # Candle streams a hot (top mover) or pinned (detail screen open) symbol gets.
+    hot_timeframes: list[StreamTimeFrame] = Field(
+        default_factory=lambda: [TimeFrame.M1, TimeFrame.M5], min_length=1
+    )
 
 
 class ExchangesFile(_Strict):

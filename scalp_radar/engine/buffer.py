@@ -1,14 +1,22 @@
-"""Rolling per-stream candle buffer: bounded closed history plus the forming candle."""
+"""Rolling per-stream candle buffer: bounded closed history plus the forming candle.
+
+Closed history is held as numbers (one `array` per field: ~48 bytes per candle, against ~1.3 kB
+for a pydantic `Candle`); `Candle` models are built only at the edges (`closed[i]`, `candles()`,
+store writes, callbacks, the detail chart).
+"""
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import overload
 
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.engine.validator import DataValidator
+
+_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 class Outcome(StrEnum):
@@ -30,6 +38,159 @@ class ApplyResult:
     gap: tuple[int, int] | None = None  # [start, end) of missing candle open times
 
 
+class ClosedCandles:
+    """Closed candles in ts order, bounded by `maxlen`, stored column-wise as numbers.
+
+    Reads like a sequence of `Candle` (each item is built on access); the rare optional fields
+    (vwap, mark price) live in a small side dict.
+    """
+
+    __slots__ = (
+        "symbol",
+        "timeframe",
+        "maxlen",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "extras",
+        "version",
+    )
+
+    def __init__(self, symbol: str, timeframe: TimeFrame, maxlen: int) -> None:
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.maxlen = maxlen
+        self.ts = array("q")
+        self.open = array("d")
+        self.high = array("d")
+        self.low = array("d")
+        self.close = array("d")
+        self.volume = array("d")
+        self.extras: dict[int, tuple[float | None, float | None]] = {}  # ts -> (vwap, mark)
+        self.version = 0  # bumped on every change (snapshot views are cached per version)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def _candle(self, i: int) -> Candle:
+        ts = self.ts[i]
+        vwap, mark = self.extras.get(ts, (None, None))
+        # Values were validated on the way in: construct without re-validating.
+        return Candle.model_construct(
+            symbol=self.symbol,
+            timeframe=self.timeframe,
+            timestamp=ts,
+            open=self.open[i],
+            high=self.high[i],
+            low=self.low[i],
+            close=self.close[i],
+            volume=self.volume[i],
+            vwap=vwap,
+            mark_price=mark,
+        )
+
+    @overload
+    def __getitem__(self, i: int) -> Candle: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Candle]: ...
+    def __getitem__(self, i: int | slice) -> Candle | list[Candle]:
+        if isinstance(i, slice):
+            return [self._candle(j) for j in range(*i.indices(len(self.ts)))]
+        n = len(self.ts)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("closed candle index out of range")
+        return self._candle(i)
+
+    def __setitem__(self, i: int, candle: Candle) -> None:
+        n = len(self.ts)
+        if i < 0:
+            i += n
+        if self.ts[i] != candle.timestamp:
+            raise ValueError("a closed candle is replaced only by one of the same timestamp")
+        self._put(i, candle)
+
+    def __iter__(self) -> Iterator[Candle]:
+        for i in range(len(self.ts)):
+            yield self._candle(i)
+
+    def __reversed__(self) -> Iterator[Candle]:
+        for i in range(len(self.ts) - 1, -1, -1):
+            yield self._candle(i)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ClosedCandles | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _put(self, i: int, c: Candle) -> None:
+        self.version += 1
+        self.open[i] = c.open
+        self.high[i] = c.high
+        self.low[i] = c.low
+        self.close[i] = c.close
+        self.volume[i] = c.volume
+        self._extras(c)
+
+    def _extras(self, c: Candle) -> None:
+        if c.vwap is not None or c.mark_price is not None:
+            self.extras[c.timestamp] = (c.vwap, c.mark_price)
+        elif self.extras:
+            self.extras.pop(c.timestamp, None)
+
+    def append(self, c: Candle) -> None:
+        """Add a candle newer than every held one, evicting the oldest beyond `maxlen`."""
+        self.version += 1
+        self.ts.append(c.timestamp)
+        self.open.append(c.open)
+        self.high.append(c.high)
+        self.low.append(c.low)
+        self.close.append(c.close)
+        self.volume.append(c.volume)
+        self._extras(c)
+        over = len(self.ts) - self.maxlen
+        if self.maxlen and over > 0:
+            self._drop_head(over)
+
+    def _drop_head(self, k: int) -> None:
+        if self.extras:
+            for ts in self.ts[:k]:
+                self.extras.pop(ts, None)
+        for col in (self.ts, self.open, self.high, self.low, self.close, self.volume):
+            del col[:k]
+
+    def replace_all(self, candles: list[Candle]) -> None:
+        """Hold exactly `candles` (ascending, unique ts; the newest `maxlen` are kept)."""
+        self.version += 1
+        if self.maxlen:
+            candles = candles[-self.maxlen :]
+        self.extras.clear()
+        self.ts = array("q", [c.timestamp for c in candles])
+        for name in _FIELDS:
+            setattr(self, name, array("d", [getattr(c, name) for c in candles]))
+        for c in candles:
+            self._extras(c)
+
+    def index_of(self) -> dict[int, int]:
+        """ts -> position."""
+        return {ts: i for i, ts in enumerate(self.ts)}
+
+    def last_ts(self) -> int | None:
+        """Open time of the newest closed candle held, or None."""
+        return self.ts[-1] if self.ts else None
+
+    def nbytes(self) -> int:
+        """Bytes of the numeric columns (what one stream's history costs)."""
+        cols = (self.ts, self.open, self.high, self.low, self.close, self.volume)
+        return sum(col.buffer_info()[1] * col.itemsize for col in cols)
+
+
 class CandleBuffer:
     """Closed candles (ascending, bounded by `maxlen`) and the forming one, keyed by ts."""
 
@@ -37,15 +198,17 @@ class CandleBuffer:
         self.symbol = symbol
         self.timeframe = timeframe
         self.step = timeframe.to_milliseconds()
-        self.closed: deque[Candle] = deque(maxlen=maxlen)
+        self.closed = ClosedCandles(symbol, timeframe, maxlen)
         self.forming: Candle | None = None
         # Newest closed ts ever seen, even if evicted or only known from the database.
         self.last_closed_ts: int | None = None
+        # Bumped on every change, so snapshot builders can skip unchanged buffers.
+        self.version = 0
 
     @property
     def maxlen(self) -> int:
         """Capacity of the closed history."""
-        return self.closed.maxlen or 0
+        return self.closed.maxlen
 
     def __len__(self) -> int:
         return len(self.closed) + (1 if self.forming is not None else 0)
@@ -70,6 +233,7 @@ class CandleBuffer:
         if forming is None:
             gap = self._gap_before(ts)
             self.forming = candle
+            self.version += 1
             return ApplyResult(Outcome.FORMING, gap=gap)
         if ts == forming.timestamp:
             if candle == forming:
@@ -77,6 +241,7 @@ class CandleBuffer:
             if not DataValidator.is_progression(forming, candle):
                 return ApplyResult(Outcome.OUT_OF_ORDER)
             self.forming = candle
+            self.version += 1
             return ApplyResult(Outcome.FORMING)
         if ts < forming.timestamp:
             # A candle between the last closed one and the forming one: it was skipped
@@ -93,13 +258,15 @@ class CandleBuffer:
         return ApplyResult(Outcome.CLOSED, closed=[closed], gap=gap)
 
     def _apply_to_last_closed(self, candle: Candle) -> ApplyResult:
-        current = self.closed[-1] if self.closed else None
-        if current is None or current.timestamp != candle.timestamp:
+        held = self.closed
+        if not held or held.ts[-1] != candle.timestamp:
             return ApplyResult(Outcome.DUPLICATE)
+        current = held[-1]
         if candle == current:
             return ApplyResult(Outcome.DUPLICATE)
         if DataValidator.is_progression(current, candle):
-            self.closed[-1] = candle
+            held[-1] = candle
+            self.version += 1
             return ApplyResult(Outcome.CORRECTED, closed=[candle])
         return ApplyResult(Outcome.OUT_OF_ORDER)
 
@@ -112,26 +279,33 @@ class CandleBuffer:
         return None
 
     def _close(self, candle: Candle) -> None:
-        if self.closed and candle.timestamp <= self.closed[-1].timestamp:
+        newest = self.closed.last_ts()
+        if newest is not None and candle.timestamp <= newest:
             self.merge([candle])
             return
         self.closed.append(candle)
+        self.version += 1
         if self.last_closed_ts is None or candle.timestamp > self.last_closed_ts:
             self.last_closed_ts = candle.timestamp
 
     def merge(self, candles: Iterable[Candle]) -> list[Candle]:
         """Merge closed candles (healed or loaded) in ts order; returns the ones that were new."""
-        incoming = [
-            c for c in candles if self.forming is None or c.timestamp < self.forming.timestamp
-        ]
+        forming_ts = self.forming.timestamp if self.forming is not None else None
+        incoming = [c for c in candles if forming_ts is None or c.timestamp < forming_ts]
         if not incoming:
             return []
-        by_ts = {c.timestamp: c for c in self.closed}
-        added = [c for c in incoming if c.timestamp not in by_ts]
+        held = set(self.closed.ts)
+        by_ts: dict[int, Candle] = {}
+        added: list[Candle] = []
         for c in incoming:
-            by_ts.setdefault(c.timestamp, c)
-        ordered = sorted(by_ts.values(), key=lambda c: c.timestamp)
-        self.closed = deque(ordered[-self.maxlen :] if self.maxlen else ordered, maxlen=self.maxlen)
+            if c.timestamp not in held and c.timestamp not in by_ts:
+                by_ts[c.timestamp] = c
+                added.append(c)
+        if not by_ts:
+            return []
+        ordered = sorted([*self.closed, *by_ts.values()], key=lambda c: c.timestamp)
+        self.closed.replace_all(ordered)
+        self.version += 1
         newest = ordered[-1].timestamp
         if self.last_closed_ts is None or newest > self.last_closed_ts:
             self.last_closed_ts = newest
@@ -148,7 +322,7 @@ class CandleBuffer:
         so a heal of n candles costs O(n log n), not n rebuilds of the buffer.
         """
         forming_ts = self.forming.timestamp if self.forming is not None else None
-        index = {c.timestamp: i for i, c in enumerate(self.closed)}
+        index = self.closed.index_of()
         new: dict[int, Candle] = {}
         outcomes: list[str] = []
         for c in candles:
@@ -162,6 +336,7 @@ class CandleBuffer:
                     outcomes.append("same")
                 else:
                     self.closed[i] = c
+                    self.version += 1
                     outcomes.append("replaced")
                 continue
             if ts in new:
@@ -182,7 +357,9 @@ class CandleBuffer:
 
     def recent_closes(self, n: int) -> tuple[float, ...]:
         """Closes of the last `n` candles (forming included) for sparklines."""
-        closes = [c.close for c in list(self.closed)[-n:]]
+        if n <= 0:
+            return ()
+        closes = self.closed.close[-n:].tolist()
         if self.forming is not None:
             closes.append(self.forming.close)
         return tuple(closes[-n:])

@@ -1,6 +1,9 @@
 """The data engine's lifecycle: live candle streams -> validated buffers -> SQLite, callbacks, snapshots.
 
-One watch loop per (symbol, timeframe) shares one ccxt.pro exchange. Closed candles go to the
+One watch loop per (symbol, timeframe); streams are sharded over ccxt.pro instances of at most
+`streams_per_connection` streams each (engine/candle_shards.py), so a failure costs one shard.
+Streams are added and removed at runtime (watchlist edits, hot and pinned symbols). Closed
+candles go to the
 `CandleWriter` (engine/writer.py); gaps and unconfirmed closes go to the `Healer`
 (engine/healer.py); ccxt's clock follows the exchange's (exchange/clock_sync.py); an immutable
 `EngineSnapshot` is rebuilt a few times a second for UIs on other threads.
@@ -12,7 +15,7 @@ import asyncio
 import contextlib
 import inspect
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -28,10 +31,17 @@ from scalp_radar.core.snapshot import (
     StreamState,
     UniverseSnapshot,
 )
+from scalp_radar.engine.candle_shards import CandleShardPool
+from scalp_radar.engine.demand import StreamDemand
 from scalp_radar.engine.healer import Healer, iso
 from scalp_radar.engine.history_ahead import reseed_without_future
 from scalp_radar.engine.problem import ConnectionProblem
-from scalp_radar.engine.snapshot_build import RateMeter, failure_facts, stream_snapshot
+from scalp_radar.engine.snapshot_build import (
+    RateMeter,
+    ViewCache,
+    failure_facts,
+    stream_snapshot,
+)
 from scalp_radar.engine.stream import StreamWorker
 from scalp_radar.engine.tickers import UniverseEngine
 from scalp_radar.engine.validator import DataValidator
@@ -39,6 +49,7 @@ from scalp_radar.engine.writer import CandleKey, CandleWriter, candle_key
 from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.clock_sync import ClockSync
 from scalp_radar.exchange.holder import ExchangeHolder
+from scalp_radar.exchange.pacing import ConnectionGate
 
 if TYPE_CHECKING:
     from scalp_radar.core.limiter import RateLimiter
@@ -70,6 +81,7 @@ class DataEngine:
         max_heal_candles: int | None = None,
         verify_closes: bool = True,
         universe: UniverseEngine | None = None,
+        gate: ConnectionGate | None = None,
     ) -> None:
         """`max_heal_candles` (default: `buffer_size`) bounds a live heal; older is backfill's."""
         self.config = config
@@ -84,25 +96,31 @@ class DataEngine:
         self._exchange_options = exchange_options
         self._factory = exchange_factory or self._create_exchange
         self.clock_sync = ClockSync(self.clock)
-        self.holder = ExchangeHolder(
-            self._new_exchange, on_event=self._exchange_event, on_frame=self._frame_fault
-        )
+        # Shard 0's holder; REST (heals, clock checks, backfills) rides on it too.
+        self.holder = self._new_holder()
         self.problem = ConnectionProblem(self.incident, self.clock)
         ws = config.exchange.websocket
         self.websocket_enabled = config.secrets.enable_websocket
+        self.gate = gate or ConnectionGate(spacing_s=ws.dial_spacing_s)
+        self.shards = CandleShardPool(
+            self.holder,
+            self._new_holder,
+            capacity=ws.streams_per_connection,
+            gate=self.gate,
+            subscribe_interval_s=1.0 / max(0.1, ws.subscribe_rate_per_s),
+            subscribes_per_hour=ws.subscribes_per_hour,
+        )
+        self.demand = StreamDemand(
+            {symbol: tuple(config.asset(symbol).timeframes) for symbol in config.symbols},
+            tuple(self.engine_cfg.hot_timeframes),
+        )
         self.streams: list[StreamWorker] = [
-            StreamWorker(
-                self,
-                symbol,
-                tf,
-                buffer_size=self.engine_cfg.buffer_size,
-                stale_multiplier=self.engine_cfg.stale_multiplier,
-                stale_min_s=self.engine_cfg.stale_min_s,
-                backoff=Backoff(ws.reconnect_delay_s, ws.max_reconnect_delay_s, ws.stable_after_s),
-            )
-            for symbol, tf in config.streams
+            self._new_stream(symbol, tf) for symbol, tf in self.demand.wanted()
         ]
         self._by_key = {(s.symbol, s.timeframe): s for s in self.streams}
+        self._stream_tasks: dict[tuple[str, TimeFrame], asyncio.Task[None]] = {}
+        self._reconcile_lock = asyncio.Lock()
+        self._views = ViewCache()
         self.writer = CandleWriter(
             db,
             report=lambda kind, message: self.incident(kind, None, None, message),
@@ -121,8 +139,6 @@ class DataEngine:
             heal_gaps=self.engine_cfg.heal_gaps,
             verify_closes=verify_closes,
         )
-        self._sub_interval_s = 1.0 / max(0.1, ws.subscribe_rate_per_s)
-        self._next_sub_at = 0.0
         self._callbacks: list[CandleCallback] = []
         self._told_upto: dict[int, int] = {}  # id(stream) -> newest close the callbacks heard of
         # Closed candles waiting for their final values from REST: not written until then.
@@ -229,7 +245,7 @@ class DataEngine:
         self._tasks.append(loop.create_task(self._flush_loop(), name="engine-flush"))
         self._tasks.append(loop.create_task(self._clock_loop(), name="engine-clock"))
         for s in self.streams:
-            self._tasks.append(loop.create_task(self._supervise(s), name=f"stream {s.key}"))
+            self._start_stream(s)
         if self.universe is not None:
             await self.universe.start()
         logger.info(
@@ -244,8 +260,9 @@ class DataEngine:
         self._running = False
         if self.universe is not None:
             await self.universe.stop()
-        tasks = self._tasks + list(self._side_tasks)
+        tasks = self._tasks + list(self._side_tasks) + list(self._stream_tasks.values())
         self._tasks = []
+        self._stream_tasks.clear()
         for t in tasks:
             t.cancel()
         if tasks:
@@ -257,24 +274,92 @@ class DataEngine:
         try:
             await self.flush(final=True)
         finally:
-            await self.holder.close()
+            await self.shards.close()
             self._snapshot = self._build_snapshot()
             logger.info("data engine stopped")
+
+    # ----- which streams run: watchlist edits, hot and pinned symbols, at runtime -------------
+
+    async def watch_symbol(
+        self, symbol: str, timeframes: Iterable[TimeFrame] | None = None
+    ) -> None:
+        """Add `symbol` to the watchlist and start its candle streams (default: hot timeframes)."""
+        tfs = tuple(timeframes) if timeframes is not None else self.demand.hot_timeframes
+        self.demand.watchlist[symbol] = tfs
+        await self.reconcile_streams()
+
+    async def unwatch_symbol(self, symbol: str) -> None:
+        """Remove `symbol` from the watchlist; its streams stop unless it is hot or pinned."""
+        self.demand.watchlist.pop(symbol, None)
+        await self.reconcile_streams()
+
+    async def pin(self, symbol: str) -> None:
+        """Stream `symbol`'s candles while a detail screen is open on it."""
+        self.demand.pinned.add(symbol)
+        await self.reconcile_streams()
+
+    async def unpin(self, symbol: str) -> None:
+        """The detail screen closed: its streams stop unless watched or hot."""
+        self.demand.pinned.discard(symbol)
+        await self.reconcile_streams()
+
+    async def set_hot(self, symbols: Iterable[str]) -> None:
+        """The hot symbols (top movers, after hysteresis) whose candles stream."""
+        self.demand.hot = set(symbols)
+        await self.reconcile_streams()
+
+    async def reconcile_streams(self) -> tuple[list[str], list[str]]:
+        """Start the streams demand wants and stop the rest; returns (started, stopped) keys.
+
+        Stopping unsubscribes on the stream's socket (paced and counted like a subscribe).
+        """
+        async with self._reconcile_lock:
+            wanted = self.demand.wanted()
+            wanted_set = set(wanted)
+            gone = [s for s in self.streams if (s.symbol, s.timeframe) not in wanted_set]
+            new = [
+                self._new_stream(symbol, tf)
+                for symbol, tf in wanted
+                if (symbol, tf) not in self._by_key
+            ]
+            for s in gone:
+                await self._drop_stream(s)
+            if new and self.db is not None:
+                await self._load_history(self.db, new)
+            for s in new:
+                self.streams.append(s)
+                self._by_key[(s.symbol, s.timeframe)] = s
+                if self._running and self.websocket_enabled:
+                    self._start_stream(s)
+            if new or gone:
+                logger.info(
+                    "candle streams: +{} -{} ({} running)", len(new), len(gone), len(self.streams)
+                )
+            return [s.key for s in new], [s.key for s in gone]
+
+    async def _drop_stream(self, s: StreamWorker) -> None:
+        key = (s.symbol, s.timeframe)
+        task = self._stream_tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.streams.remove(s)
+        self._by_key.pop(key, None)
+        self._views.forget(s.buffer)
+        self._told_upto.pop(id(s), None)
+        self._replace_from.pop(id(s), None)
+        s.state = StreamState.STOPPED
+        shard = self.shards.leave((s.symbol, s.timeframe.value))
+        ex = s.connection.holder.exchange
+        subscribed = ex is not None and s.timeframe.value in (ex.ohlcvs or {}).get(s.symbol, {})
+        if shard is not None and subscribed:
+            await shard.unwatch(s.symbol, s.timeframe.value)
 
     async def flush(self, *, final: bool = False) -> int:
         """Write pending closed candles, corrections and incidents; returns new candles stored."""
         return await self.writer.flush(final=final)
 
     # ----- hooks used by StreamWorker ---------------------------------------------------------
-
-    async def pace_subscribe(self) -> None:
-        """Space (re)subscriptions under Bitget's 10 messages/s per connection."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        at = max(now, self._next_sub_at)
-        self._next_sub_at = at + self._sub_interval_s
-        if at > now:
-            await asyncio.sleep(at - now)
 
     def stream_closed(
         self, stream: StreamWorker, candles: list[Candle], *, corrected: bool, live: bool
@@ -325,10 +410,10 @@ class DataEngine:
 
     def _frame_fault(self, symbol: str, timeframe: str, what: str) -> None:
         """A candle frame ccxt merged silently (replayed or late): count it on its stream."""
-        stream = next(
-            (s for s in self.streams if s.symbol == symbol and s.timeframe.value == timeframe),
-            None,
-        )
+        try:
+            stream = self._by_key.get((symbol, TimeFrame(timeframe)))
+        except ValueError:
+            return
         if stream is not None:
             stream.count_silent_frame(what)
 
@@ -387,6 +472,30 @@ class DataEngine:
             if s is not None and (s.flushed_upto is None or c.timestamp > s.flushed_upto):
                 s.flushed_upto = c.timestamp
 
+    def _new_holder(self) -> ExchangeHolder:
+        """A holder for one shard's instance (its own socket)."""
+        return ExchangeHolder(
+            self._new_exchange, on_event=self._exchange_event, on_frame=self._frame_fault
+        )
+
+    def _new_stream(self, symbol: str, tf: TimeFrame) -> StreamWorker:
+        """A stream seated on a shard with room."""
+        ws = self.config.exchange.websocket
+        return StreamWorker(
+            self,
+            symbol,
+            tf,
+            buffer_size=self.engine_cfg.buffer_size,
+            stale_multiplier=self.engine_cfg.stale_multiplier,
+            stale_min_s=self.engine_cfg.stale_min_s,
+            backoff=Backoff(ws.reconnect_delay_s, ws.max_reconnect_delay_s, ws.stable_after_s),
+            connection=self.shards.place((symbol, tf.value)),
+        )
+
+    def _start_stream(self, s: StreamWorker) -> None:
+        task = asyncio.get_running_loop().create_task(self._supervise(s), name=f"stream {s.key}")
+        self._stream_tasks[(s.symbol, s.timeframe)] = task
+
     def _new_exchange(self) -> Any:
         """A fresh exchange whose own clock agrees with the exchange's (see `ClockSync`)."""
         ex = self._factory()
@@ -403,9 +512,9 @@ class DataEngine:
         options.update({k: v for k, v in extra.items() if k != "ws"})
         return create_exchange(self.config, self.sim_url, options=options)
 
-    async def _load_history(self, db: Database) -> None:
+    async def _load_history(self, db: Database, streams: list[StreamWorker] | None = None) -> None:
         """Warm each buffer with the newest stored candles, so a restart continues history."""
-        for s in self.streams:
+        for s in self.streams if streams is None else streams:
             try:
                 latest = await db.get_latest_candle_timestamp(s.symbol, s.timeframe)
                 if latest is None:
@@ -507,6 +616,7 @@ class DataEngine:
         now = self.clock.now_ms()
         speed = clock_speed(self.clock)
         points = self.engine_cfg.sparkline_points
+        views = self._views
         streams = tuple(
             stream_snapshot(
                 s,
@@ -514,6 +624,7 @@ class DataEngine:
                 speed=speed,
                 points=points,
                 updates_per_s=self._rates.rate(id(s), s.updates, now, speed),
+                cache=views,
             )
             for s in self.streams
         )
@@ -531,7 +642,7 @@ class DataEngine:
             reconnects=self._reconnects,
             clock_offset_ms=self.clock_sync.offset_ms,
             database_ok=self.writer.database_ok and self._history_ok,
-            **failure_facts(self.holder, self.problem),
+            **failure_facts(self.shards.holders, self.problem),
             write_latency_ms=(
                 None if self.writer.last_write_s is None else self.writer.last_write_s * 1000
             ),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from itertools import islice
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
+from scalp_radar.core.models import Candle
 from scalp_radar.core.snapshot import CandleView, StreamSnapshot
 from scalp_radar.engine.buffer import CandleBuffer
 from scalp_radar.engine.problem import ConnectionProblem
@@ -23,15 +24,16 @@ class FailureFacts(TypedDict):
     exchange_recreations: int
 
 
-def failure_facts(holder: ExchangeHolder, problem: ConnectionProblem) -> FailureFacts:
-    """Why nothing connects and how often each kind of failure happened, for `ConnectionFacts`."""
+def failure_facts(holders: Sequence[ExchangeHolder], problem: ConnectionProblem) -> FailureFacts:
+    """Why nothing connects and how often each kind of failure happened (every shard summed),
+    for `ConnectionFacts`."""
     return FailureFacts(
         problem=problem.reason,
         connect_failures=problem.failures,
-        rest_429s=holder.rest.rate_limited,
-        rest_errors=holder.rest.errors,
-        malformed_frames=holder.malformed_frames,
-        exchange_recreations=holder.recycles,
+        rest_429s=sum(h.rest.rate_limited for h in holders),
+        rest_errors=sum(h.rest.errors for h in holders),
+        malformed_frames=sum(h.malformed_frames for h in holders),
+        exchange_recreations=sum(h.recycles for h in holders),
     )
 
 
@@ -55,25 +57,85 @@ class RateMeter:
         return rate
 
 
+def _closed_views(buf: CandleBuffer, k: int) -> tuple[CandleView, ...]:
+    held = buf.closed
+    if k <= 0:
+        return ()
+    return tuple(
+        CandleView(t, o, h, lo, c, v, True)
+        for t, o, h, lo, c, v in zip(
+            held.ts[-k:],
+            held.open[-k:],
+            held.high[-k:],
+            held.low[-k:],
+            held.close[-k:],
+            held.volume[-k:],
+            strict=True,
+        )
+    )
+
+
+def _forming_view(f: Candle) -> CandleView:
+    return CandleView(f.timestamp, f.open, f.high, f.low, f.close, f.volume, False)
+
+
 def candle_views(buf: CandleBuffer, n: int) -> tuple[CandleView, ...]:
-    """The last `n` candles of a buffer (forming one last) as plain views."""
-    # Only the last n of the deque: this runs for every stream a few times a second.
-    candles = list(islice(reversed(buf.closed), n))[::-1]
-    views = [
-        CandleView(c.timestamp, c.open, c.high, c.low, c.close, c.volume, True) for c in candles
-    ]
+    """The last `n` candles of a buffer (forming one last) as plain views, read from its arrays."""
+    if n <= 0:
+        return ()
     f = buf.forming
-    if f is not None:
-        views.append(CandleView(f.timestamp, f.open, f.high, f.low, f.close, f.volume, False))
-    return tuple(views[-n:])
+    if f is None:
+        return _closed_views(buf, n)
+    return (*_closed_views(buf, n - 1), _forming_view(f))
+
+
+class ViewCache:
+    """Per stream, the closed candles' views of the last snapshot, rebuilt only when the closed
+    history changed (about once a candle); each snapshot adds just the forming candle's view."""
+
+    def __init__(self) -> None:
+        # id(buffer) -> (closed version, points, views, closes)
+        self._closed: dict[int, tuple[int, int, tuple[CandleView, ...], tuple[float, ...]]] = {}
+
+    def views(self, buf: CandleBuffer, n: int) -> tuple[tuple[CandleView, ...], tuple[float, ...]]:
+        """(the last `n` views, their closes), forming one last."""
+        if n <= 0:
+            return (), ()
+        f = buf.forming
+        k = n - 1 if f is not None else n
+        key = id(buf)
+        cached = self._closed.get(key)
+        version = buf.closed.version
+        if cached is None or cached[0] != version or cached[1] != k:
+            views = _closed_views(buf, k)
+            cached = (version, k, views, tuple(v.close for v in views))
+            self._closed[key] = cached
+        _, _, views, closes = cached
+        if f is None:
+            return views, closes
+        return (*views, _forming_view(f)), (*closes, f.close)
+
+    def forget(self, buf: CandleBuffer) -> None:
+        """Drop a removed stream's views."""
+        self._closed.pop(id(buf), None)
 
 
 def stream_snapshot(
-    s: Any, *, now_ms: int, speed: float, points: int, updates_per_s: float
+    s: Any,
+    *,
+    now_ms: int,
+    speed: float,
+    points: int,
+    updates_per_s: float,
+    cache: ViewCache | None = None,
 ) -> StreamSnapshot:
     """A frozen picture of one `StreamWorker`."""
     buf = s.buffer
-    views = candle_views(buf, points)
+    if cache is None:
+        views = candle_views(buf, points)
+        closes = tuple(v.close for v in views)
+    else:
+        views, closes = cache.views(buf, points)
     age = None if s.last_update_ms is None else max(0.0, (now_ms - s.last_update_ms) / 1000 / speed)
     retry = None if s.next_retry_at is None else max(0.0, s.next_retry_at - time.monotonic())
     return StreamSnapshot(
@@ -81,7 +143,7 @@ def stream_snapshot(
         timeframe=s.timeframe.value,
         state=s.state,
         last_candle=views[-1] if views else None,
-        recent_closes=tuple(v.close for v in views),
+        recent_closes=closes,
         # Closed candles against their bound: the forming one rides on top, so counting it
         # showed a full buffer as 501/500.
         buffer_len=len(buf.closed),

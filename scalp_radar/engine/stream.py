@@ -48,14 +48,20 @@ def stale_after_s(tf: TimeFrame, multiplier: float, floor_s: float, speed: float
     return max(floor_s, multiplier * expected_update_interval_s(tf) / speed)
 
 
+class Connection(Protocol):
+    """The socket a stream's subscription lives on (its shard): holder and subscribe pacing."""
+
+    holder: ExchangeHolder
+
+    async def pace_subscribe(self) -> None: ...
+
+
 class StreamHost(Protocol):
     """What a stream needs from its engine."""
 
-    holder: ExchangeHolder
     clock: Clock
     problem: ConnectionProblem
 
-    async def pace_subscribe(self) -> None: ...
     def stream_closed(
         self, stream: StreamWorker, candles: list[Candle], *, corrected: bool, live: bool
     ) -> None: ...
@@ -79,8 +85,10 @@ class StreamWorker:
         stale_multiplier: float,
         stale_min_s: float,
         backoff: Backoff,
+        connection: Connection,
     ) -> None:
         self.host = host
+        self.connection = connection
         self.symbol = symbol
         self.timeframe = timeframe
         self.buffer = CandleBuffer(symbol, timeframe, buffer_size)
@@ -154,7 +162,7 @@ class StreamWorker:
 
         resync = True  # the first batch of a subscription is the snapshot
         while True:
-            holder = self.host.holder
+            holder = self.connection.holder
             ex = holder.ensure()
             gen = holder.generation
             loading_markets = False
@@ -165,7 +173,7 @@ class StreamWorker:
                         loading_markets = True
                         await asyncio.wait_for(ex.load_markets(), CONNECT_GRACE_S)
                         loading_markets = False
-                    await self.host.pace_subscribe()
+                    await self.connection.pace_subscribe()
                     timeout = self.stale_timeout_s() + CONNECT_GRACE_S
                 else:
                     timeout = self.stale_timeout_s()
@@ -407,7 +415,7 @@ class StreamWorker:
                     f"no update for {self.stale_timeout_s():.1f}s",
                 )
         # Re-calling watch on a silent socket would just wait again: force a fresh connection.
-        await self.host.holder.recycle(gen, f"{self.key} stale")
+        await self.connection.holder.recycle(gen, f"{self.key} stale")
         await self._sleep_backoff()
 
     async def _on_poisoned(
@@ -415,13 +423,13 @@ class StreamWorker:
     ) -> None:
         self.last_error = describe(exc)
         self._mark_down(f"{what}: {self.last_error}")
-        await self.host.holder.recycle(gen, f"{self.key}: {self.last_error}")
+        await self.connection.holder.recycle(gen, f"{self.key}: {self.last_error}")
         if backoff:
             await self._sleep_backoff()
 
     def _names_me(self, exc: BaseException) -> bool:
         """True when an error event names this stream's instrument (and channel, when given)."""
-        ex = self.host.holder.exchange
+        ex = self.connection.holder.exchange
         try:
             market_id = ex.market(self.symbol)["id"] if ex is not None else None
             interval = (ex.options.get("timeframes") or {}).get(self.timeframe.value)

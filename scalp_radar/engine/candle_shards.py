@@ -1,0 +1,154 @@
+"""Candle streams sharded over several ccxt.pro instances (one socket each), inside Bitget's limits.
+
+ccxt.pro opens one socket per exchange instance, and Bitget allows 240 subscribe requests per
+hour and 10 messages per second per connection: 400 streams on one socket hit 30006 at the
+241st subscribe and the re-created socket dropped every stream. Here each `CandleShard` holds
+at most `capacity` streams on its own `ExchangeHolder`; a failure re-creates only that
+shard's instance. Dials go through the per-IP `ConnectionGate` shared with the ticker shards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from loguru import logger
+
+from scalp_radar.exchange.holder import ExchangeHolder
+from scalp_radar.exchange.pacing import ConnectionGate, SubscribeBudget
+
+_BUDGET_POLL_S = 1.0  # how often a shard out of subscribe budget looks again
+
+
+class CandleShard:
+    """One socket's worth of candle streams: its holder, subscribe spacing and hourly budget."""
+
+    def __init__(
+        self,
+        shard_id: int,
+        holder: ExchangeHolder,
+        *,
+        gate: ConnectionGate,
+        subscribe_interval_s: float,
+        subscribes_per_hour: int,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.shard_id = shard_id
+        self.holder = holder
+        self.keys: set[tuple[str, str]] = set()  # (symbol, timeframe) of the streams held
+        self.budget = SubscribeBudget(subscribes_per_hour, mono)
+        self._gate = gate
+        self._interval_s = subscribe_interval_s
+        self._next_at = 0.0
+        self._lock = asyncio.Lock()
+        self._admitted: int | None = None  # holder generation the gate admitted
+        self.subscribes = 0
+        self.unsubscribes = 0
+
+    async def pace_subscribe(self) -> None:
+        """Wait for the right to send one (un)subscribe frame on this shard's socket.
+
+        The first frame of a new instance (first dial, or after a re-creation) first takes a
+        connection from the gate; frames are spaced at `subscribe_interval_s` and counted
+        against the connection's hourly budget.
+        """
+        async with self._lock:
+            generation = self.holder.generation
+            if self._admitted != generation:
+                if self._admitted is not None:
+                    self._gate.release()
+                    self._admitted = None
+                await self._gate.acquire()
+                self._admitted = generation
+                self.budget.reset()
+            while not self.budget.allows():  # noqa: ASYNC110 - a sliding window, not an event
+                await asyncio.sleep(_BUDGET_POLL_S)
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            at = max(now, self._next_at)
+            self._next_at = at + self._interval_s
+            if at > now:
+                await asyncio.sleep(at - now)
+            self.budget.record()
+
+    async def unwatch(self, symbol: str, timeframe: str) -> None:
+        """Unsubscribe one candle channel on this socket (paced like a subscribe)."""
+        ex = self.holder.exchange
+        if ex is None:
+            return
+        await self.pace_subscribe()
+        self.unsubscribes += 1
+        try:
+            await asyncio.wait_for(ex.un_watch_ohlcv(symbol, timeframe), 5.0)
+        except Exception as exc:  # noqa: BLE001 - a late push of an unwatched stream is harmless
+            logger.debug("shard {}: unwatch {} {}: {!r}", self.shard_id, symbol, timeframe, exc)
+
+    def release(self) -> None:
+        """The shard's socket is closed for good: give its connection back to the gate."""
+        if self._admitted is not None:
+            self._gate.release()
+            self._admitted = None
+
+
+class CandleShardPool:
+    """Places streams on shards of at most `capacity` streams; shard 0 keeps the first holder."""
+
+    def __init__(
+        self,
+        first: ExchangeHolder,
+        new_holder: Callable[[], ExchangeHolder],
+        *,
+        capacity: int,
+        gate: ConnectionGate,
+        subscribe_interval_s: float,
+        subscribes_per_hour: int,
+    ) -> None:
+        self.capacity = capacity
+        self._new_holder = new_holder
+        self._gate = gate
+        self._interval_s = subscribe_interval_s
+        self._per_hour = subscribes_per_hour
+        self.shards: list[CandleShard] = [self._shard(0, first)]
+
+    def _shard(self, shard_id: int, holder: ExchangeHolder) -> CandleShard:
+        return CandleShard(
+            shard_id,
+            holder,
+            gate=self._gate,
+            subscribe_interval_s=self._interval_s,
+            subscribes_per_hour=self._per_hour,
+        )
+
+    def place(self, key: tuple[str, str]) -> CandleShard:
+        """The shard that will hold stream `key`: the first with room, else a new one."""
+        for shard in self.shards:
+            if key in shard.keys:
+                return shard
+        for shard in self.shards:
+            if len(shard.keys) < self.capacity:
+                shard.keys.add(key)
+                return shard
+        shard = self._shard(len(self.shards), self._new_holder())
+        shard.keys.add(key)
+        self.shards.append(shard)
+        return shard
+
+    def leave(self, key: tuple[str, str]) -> CandleShard | None:
+        """Free stream `key`'s seat; returns the shard it was on."""
+        for shard in self.shards:
+            if key in shard.keys:
+                shard.keys.discard(key)
+                return shard
+        return None
+
+    @property
+    def holders(self) -> list[ExchangeHolder]:
+        """Every shard's holder, shard 0 first."""
+        return [s.holder for s in self.shards]
+
+    async def close(self) -> None:
+        """Abort every shard's sockets and return their connections to the gate."""
+        for shard in self.shards:
+            await shard.holder.close()
+            shard.release()
