@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from loguru import logger
 
 from scalp_radar.exchange.holder import ExchangeHolder
 from scalp_radar.exchange.pacing import ConnectionGate, SubscribeBudget
 
+MarketsSource = Callable[[Any], Awaitable[None]]
 _BUDGET_POLL_S = 1.0  # how often a shard out of subscribe budget looks again
 
 
@@ -32,9 +34,11 @@ class CandleShard:
         gate: ConnectionGate,
         subscribe_interval_s: float,
         subscribes_per_hour: int,
+        markets: MarketsSource,
         mono: Callable[[], float] = time.monotonic,
     ) -> None:
         self.shard_id = shard_id
+        self._markets = markets
         self.holder = holder
         self.keys: set[tuple[str, str]] = set()  # (symbol, timeframe) of the streams held
         self.budget = SubscribeBudget(subscribes_per_hour, mono)
@@ -71,6 +75,10 @@ class CandleShard:
             if at > now:
                 await asyncio.sleep(at - now)
             self.budget.record()
+
+    async def load_markets(self, exchange: Any) -> None:
+        """Give `exchange` the markets, loading them over REST once for every shard."""
+        await self._markets(exchange)
 
     async def unwatch(self, symbol: str, timeframe: str) -> None:
         """Unsubscribe one candle channel on this socket (paced like a subscribe)."""
@@ -118,7 +126,16 @@ class CandleShardPool:
             gate=self._gate,
             subscribe_interval_s=self._interval_s,
             subscribes_per_hour=self._per_hour,
+            markets=self._load_markets,
         )
+
+    async def _load_markets(self, exchange: Any) -> None:
+        # One REST load (shard 0's instance; ccxt shares a concurrent call) serves every shard.
+        first = self.shards[0].holder.ensure()
+        if not first.markets:
+            await first.load_markets()
+        if exchange is not first and not exchange.markets:
+            exchange.set_markets(first.markets, getattr(first, "currencies", None))
 
     def place(self, key: tuple[str, str]) -> CandleShard:
         """The shard that will hold stream `key`: the first with room, else a new one."""

@@ -54,6 +54,7 @@ class Connection(Protocol):
     holder: ExchangeHolder
 
     async def pace_subscribe(self) -> None: ...
+    async def load_markets(self, exchange: Any) -> None: ...
 
 
 class StreamHost(Protocol):
@@ -171,7 +172,7 @@ class StreamWorker:
                     if not ex.markets:
                         # Load markets first, so the subscribes below are really paced.
                         loading_markets = True
-                        await asyncio.wait_for(ex.load_markets(), CONNECT_GRACE_S)
+                        await asyncio.wait_for(self.connection.load_markets(ex), CONNECT_GRACE_S)
                         loading_markets = False
                     await self.connection.pace_subscribe()
                     timeout = self.stale_timeout_s() + CONNECT_GRACE_S
