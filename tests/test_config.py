@@ -142,7 +142,7 @@ def test_repo_config_and_packaged_copy_are_byte_identical():
 
 def test_interface_defaults_other_modules_rely_on():
     ws = WebSocketConfig()
-    assert (ws.ping_interval_s, ws.subscribe_rate_per_s, ws.reconnect_delay_s) == (30, 8, 1)
+    assert (ws.ping_interval_s, ws.subscribe_rate_per_s, ws.reconnect_delay_s) == (30, 5, 1)
     assert (ws.max_reconnect_delay_s, ws.stable_after_s) == (60, 60)
     engine = EngineConfig()
     assert (engine.buffer_size, engine.flush_interval_s, engine.snapshot_hz) == (500, 1.0, 4.0)

@@ -32,7 +32,7 @@ def _sharded_config(symbols: list[str], per_connection: int, subscribes_per_hour
             "streams_per_connection": per_connection,
             "subscribes_per_hour": subscribes_per_hour,
             "dial_spacing_s": 0.05,
-            "subscribe_rate_per_s": 10,
+            "subscribe_rate_per_s": 5,
         }
     )
     return type(cfg).model_construct(

@@ -329,7 +329,7 @@ class WebSocketConfig(_Strict):
     # Bitget closes a connection silent for 2 minutes: a keepalive must come sooner.
     ping_interval_s: float = Field(default=30, ge=1, le=110)
     # Bitget allows 10 messages per second per connection.
-    subscribe_rate_per_s: float = Field(default=8, ge=0.1, le=10)
+    subscribe_rate_per_s: float = Field(default=5, ge=0.1, le=10)
     reconnect_delay_s: float = Field(default=1, ge=0.1, le=60)
     max_reconnect_delay_s: float = Field(default=60, ge=0.1, le=3600)
     stable_after_s: float = Field(default=60, ge=1, le=3600)

@@ -64,6 +64,7 @@ class Healer:
         self.heal_gaps = heal_gaps
         self.verify_closes = verify_closes
         self.verified_fixes = 0
+        self._clock_lock = asyncio.Lock()
 
     def gap(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None:
         """Record a gap and start healing its newest `max_heal_candles` candles."""
@@ -225,16 +226,19 @@ class Healer:
         ccxt clamps a request's end to its own clock: one lagging the exchange's (a simulator
         running faster than real time) makes REST answer 0 candles for the newest ones.
         """
-        if self.clock_sync.measured_within(CLOCK_FRESH_MS):
-            self.clock_sync.apply(exchange)
-            return
-        await self.limiter.acquire("market_data")
-        try:
-            await self.clock_sync.measure(exchange)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the heal still tries with the last estimate
-            logger.debug("clock check before a heal failed: {}", exc)
+        # One measurement at a time: hundreds of streams verifying their first close at start
+        # would otherwise all measure at once (a burst on the time endpoint).
+        async with self._clock_lock:
+            if self.clock_sync.measured_within(CLOCK_FRESH_MS):
+                self.clock_sync.apply(exchange)
+                return
+            await self.limiter.acquire("market_data")
+            try:
+                await self.clock_sync.measure(exchange)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the heal still tries with the last estimate
+                logger.debug("clock check before a heal failed: {}", exc)
 
     def _gap_healed(
         self, stream: StreamWorker, message: str, start_ms: int, older: int, took: float

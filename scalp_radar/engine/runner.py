@@ -16,6 +16,7 @@ from loguru import logger
 from scalp_radar.core.clock import Clock
 from scalp_radar.core.config_models import AppConfig
 from scalp_radar.core.engine_lock import EngineLock, EngineRole
+from scalp_radar.core.models import TimeFrame
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.engine.data_engine import DataEngine
 from scalp_radar.engine.tickers import UniverseEngine
@@ -240,6 +241,32 @@ class EngineRunner:
         """The engine's latest snapshot, or None before start."""
         stack = self.stack
         return stack.engine.snapshot() if stack else None
+
+    def watch_symbol(
+        self, symbol: str, timeframes: Sequence[TimeFrame] | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Add a watchlist symbol's candle streams without a restart (from any thread)."""
+        return self._engine_call(lambda e: e.watch_symbol(symbol, timeframes))
+
+    def unwatch_symbol(self, symbol: str) -> concurrent.futures.Future[None]:
+        """Remove a watchlist symbol's candle streams (unless hot or pinned), from any thread."""
+        return self._engine_call(lambda e: e.unwatch_symbol(symbol))
+
+    def pin(self, symbol: str) -> concurrent.futures.Future[None]:
+        """Stream `symbol`'s candles while a detail screen is open on it (from any thread)."""
+        return self._engine_call(lambda e: e.pin(symbol))
+
+    def unpin(self, symbol: str) -> concurrent.futures.Future[None]:
+        """The detail screen on `symbol` closed (from any thread)."""
+        return self._engine_call(lambda e: e.unpin(symbol))
+
+    def _engine_call(
+        self, call: Callable[[DataEngine], Coroutine[Any, Any, None]]
+    ) -> concurrent.futures.Future[None]:
+        engine = self.engine
+        if engine is None:
+            raise RuntimeError("engine is not running")
+        return self.run_coroutine(call(engine))
 
     def run_coroutine(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         """Schedule `coro` on the engine loop (backfills share its limiter and exchange)."""

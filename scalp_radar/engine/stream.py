@@ -32,6 +32,8 @@ CONNECT_GRACE_S = 10.0
 DEBUG_BATCHES = False
 # Updates carry the forming candle and at most a few just-closed ones; more rows is a snapshot.
 SNAPSHOT_MIN_ROWS = 5
+# Rows of ccxt's candle cache kept after a snapshot (updates touch the newest one or two).
+CCXT_CACHE_KEEP = 16
 
 
 def expected_update_interval_s(tf: TimeFrame) -> float:
@@ -253,6 +255,8 @@ class StreamWorker:
             forming = self.buffer.forming
             if snapshot or (rows and forming is not None and rows[-1][0] < forming.timestamp):
                 self._repair_ccxt_cache(ex)
+            if snapshot:
+                _trim_ccxt_cache(ex, self.symbol, self.timeframe.value)
             resync = False
 
     def ingest(self, rows: Sequence[Sequence[Any]], *, resync: bool = False) -> bool:
@@ -443,6 +447,23 @@ class StreamWorker:
             return False
         channels = re.findall(r"channel\W+(candle\w+)", text)
         return not channels or (interval is not None and f"candle{interval}" in channels)
+
+
+def _trim_ccxt_cache(ex: Any, symbol: str, timeframe: str) -> None:
+    """Drop all but the newest rows of ccxt's candle cache once a snapshot is in our buffer.
+
+    ccxt keeps every snapshot row (500 per subscription, ~125 kB of lists and floats per
+    stream: 50 MB at 400 streams) though only the newest few are ever updated again.
+    """
+    try:
+        cache = ex.ohlcvs[symbol][timeframe]
+        dq = cache._deque
+        hashmap = cache.hashmap
+    except (AttributeError, KeyError, TypeError):
+        return
+    while len(dq) > CCXT_CACHE_KEEP:
+        row = dq.popleft()
+        hashmap.pop(row[0], None)
 
 
 def _row_ts(row: Any) -> int:

@@ -172,6 +172,7 @@ def _copy_markets(old: Any, new: Any) -> None:
     if not markets:
         return
     try:
-        new.set_markets(markets, getattr(old, "currencies", None))
+        # Shared with the old instance, not deep-copied (ccxt never mutates loaded markets).
+        new.set_markets_from_exchange(old)
     except Exception as exc:  # noqa: BLE001 - a failed copy only costs a reload
         logger.debug("could not copy markets to the new exchange: {}", exc)
