@@ -37,6 +37,18 @@ def _serve(urls: mp.Queue, control: mp.Queue, replies: mp.Queue) -> None:
 
     async def serve() -> None:
         sim = SimExchange(contracts=CONTRACTS, limits=SimLimits())
+        t0 = time.monotonic()
+        seen: list[tuple[float, str]] = []
+        sim.hub.on_violation = lambda kind: seen.append((time.monotonic() - t0, kind))
+        cpu: list[tuple[float, float]] = []
+
+        async def sample() -> None:  # the simulator's own CPU, 1 s windows
+            while True:
+                c, w = time.process_time(), time.monotonic()
+                await asyncio.sleep(1.0)
+                cpu.append((w - t0, (time.process_time() - c) / (time.monotonic() - w)))
+
+        sampler = asyncio.create_task(sample())
         await sim.start()
         urls.put(sim.url)
         loop = asyncio.get_running_loop()
@@ -49,8 +61,12 @@ def _serve(urls: mp.Queue, control: mp.Queue, replies: mp.Queue) -> None:
                     "violations": dict(sim.violations),
                     "connections": len(sim.connections()),
                     "channels": [c.channels for c in sim.connections()],
+                    "violation_at_s": [round(t, 1) for t, _ in seen[:12]],
+                    "sim_cpu_max": max((c for _, c in cpu), default=0.0),
+                    "sim_cpu_busy_s": sum(1 for _, c in cpu if c > 0.9),
                 }
             )
+        sampler.cancel()
         await sim.stop()
 
     asyncio.run(serve())
@@ -83,7 +99,9 @@ def _config(n_symbols: int, per_connection: int | None):
     return type(base).model_construct(**dict(base.__dict__, assets=assets, exchange=exchange))
 
 
-async def run(args: argparse.Namespace, url: str) -> dict[str, object]:
+async def run(
+    args: argparse.Namespace, url: str, control: mp.Queue, replies: mp.Queue
+) -> tuple[dict[str, object], dict[str, object]]:
     from scalp_radar.core.limiter import RateLimiter
     from scalp_radar.core.snapshot import StreamState
     from scalp_radar.core.store import Database
@@ -115,7 +133,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, object]:
                 snap_ms.append((time.perf_counter() - s) * 1000)
                 await asyncio.sleep(0.25)
 
-        if args.trace:
+        if args.trace_alloc:
             import tracemalloc
 
             snap = tracemalloc.take_snapshot()
@@ -127,6 +145,8 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, object]:
         await asyncio.sleep(args.seconds)
         u1, c1, w1 = sum(s.updates for s in engine.streams), time.process_time(), time.monotonic()
         task.cancel()
+        control.put("stats")
+        server = replies.get(timeout=10)
         live_end = sum(1 for s in engine.streams if s.state is StreamState.LIVE)
         shards = getattr(engine, "shards", None)
         holders = shards.holders if shards is not None else [engine.holder]
@@ -146,7 +166,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, object]:
         }
         await engine.stop()
         await db.close()
-    return figures
+    return figures, server
 
 
 def main() -> None:
@@ -155,23 +175,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--per-connection", type=int, default=None)
     parser.add_argument("--live-timeout", type=float, default=90.0)
-    parser.add_argument("--trace", action="store_true", help="print the top allocation sites")
+    parser.add_argument("--trace", action="store_true", help="log warnings (re-creations, why)")
+    parser.add_argument(
+        "--trace-alloc", action="store_true", help="print the top allocation sites"
+    )
     args = parser.parse_args()
-    if args.trace:
+    if args.trace_alloc:
         import tracemalloc
 
         tracemalloc.start()
     logger.remove()
-    logger.add(sys.stderr, level="ERROR")
+    logger.add(sys.stderr, level="WARNING" if args.trace else "ERROR")
     ctx = mp.get_context("spawn")
     urls, control, replies = ctx.Queue(), ctx.Queue(), ctx.Queue()
     proc = ctx.Process(target=_serve, args=(urls, control, replies), daemon=True)
     proc.start()
     try:
         url = urls.get(timeout=60)
-        f = asyncio.run(run(args, url))
-        control.put("stats")
-        server = replies.get(timeout=10)
+        f, server = asyncio.run(run(args, url, control, replies))
     finally:
         control.put("stop")
         proc.join(5)
@@ -187,9 +208,13 @@ def main() -> None:
     )
     print(
         f"  violations (sim-counted) {server['violations'] or 0}; exchange re-creations "
-        f"{f['recreations']}, stream reconnects {f['reconnects']}"
+        f"{f['recreations']}, stream reconnects {f['reconnects']}; sockets open "
+        f"{server['connections']}, channels {server['channels']}"
     )
-    print(f"  sockets open at the end  {server['connections']} (channels {server['channels']})")
+    print(
+        f"  violations at (s)        {server['violation_at_s']}; simulator CPU max "
+        f"{server['sim_cpu_max'] * 100:.0f} % of a core, {server['sim_cpu_busy_s']} s over 90 %"
+    )
     print(f"  steady engine CPU        {f['cpu_pct']:.1f} % of one core")
     print(f"  candle updates           {f['updates_per_s']:.0f} /s")
     print(f"  RSS                      {f['rss_mb']:.0f} MB (before start {f['rss0_mb']:.0f} MB)")
