@@ -136,3 +136,41 @@ def test_a_full_buffer_holds_numbers_not_candle_objects() -> None:
     assert len(buf.closed) == 500
     assert buf.closed.nbytes() <= 500 * 48 + 6 * 1024  # six columns, amortised growth
     assert buf.closed[-1].close == 100.5 + 598 and buf.closed[0].timestamp == 99 * step
+
+
+async def test_hot_promotion_and_demotion_drive_candle_streams_with_hysteresis(
+    tmp_path: Path,
+) -> None:
+    """The top movers get 1m and 5m streams; a small slip inside the exit rank changes nothing;
+    falling past it demotes (unsubscribing on the socket) and the next mover is promoted."""
+    from scalp_radar.engine.hot import HotSet
+
+    xrp, doge = "XRP/USDT:USDT", "DOGE/USDT:USDT"
+    cfg = make_config([BTC], ["1m"])
+    sim_symbols = [BTC, ETH, SOL, xrp, doge]
+    async with rig(tmp_path, cfg, sim_symbols=sim_symbols, limits=_limits()) as r:
+        eng = r.engine
+        eng.hot = HotSet(2, exit_rank=3, min_hold_ms=0)
+        await wait_for(lambda: all_live(eng), 15, "BTC live")
+        change = await eng.apply_ranking([ETH, SOL, xrp, doge])
+        assert change.promoted == (ETH, SOL) and change.demoted == ()
+        hot_keys = {f"{s} {tf}" for s in (ETH, SOL) for tf in ("1m", "5m")}
+        assert {s.key for s in eng.streams} == {f"{BTC} 1m"} | hot_keys
+        await wait_for(lambda: all_live(eng), 15, "the hot streams live")
+        shard = eng.shards.shards[0]
+        subscribes = shard.budget.used()
+
+        change = await eng.apply_ranking([ETH, xrp, SOL, doge])  # SOL 3rd: inside the exit rank
+        assert change.promoted == () and change.demoted == ()
+        assert {s.key for s in eng.streams} == {f"{BTC} 1m"} | hot_keys
+        assert shard.unsubscribes == 0 and shard.budget.used() == subscribes
+
+        change = await eng.apply_ranking([ETH, xrp, doge, SOL])  # SOL 4th: out
+        assert change.demoted == (SOL,) and change.promoted == (xrp,)
+        assert {s.key for s in eng.streams} == {f"{BTC} 1m"} | {
+            f"{s} {tf}" for s in (ETH, xrp) for tf in ("1m", "5m")
+        }
+        await wait_for(lambda: all_live(eng), 15, "the promoted streams live")
+        await wait_for(lambda: r.sim.connections()[0].channels == 5, 10, "SOL unsubscribed")
+        assert shard.unsubscribes == 2 and shard.budget.used() == subscribes + 2 + 2
+        assert not r.sim.violations, dict(r.sim.violations)

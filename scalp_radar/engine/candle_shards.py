@@ -17,7 +17,7 @@ from typing import Any
 from loguru import logger
 
 from scalp_radar.exchange.holder import ExchangeHolder
-from scalp_radar.exchange.pacing import ConnectionGate, SubscribeBudget
+from scalp_radar.exchange.shards import ConnectionGate, SubscribeBudget
 
 MarketsSource = Callable[[Any], Awaitable[None]]
 _BUDGET_POLL_S = 1.0  # how often a shard out of subscribe budget looks again

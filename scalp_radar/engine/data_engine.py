@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import inspect
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -35,6 +35,7 @@ from scalp_radar.engine.candle_shards import CandleShardPool
 from scalp_radar.engine.demand import StreamDemand
 from scalp_radar.engine.healer import Healer, iso
 from scalp_radar.engine.history_ahead import reseed_without_future
+from scalp_radar.engine.hot import HotChange, HotSet
 from scalp_radar.engine.problem import ConnectionProblem
 from scalp_radar.engine.snapshot_build import (
     RateMeter,
@@ -49,7 +50,7 @@ from scalp_radar.engine.writer import CandleKey, CandleWriter, candle_key
 from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.clock_sync import ClockSync
 from scalp_radar.exchange.holder import ExchangeHolder
-from scalp_radar.exchange.pacing import ConnectionGate
+from scalp_radar.exchange.shards import ConnectionGate
 
 if TYPE_CHECKING:
     from scalp_radar.core.limiter import RateLimiter
@@ -62,6 +63,7 @@ CandleCallback = Callable[[Candle], Any]
 # simulator may run 60 times faster), then every CLOCK_CHECK_S.
 CLOCK_FIRST_CHECKS_S = (0.0, 5.0)
 CLOCK_CHECK_S = 300.0
+HOT_CHECK_S = 5.0  # how often the movers ranking may promote or demote hot symbols
 
 
 class DataEngine:
@@ -101,7 +103,14 @@ class DataEngine:
         self.problem = ConnectionProblem(self.incident, self.clock)
         ws = config.exchange.websocket
         self.websocket_enabled = config.secrets.enable_websocket
-        self.gate = gate or ConnectionGate(spacing_s=ws.dial_spacing_s)
+        # One per-IP connection gate for every socket: the ticker shards' when the radar runs.
+        self.gate = gate or (
+            universe.pool.gate
+            if universe is not None
+            else ConnectionGate(spacing_s=ws.dial_spacing_s)
+        )
+        # The top movers get candle streams (issue 12 item 4), with hysteresis against flapping.
+        self.hot = HotSet(config.universe.hot_count)
         self.shards = CandleShardPool(
             self.holder,
             self._new_holder,
@@ -248,6 +257,8 @@ class DataEngine:
             self._start_stream(s)
         if self.universe is not None:
             await self.universe.start()
+            if self.hot.size > 0:
+                self._tasks.append(loop.create_task(self._hot_loop(), name="engine-hot"))
         logger.info(
             "data engine started: {} streams{}", len(self.streams), " (DEMO)" if self.demo else ""
         )
@@ -307,6 +318,30 @@ class DataEngine:
         """The hot symbols (top movers, after hysteresis) whose candles stream."""
         self.demand.hot = set(symbols)
         await self.reconcile_streams()
+
+    async def apply_ranking(self, ranked: Sequence[str]) -> HotChange:
+        """Feed a movers ranking (best first) to the hot set; promotions and demotions start
+        and stop the symbols' candle streams."""
+        change = self.hot.update(ranked, self.clock.now_ms())
+        if change.promoted or change.demoted:
+            logger.info("hot symbols: +{} -{}", list(change.promoted), list(change.demoted))
+            await self.set_hot(self.hot.members)
+        return change
+
+    async def _hot_loop(self) -> None:
+        """Rank the radar's movers every few seconds (only symbols with a 5 min change)."""
+        universe = self.universe
+        if universe is None:
+            return
+        while True:
+            await asyncio.sleep(HOT_CHECK_S)
+            try:
+                rows = universe.snapshot().preset("movers", limit=self.hot.exit_rank)
+                await self.apply_ranking([r.symbol for r in rows if r.change_5m == r.change_5m])
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the next round tries again
+                logger.exception("hot symbols update failed")
 
     async def reconcile_streams(self) -> tuple[list[str], list[str]]:
         """Start the streams demand wants and stop the rest; returns (started, stopped) keys.
