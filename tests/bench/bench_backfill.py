@@ -5,8 +5,10 @@ Run:
   .venv/bin/python tests/bench/bench_backfill.py --mode limited               # 1 year, ~2 min
   .venv/bin/python tests/bench/bench_backfill.py --mode unlimited             # 1 year, limits off
 
-limited:   the simulator enforces Bitget's documented 20 req/s per endpoint; our limiter is set to
-           the same 20 req/s. Figures: achieved req/s / allowed (target >= 0.9), 429s (target 0).
+limited:   the simulator enforces Bitget's documented 20 req/s per endpoint; our limiter is the
+           shipped config's (exchanges.yaml rate_limits.market_data, as the product runs it;
+           --rate/--burst override it). Figures: achieved req/s / allowed (target >= 0.9), 429s
+           (target 0).
 unlimited: no limit anywhere; candles/s from request to SQLite (the pipeline's own ceiling).
 The simulator runs in its own process by default (`--sim inprocess` to share the loop), like a
 remote exchange would: the client's CPU is the client's alone.
@@ -28,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from loguru import logger  # noqa: E402
 
+from scalp_radar.core.config import load_config  # noqa: E402
 from scalp_radar.core.limiter import RateLimiter, TokenBucket  # noqa: E402
 from scalp_radar.core.models import TimeFrame  # noqa: E402
 from scalp_radar.core.store import Database  # noqa: E402
@@ -77,9 +80,14 @@ async def run(args: argparse.Namespace, mode: str) -> None:
     else:
         sim_proc = SimProcess(limits=limited)
         url = sim_proc.url
-    rate = args.rate if limited else 1e6
-    burst = args.burst if limited else 1e6
-    limiter = RateLimiter({"market_data": TokenBucket(rate, burst, "market_data")})
+    shipped = load_config().exchange
+    bucket = shipped.rate_limits["market_data"]
+    rate = (args.rate or bucket.requests_per_second) if limited else 1e6
+    burst = (args.burst or bucket.burst) if limited else 1e6
+    if limited and args.rate is None and args.burst is None:
+        limiter = RateLimiter.from_exchange_config(shipped)  # exactly what the product runs
+    else:
+        limiter = RateLimiter({"market_data": TokenBucket(rate, burst, "market_data")})
     exchange = create_exchange(None, sim_url=url)
     disable_ccxt_throttle(exchange)
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,8 +151,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("limited", "unlimited", "both"), default="both")
     parser.add_argument("--days", type=float, default=365.0, help="history depth (default 365)")
-    parser.add_argument("--rate", type=float, default=BITGET_RATE, help="limiter req/s (limited)")
-    parser.add_argument("--burst", type=float, default=5.0, help="limiter burst (limited)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="limiter req/s (limited; default: shipped config)"
+    )
+    parser.add_argument(
+        "--burst", type=float, default=None, help="limiter burst (limited; default: shipped config)"
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sim", choices=("subprocess", "inprocess"), default="subprocess")
     args = parser.parse_args()

@@ -176,9 +176,7 @@ def main() -> None:
     parser.add_argument("--per-connection", type=int, default=None)
     parser.add_argument("--live-timeout", type=float, default=90.0)
     parser.add_argument("--trace", action="store_true", help="log warnings (re-creations, why)")
-    parser.add_argument(
-        "--trace-alloc", action="store_true", help="print the top allocation sites"
-    )
+    parser.add_argument("--trace-alloc", action="store_true", help="print the top allocation sites")
     args = parser.parse_args()
     if args.trace_alloc:
         import tracemalloc
