@@ -105,6 +105,11 @@ async def test_pin_and_watch_add_and_remove_candle_streams_at_runtime(tmp_path: 
         assert shard.unsubscribes == 2 and shard.budget.used() == 5 + 2
         assert not r.sim.violations, dict(r.sim.violations)
         assert all(s.state is StreamState.LIVE for s in eng.streams)
+        # The user's watchlist (state file) as a whole: added symbols stream, removed ones stop.
+        await eng.set_user_watchlist([ETH])
+        assert f"{ETH} 5m" in {s.key for s in eng.streams}
+        await eng.set_user_watchlist([])
+        assert {s.key for s in eng.streams} == {f"{BTC} 1m", f"{SOL} 1m", f"{SOL} 5m"}
 
 
 def test_a_full_buffer_holds_numbers_not_candle_objects() -> None:

@@ -123,6 +123,7 @@ class DataEngine:
             {symbol: tuple(config.asset(symbol).timeframes) for symbol in config.symbols},
             tuple(self.engine_cfg.hot_timeframes),
         )
+        self._config_watchlist = dict(self.demand.watchlist)
         self.streams: list[StreamWorker] = [
             self._new_stream(symbol, tf) for symbol, tf in self.demand.wanted()
         ]
@@ -297,6 +298,15 @@ class DataEngine:
         """Add `symbol` to the watchlist and start its candle streams (default: hot timeframes)."""
         tfs = tuple(timeframes) if timeframes is not None else self.demand.hot_timeframes
         self.demand.watchlist[symbol] = tfs
+        await self.reconcile_streams()
+
+    async def set_user_watchlist(self, symbols: Iterable[str]) -> None:
+        """The user's watchlist (state file) changed: its symbols stream the hot timeframes on
+        top of the configured watchlist; symbols taken off it stop unless hot or pinned."""
+        watchlist = dict(self._config_watchlist)
+        for symbol in symbols:
+            watchlist.setdefault(symbol, self.demand.hot_timeframes)
+        self.demand.watchlist = watchlist
         await self.reconcile_streams()
 
     async def unwatch_symbol(self, symbol: str) -> None:

@@ -248,6 +248,10 @@ class EngineRunner:
         """Add a watchlist symbol's candle streams without a restart (from any thread)."""
         return self._engine_call(lambda e: e.watch_symbol(symbol, timeframes))
 
+    def set_user_watchlist(self, symbols: Sequence[str]) -> concurrent.futures.Future[None]:
+        """The user's whole watchlist (state file): candle streams follow it (any thread)."""
+        return self._engine_call(lambda e: e.set_user_watchlist(tuple(symbols)))
+
     def unwatch_symbol(self, symbol: str) -> concurrent.futures.Future[None]:
         """Remove a watchlist symbol's candle streams (unless hot or pinned), from any thread."""
         return self._engine_call(lambda e: e.unwatch_symbol(symbol))

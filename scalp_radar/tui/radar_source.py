@@ -52,16 +52,22 @@ class EngineRadar:
     def set_watchlist(self, symbols: tuple[str, ...]) -> str:
         engine = self.runner.engine
         universe = engine.universe if engine is not None else None
+        if engine is not None:
+            # Candle streams follow the watchlist without a restart (returns at once).
+            self.runner.set_user_watchlist(symbols)
         if universe is None:
             return "kept in your watchlist (no universe running)"
         return universe.set_user_watchlist(symbols)
 
     def pin(self, symbol: str) -> bool:
-        # Seam: the engine's HotSet has pins but hot candle streams are not wired to it yet.
-        return False
+        if self.runner.engine is None:
+            return False
+        self.runner.pin(symbol)  # 1m/5m candle streams while the detail screen is open
+        return True
 
     def unpin(self, symbol: str) -> None:
-        return None
+        if self.runner.engine is not None:
+            self.runner.unpin(symbol)
 
 
 class StaticRadar:

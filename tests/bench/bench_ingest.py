@@ -93,6 +93,9 @@ async def bare(url: str, cfg, seconds: float) -> tuple[float, int]:
     n0, c0 = count, time.process_time()
     await asyncio.sleep(seconds)
     cpu, rows = time.process_time() - c0, count - n0
+    dead = [t for t in tasks if t.done()]
+    if dead:
+        print(f"bare: {len(dead)} loops died: {dead[0].exception()!r}")
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
