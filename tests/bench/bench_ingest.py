@@ -80,7 +80,8 @@ async def bare(url: str, cfg, seconds: float) -> tuple[float, int]:
         await ex.watch_ohlcv(symbol, tf)  # the snapshot is history, not an update
         ready += 1
         while True:
-            count += len(await ex.watch_ohlcv(symbol, tf))
+            rows = await ex.watch_ohlcv(symbol, tf)  # awaited first: `count +=` must not span it
+            count += len(rows)
 
     tasks = [
         asyncio.create_task(loop(ex, s, tf))
