@@ -128,7 +128,9 @@ async def test_a_permanently_failing_window_is_reported_by_name(sim, exchange, d
     assert len(result.failed_windows) == 1
     assert result.failed_windows[0].startswith(plan.windows[0].name)
     assert "HTTP 500" in result.failed_windows[0]  # the classified reason, not the class name
-    assert result.summary().startswith("incomplete: 1 windows missing: " + plan.windows[0].name)
+    assert result.summary().startswith(
+        "incomplete: 1 request failed (candles missing): " + plan.windows[0].name
+    )
     # the other windows are stored; the failed one is exactly the hole left
     holes = await find_holes(db, SYM, "1m", start, end)
     assert holes == [(plan.windows[0].start_ms, plan.windows[0].end_ms)]
@@ -205,7 +207,7 @@ async def test_heal_range_returns_and_stores_the_gap(sim, exchange, db):
 async def test_heal_range_failure_names_the_window(sim, exchange, db):
     now = sim.clock.now_ms()
     sim.faults.inject("rest5xx", count=10, status=502)
-    with pytest.raises(HealError, match="heal incomplete: 1 windows missing: BTC/USDT:USDT 1m"):
+    with pytest.raises(HealError, match="heal incomplete: 1 request failed: BTC/USDT:USDT 1m"):
         await heal_range(
             exchange, db, _limiter(), SYM, "1m", now - 3600_000, now, now_ms=now, retries=1
         )

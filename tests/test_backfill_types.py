@@ -24,9 +24,9 @@ def test_failed_windows_are_named_and_cancel_says_rerun():
         failed_windows=tuple(f"w{i}" for i in range(7)),
     )
     assert not failed.complete
-    assert failed.summary().startswith("incomplete: 7 windows missing: w0; w1")
+    assert failed.summary().startswith("incomplete: 7 requests failed (candles missing): w0; w1")
     assert "(+2 more)" in failed.summary()
     cancelled = BackfillResult(
         candles_stored=5, windows_done=1, windows_total=2, elapsed_s=1.0, cancelled=True
     )
-    assert "rerun to complete" in cancelled.summary()
+    assert cancelled.summary().count("rerun to complete") == 1

@@ -73,8 +73,8 @@ def test_data_list_shows_holes_and_repair_closes_them(sim_thread, tmp_path, caps
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "plan: 36 requests (36 history-candles, 0 candles)" in out
-    assert "complete: 6912 candles stored" in out
+    assert "plan: 36 requests, 6,912 candles to fetch" in out
+    assert "complete: 6,912 candles stored" in out
     # holes made on purpose: two in BTC 1m, one in ETH 5m
     con = sqlite3.connect(db_path)
     with con:
@@ -106,7 +106,7 @@ def test_data_list_shows_holes_and_repair_closes_them(sim_thread, tmp_path, caps
     assert _cli(db_path, sim_thread.url, "data", "repair") == 0
     out = capsys.readouterr().out
     assert "repair: 3 holes, 183 candles missing" in out
-    assert "plan: 3 requests (3 history-candles, 0 candles)" in out
+    assert "plan: 3 requests, 183 candles to fetch" in out
     assert "complete: 183 candles stored" in out
     for symbol in (SYM, "ETH/USDT:USDT"):
         for tf in ("1m", "5m"):
@@ -128,7 +128,7 @@ def test_failing_window_gives_nonzero_exit_and_names_it(sim_thread, tmp_path, ca
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 1
-    assert "incomplete: 2 windows missing: BTC/USDT:USDT 1m " in out
+    assert "incomplete: 2 requests failed (candles missing): BTC/USDT:USDT 1m " in out
     assert "HTTP 502" in out  # the classified reason, not the class name
     sim_thread.faults.clear()
     # a rerun fetches exactly what is missing and succeeds
@@ -156,7 +156,7 @@ def test_nothing_to_do_and_listing_clip(sim_thread, tmp_path, capsys):
                 "--since", "2019-06-01", "--until", "2020-03-01")  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
-    assert "plan: 1 requests (1 history-candles, 0 candles), 60 candles to fetch" in out
+    assert "plan: 1 request, 60 candles to fetch" in out
     code = _cli(db_path, sim_thread.url, "backfill", "--symbol", SYM, "--timeframe", "1d",
                 "--since", "2019-06-01", "--until", "2020-03-01")  # fmt: skip
     assert code == 0
@@ -251,7 +251,8 @@ def test_sigint_then_sigkill_then_rerun_leaves_no_hole_no_duplicate(sim_thread, 
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (out, err)
-    assert "cancelled; rerun to complete" in out
+    assert "cancelled after " in out
+    assert out.count("rerun to complete") == 1
     after_int = _count(db_path)
     assert after_int < total
 

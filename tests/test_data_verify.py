@@ -130,7 +130,7 @@ def test_forced_backfill_replaces_a_wrong_candle_and_counts_it(sim_thread, tmp_p
     assert _backfill(db_path, sim.url, *span, "--force") == 0
     out = capsys.readouterr().out
     assert "complete: 0 candles stored" in out
-    assert "; 1 stored candles changed to the exchange's values" in out
+    assert "; 1 stored candle changed to the exchange's values" in out
     assert _stored(db_path, start, end) == sim.truth(SYM, "1m", start, end)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -111,15 +113,20 @@ async def test_valid_backfill_shows_plan_then_progress_then_notifies_result():
         await wait_for(pilot, lambda: app.backfill_job is not None and not app.backfill_job.running)
         app.refresh_snapshot()
         await pilot.pause()
-        (request,) = source.started
+        job = app.backfill_job
+        request = job.request
         assert request.symbols == (SYMBOLS[0],) and request.timeframes == ("1m",)
         assert request.until_ms - request.since_ms == 2 * 86_400_000
+        (ran,) = source.started
+        assert ran is job.plan  # the job runs exactly the plan the user saw
         screen = app.screen
         assert "plan: 15 requests · 2,880 candles" in str(screen.query_one("#bf-plan").render())
-        assert "complete: 2880 candles" in str(screen.query_one("#bf-status").render())
+        assert "complete: 2,880 candles" in str(screen.query_one("#bf-status").render())
         assert screen.query_one("#bf-progress").percentage == 1.0
-        notes = [n.message for n in app._notifications]
-        assert any(m.startswith("complete: 2880 candles") for m in notes)
+        # The modal shows the result itself: no toast over its status lines.
+        assert not app._notifications
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
 
 
 async def test_cancel_stops_a_running_backfill():
@@ -143,27 +150,32 @@ async def test_cancel_stops_a_running_backfill():
         assert result.cancelled and result.windows_done == 2
         app.refresh_snapshot()
         await pilot.pause()
-        assert "cancelled after 2/8 windows" in str(app.screen.query_one("#bf-status").render())
+        status = str(app.screen.query_one("#bf-status").render())
+        assert "cancelled after 2/8 requests" in status
+        assert status.count("rerun to complete") == 1
 
 
 async def test_result_names_missing_windows_and_survives_closing_the_modal():
-    app, _ = static_app(failing_symbols=("ETH/USDT:USDT",))
+    gate = threading.Event()
+    app, _ = static_app(failing_symbols=("ETH/USDT:USDT",), gate=gate)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("j", "b")
         await _start_with(pilot, "0.1")
         await pilot.press("escape")  # the job keeps running without the modal
         assert isinstance(app.screen, MainScreen)
+        gate.set()  # only now may the job end: its result arrives with the modal closed
         await wait_for(pilot, lambda: not app.backfill_job.running)
-        app.refresh_snapshot()
+        await pilot.pause()  # the worker set the result; let BackfillFinished be handled
         notes = [(n.message, n.severity) for n in app._notifications]
         assert any(
-            "incomplete: 1 windows missing: ETH/USDT:USDT 1m" in m and s == "warning"
+            "incomplete: 1 request failed (candles missing): ETH/USDT:USDT 1m" in m
+            and s == "warning"
             for m, s in notes
         )
 
 
 async def test_backfill_finished_message_is_posted_once():
-    from scalp_radar.tui.backfill_job import BackfillFinished
+    from scalp_radar.tui.messages import BackfillFinished
 
     app, _ = static_app()
     messages = []
@@ -173,6 +185,11 @@ async def test_backfill_finished_message_is_posted_once():
         for _ in range(3):
             app.refresh_snapshot()
             await pilot.pause()
+    # Posted once by the worker; the app forwards one copy to each screen on the stack (main
+    # and the modal) and nothing loops back (bubble=False on every subclass).
     finished = [m for m in messages if isinstance(m, BackfillFinished)]
-    assert len(finished) == 1
-    assert finished[0].result is not None and finished[0].result.complete
+    jobs = {id(m.job) for m in finished}
+    assert len(jobs) == 1
+    assert len(finished) == 3  # the worker's one, then one copy for each of the two screens
+    job = finished[0].job
+    assert job.result is not None and job.result.complete

@@ -41,7 +41,7 @@ def test_engine_source_plans_runs_and_cancels_backfills(tmp_path):
         assert plan.requests >= 1 and 60 <= plan.expected_candles <= 72
 
         seen = []
-        result = source.start_backfill(req, seen.append).result(timeout=20)
+        result = source.start_backfill(plan, seen.append).result(timeout=20)
         assert result.complete, result.summary()
         assert result.candles_stored >= 60
         assert seen and seen[-1].windows_done == seen[-1].windows_total == plan.requests
@@ -49,7 +49,8 @@ def test_engine_source_plans_runs_and_cancels_backfills(tmp_path):
         # A long 1m backfill, cancelled as soon as it reports progress.
         long_req = BackfillRequest(snapshot.symbols, ("1m",), now - 30 * 24 * HOUR, now, force=True)
         progress = []
-        future = source.start_backfill(long_req, progress.append)
+        long_plan = source.plan_backfill(long_req).result(timeout=10)
+        future = source.start_backfill(long_plan, progress.append)
         deadline = time.monotonic() + 10
         while not progress and not future.done() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -96,7 +97,8 @@ async def test_dashboard_on_the_live_demo_engine_backfills_and_quits(tmp_path):
             assert app.backfill_job.error is None
             assert app.backfill_job.result.complete, app.backfill_job.result.summary()
             await pilot.pause()
-            assert any(n.message.startswith("complete:") for n in app._notifications)
+            # The open modal shows the result (no toast over it).
+            assert str(app.screen.query_one("#bf-status").render()).startswith("complete:")
             await pilot.press("escape", "q")
         assert app.wait_source_stopped(2.0)
     finally:

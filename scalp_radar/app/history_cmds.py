@@ -27,7 +27,8 @@ from scalp_radar.app.context import RunContext
 from scalp_radar.app.errors import ExitCode, UsageError, print_error
 from scalp_radar.app.signals import on_stop_signals
 from scalp_radar.core.models import TimeFrame
-from scalp_radar.history.plan import DAY_MS, describe_plan, format_duration
+from scalp_radar.core.timefmt import duration, utc_minute, utc_second
+from scalp_radar.history.plan import DAY_MS, describe_plan
 from scalp_radar.history.types import (
     BackfillPlan,
     BackfillProgress,
@@ -147,17 +148,9 @@ def resolve_range(
         raise UsageError(f"--since: {since_text} is in the future")
     if since >= until:
         raise UsageError(
-            f"--since/--until: since ({_fmt(since)}) must be before until ({_fmt(until)})"
+            f"--since/--until: since ({utc_minute(since)}) must be before until ({utc_minute(until)})"
         )
     return since, until
-
-
-def _fmt(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _fmt_s(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 # ------------------------------------------------------------------------------ session
@@ -322,21 +315,21 @@ def progress_bar(plan: BackfillPlan) -> Iterator[Callable[[BackfillProgress], No
         TextColumn("[bold]backfill"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("windows · {task.fields[candles]} candles · {task.fields[rate]} c/s"),
+        TextColumn("requests · {task.fields[candles]} candles · {task.fields[rate]} c/s"),
         TextColumn("· ETA {task.fields[eta]}"),
         transient=False,
     )
     task = progress.add_task(
-        "backfill", total=plan.requests, candles=0, rate="0", eta=format_duration(plan.eta_s)
+        "backfill", total=plan.requests, candles="0", rate="0", eta=duration(plan.eta_s)
     )
 
     def on_progress(event: BackfillProgress) -> None:
         progress.update(
             task,
             completed=event.windows_done,
-            candles=event.candles_stored,
+            candles=f"{event.candles_stored:,}",
             rate=f"{event.candles_per_s:,.0f}",
-            eta=format_duration(event.eta_s),
+            eta=duration(event.eta_s),
         )
 
     with progress:
@@ -362,10 +355,9 @@ async def _execute(
 
 
 def _report(result: BackfillResult) -> int:
+    print(result.summary())  # a cancelled summary says "rerun to complete" itself
     if result.cancelled:
-        print(f"cancelled; rerun to complete ({result.summary()})")
         return EXIT_CANCELLED
-    print(result.summary())
     if result.missing_candles:
         print(
             f"note: the exchange had no data for {result.missing_candles} candles "
@@ -395,7 +387,7 @@ async def _backfill_main(args: argparse.Namespace, ctx: RunContext) -> int:
             listed_ms=session.listed_ms,
             now_ms=now_ms,
         )
-        print(f"range: {_fmt(since)} .. {_fmt(until)} UTC")
+        print(f"range: {utc_minute(since)} .. {utc_minute(until)} UTC")
         for line in describe_plan(plan):
             print(line)
         if plan.requests == 0:
@@ -469,8 +461,8 @@ async def _data_list(args: argparse.Namespace, ctx: RunContext) -> int:
         table.add_row(
             r.symbol,
             r.timeframe,
-            _fmt(r.first_ts),
-            _fmt(r.last_ts),
+            utc_minute(r.first_ts),
+            utc_minute(r.last_ts),
             f"{r.count:,}",
             str(len(r.holes)),
             f"{r.missing:,}",
@@ -481,7 +473,7 @@ async def _data_list(args: argparse.Namespace, ctx: RunContext) -> int:
     if args.holes:
         for r in rows:
             for start, end in r.holes:
-                print(f"hole: {r.symbol} {r.timeframe} {_fmt(start)} .. {_fmt(end)}")
+                print(f"hole: {r.symbol} {r.timeframe} {utc_minute(start)} .. {utc_minute(end)}")
     total_holes = sum(len(r.holes) for r in rows)
     if total_holes:
         print(f"{total_holes} holes; `scalp-radar data repair` fetches exactly them")
@@ -552,20 +544,22 @@ def _verify_lines(check: StreamCheck) -> list[str]:
         diffs = "; ".join(
             f"{d.name} stored {d.stored!r}, exchange {d.exchange!r}" for d in m.fields
         )
-        lines.append(f"mismatch: {name} {_fmt(m.timestamp)}: {diffs}")
+        lines.append(f"mismatch: {name} {utc_minute(m.timestamp)}: {diffs}")
     step = TimeFrame.from_string(check.timeframe).to_milliseconds()
     for start, end in check.holes:
         lines.append(
-            f"hole: {name} {_fmt(start)} .. {_fmt(end)} "
+            f"hole: {name} {utc_minute(start)} .. {utc_minute(end)} "
             f"({(end - start) // step} candles the exchange has)"
         )
     for ts in check.duplicates:
         lines.append(
-            f"duplicate: {name} {_fmt_s(ts)} (off the {check.timeframe} grid: "
+            f"duplicate: {name} {utc_second(ts)} (off the {check.timeframe} grid: "
             "a second candle for one period)"
         )
     for ts in check.not_on_exchange:
-        lines.append(f"not on the exchange: {name} {_fmt(ts)} (stored; the exchange returned none)")
+        lines.append(
+            f"not on the exchange: {name} {utc_minute(ts)} (stored; the exchange returned none)"
+        )
     for window in check.failed_windows:
         lines.append(f"not verified: {window}")
     return lines
@@ -622,7 +616,9 @@ async def _data_verify(args: argparse.Namespace, ctx: RunContext) -> int:
         session.check_markets(selection.symbols)
         now_ms = await session.server_now_ms()
         since, until = resolve_range(args, now_ms, VERIFY_DAYS)
-        print(f"verify: {_fmt(since)} .. {_fmt(until)} UTC, closed candles stored in that range")
+        print(
+            f"verify: {utc_minute(since)} .. {utc_minute(until)} UTC, closed candles stored in that range"
+        )
         checks = [
             await verify_stream(
                 session.exchange,

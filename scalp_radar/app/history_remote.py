@@ -18,7 +18,6 @@ from scalp_radar.app.daemon_client import daemon_socket, open_daemon
 from scalp_radar.app.errors import ExitCode, UsageError, print_error
 from scalp_radar.app.history_cmds import (
     DAY_MS,
-    _fmt,
     _report,
     check_symbol,
     check_timeframe,
@@ -28,6 +27,7 @@ from scalp_radar.app.history_cmds import (
     select_streams,
 )
 from scalp_radar.app.signals import on_stop_signals
+from scalp_radar.core.timefmt import utc_minute
 from scalp_radar.engine import wire
 
 JOB = 1
@@ -82,7 +82,9 @@ async def _follow(conn: wire.DaemonConnection, job: wire.HistoryJob) -> int:
                 if job.kind == "repair":
                     print(message.note or "no holes: nothing to repair")
                 else:
-                    print(f"range: {_fmt(message.since_ms)} .. {_fmt(message.until_ms)} UTC")
+                    print(
+                        f"range: {utc_minute(message.since_ms)} .. {utc_minute(message.until_ms)} UTC"
+                    )
                 if plan.requests:
                     for line in describe_plan(plan):
                         print(line)

@@ -64,6 +64,8 @@ class StreamSnapshot:
     out_of_order_dropped: int = 0
     # Why the stream is not live, kept across retries: "refused: 127.0.0.1:1", "HTTP 503", ...
     last_error: str | None = None
+    # The market's smallest price step (assets.yaml tick_size): every UI prints prices with it.
+    tick_size: float | None = None
 
     @property
     def key(self) -> str:

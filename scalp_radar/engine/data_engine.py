@@ -31,9 +31,10 @@ from scalp_radar.core.snapshot import (
     StreamState,
     UniverseSnapshot,
 )
+from scalp_radar.core.timefmt import utc_minute
 from scalp_radar.engine.candle_shards import CandleShardPool
 from scalp_radar.engine.demand import StreamDemand
-from scalp_radar.engine.healer import Healer, iso
+from scalp_radar.engine.healer import Healer
 from scalp_radar.engine.history_ahead import reseed_without_future
 from scalp_radar.engine.hot import HotChange, HotSet
 from scalp_radar.engine.problem import ConnectionProblem
@@ -131,6 +132,8 @@ class DataEngine:
         self._stream_tasks: dict[tuple[str, TimeFrame], asyncio.Task[None]] = {}
         self._reconcile_lock = asyncio.Lock()
         self._views = ViewCache()
+        # Each market's price step, so every screen prints its prices at the market's precision.
+        self._tick_sizes = {a.symbol: a.tick_size for a in config.assets}
         self.writer = CandleWriter(
             db,
             report=lambda kind, message: self.incident(kind, None, None, message),
@@ -584,9 +587,9 @@ class DataEngine:
             return
         for a in ahead:
             self._replace_from[id(a.stream)] = a.from_ms
-        where = ", ".join(f"{a.stream.key} ({a.count} from {iso(a.from_ms)})" for a in ahead)
+        where = ", ".join(f"{a.stream.key} ({a.count} from {utc_minute(a.from_ms)})" for a in ahead)
         message = (
-            f"stored candles newer than the exchange's clock ({iso(now_ms)} UTC): {where};"
+            f"stored candles newer than the exchange's clock ({utc_minute(now_ms)} UTC): {where};"
             " clock skew, a bad import or another simulator's history? Live streams ignore"
             " them and replace them as candles close"
         )
@@ -662,6 +665,7 @@ class DataEngine:
         speed = clock_speed(self.clock)
         points = self.engine_cfg.sparkline_points
         views = self._views
+        ticks = self._tick_sizes
         streams = tuple(
             stream_snapshot(
                 s,
@@ -670,6 +674,7 @@ class DataEngine:
                 points=points,
                 updates_per_s=self._rates.rate(id(s), s.updates, now, speed),
                 cache=views,
+                tick_size=ticks.get(s.symbol),
             )
             for s in self.streams
         )

@@ -8,7 +8,6 @@ merge into the stream's buffer and the write queue through the engine's `apply_r
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from loguru import logger
 
 from scalp_radar.core.clock import Clock
 from scalp_radar.core.models import Candle
+from scalp_radar.core.timefmt import utc_minute
 from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.clock_sync import ClockSync
 from scalp_radar.exchange.holder import ExchangeHolder
@@ -73,7 +73,9 @@ class Healer:
         stream.gaps_detected += 1
         stream.gaps_open += 1
         tf = stream.timeframe.value
-        self._incident("gap", stream.symbol, tf, f"{n} candle(s) missing from {iso(start_ms)}")
+        self._incident(
+            "gap", stream.symbol, tf, f"{n} candle(s) missing from {utc_minute(start_ms)}"
+        )
         floor = end_ms - self.max_heal_candles * step
         older = 0
         if start_ms < floor:
@@ -83,7 +85,7 @@ class Healer:
                 "gap",
                 stream.symbol,
                 tf,
-                f"{older} older candle(s) before {iso(floor)} left to backfill",
+                f"{older} older candle(s) before {utc_minute(floor)} left to backfill",
             )
             start_ms = floor
         if not self.heal_gaps:
@@ -121,7 +123,7 @@ class Healer:
         if expected.issubset(held):
             self._gap_healed(
                 stream,
-                f"gap from {iso(start_ms)} filled by the stream's snapshot",
+                f"gap from {utc_minute(start_ms)} filled by the stream's snapshot",
                 start_ms,
                 older,
                 (self.clock.now_ms() - began) / 1000,
@@ -133,7 +135,7 @@ class Healer:
             self._apply_rest(stream, sorted(have.values(), key=lambda c: c.timestamp))
             took = (self.clock.now_ms() - began) / 1000
             if expected.issubset(have):
-                message = f"healed {len(expected)} candle(s) from {iso(start_ms)}"
+                message = f"healed {len(expected)} candle(s) from {utc_minute(start_ms)}"
                 self._gap_healed(stream, message, start_ms, older, took)
                 return
             if not reported:
@@ -143,7 +145,7 @@ class Healer:
                     stream.symbol,
                     stream.timeframe.value,
                     f"gap not healed: {len(expected - set(have))} candle(s) still missing"
-                    f" from {iso(start_ms)}; retrying every {RETRY_LATER_S:.0f}s",
+                    f" from {utc_minute(start_ms)}; retrying every {RETRY_LATER_S:.0f}s",
                     took,
                 )
             await asyncio.sleep(RETRY_LATER_S)
@@ -162,19 +164,19 @@ class Healer:
                 self.verified_fixes += self._apply_rest(stream, list(have.values()))
                 if opened:
                     took = (self.clock.now_ms() - began) / 1000
-                    message = f"verified candle {iso(start_ms)} (final values stored)"
+                    message = f"verified candle {utc_minute(start_ms)} (final values stored)"
                     self._gap_healed(stream, message, start_ms, 0, took)
                 return
             if not opened:
                 opened = True
                 stream.gaps_detected += 1
                 stream.gaps_open += 1
-                logger.warning("{}: could not verify candle {}", stream.key, iso(start_ms))
+                logger.warning("{}: could not verify candle {}", stream.key, utc_minute(start_ms))
                 self._incident(
                     "gap",
                     stream.symbol,
                     stream.timeframe.value,
-                    f"candle {iso(start_ms)} closed without its final values and REST does not"
+                    f"candle {utc_minute(start_ms)} closed without its final values and REST does not"
                     f" have it yet: not stored, retrying every {RETRY_LATER_S:.0f}s",
                 )
             await asyncio.sleep(RETRY_LATER_S)
@@ -204,8 +206,8 @@ class Healer:
                 logger.debug(
                     "{}: REST {}..{} gave {} candle(s)",
                     stream.key,
-                    iso(start_ms),
-                    iso(end_ms),
+                    utc_minute(start_ms),
+                    utc_minute(end_ms),
                     len(candles),
                 )
                 for c in candles:
@@ -246,13 +248,10 @@ class Healer:
         """Count a healed gap (only when no clipped older part is still missing) and record it."""
         if older:
             # Only the newest part was healed: the gap stays open until a backfill fills the rest.
-            message += f"; {older} older candle(s) before {iso(start_ms)} still missing (gap open)"
+            message += (
+                f"; {older} older candle(s) before {utc_minute(start_ms)} still missing (gap open)"
+            )
         else:
             stream.gaps_open -= 1
             stream.gaps_healed += 1
         self._incident("heal", stream.symbol, stream.timeframe.value, message, took)
-
-
-def iso(ms: int) -> str:
-    """UTC minutes of a timestamp, for messages."""
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms / 1000))

@@ -128,6 +128,7 @@ def stream_snapshot(
     points: int,
     updates_per_s: float,
     cache: ViewCache | None = None,
+    tick_size: float | None = None,
 ) -> StreamSnapshot:
     """A frozen picture of one `StreamWorker`."""
     buf = s.buffer
@@ -162,4 +163,5 @@ def stream_snapshot(
         reason=s.reason,
         recent_candles=views,
         last_error=s.last_error,
+        tick_size=tick_size,
     )

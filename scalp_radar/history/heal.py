@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.core.numfmt import count
 from scalp_radar.history.backfill import Backfiller, HealError
 from scalp_radar.history.holes import as_timeframe
 from scalp_radar.history.plan import plan_ranges
@@ -48,6 +49,8 @@ async def heal_range(
         except Exception as exc:  # already retried inside; report by name
             failed.append(f"{window.name} ({type(exc).__name__}: {exc})")
     if failed:
-        raise HealError(f"heal incomplete: {len(failed)} windows missing: " + "; ".join(failed))
+        raise HealError(
+            f"heal incomplete: {count(len(failed), 'request')} failed: " + "; ".join(failed)
+        )
     candles.sort(key=lambda c: c.timestamp)
     return candles

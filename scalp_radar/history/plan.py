@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from scalp_radar.core.models import TimeFrame
+from scalp_radar.core.numfmt import count
+from scalp_radar.core.timefmt import duration
 from scalp_radar.history.holes import align_up, as_timeframe, count_candles, find_holes
 from scalp_radar.history.types import BackfillPlan, BackfillRequest, Window
 
@@ -210,21 +212,14 @@ def describe_plan(plan: BackfillPlan) -> list[str]:
     """Human lines for a plan: per endpoint request counts, candles, ETA."""
     recent = sum(1 for w in plan.windows if w.endpoint == RECENT)
     history = plan.requests - recent
+    split = (
+        f" ({history:,} for older history, {recent:,} for the latest candles)"
+        if recent and history
+        else ""
+    )
     lines = [
-        f"plan: {plan.requests} requests ({history} history-candles, {recent} candles), "
-        f"{plan.expected_candles} candles to fetch, {plan.already_stored} already stored, "
-        f"ETA {format_duration(plan.eta_s)}"
+        f"plan: {count(plan.requests, 'request')}{split}, "
+        f"{count(plan.expected_candles, 'candle')} to fetch, {plan.already_stored:,} already stored, "
+        f"ETA {duration(plan.eta_s)}"
     ]
     return lines
-
-
-def format_duration(seconds: float | None) -> str:
-    """'1h02m', '3m05s', '12s' (or '?' when unknown)."""
-    if seconds is None:
-        return "?"
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from scalp_radar.core.numfmt import count
+from scalp_radar.core.timefmt import utc_iso_minute
+
 
 class CandleSource(Protocol):
     """What the history code uses of a ccxt (pro) exchange instance."""
@@ -49,12 +52,8 @@ class Window:
     @property
     def name(self) -> str:
         """Readable name used in reports: 'BTC/USDT:USDT 1m 2026-01-01T00:00Z..2026-01-01T03:20Z'."""
-        from datetime import UTC, datetime
-
-        def fmt(ms: int) -> str:
-            return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
-
-        return f"{self.symbol} {self.timeframe} {fmt(self.start_ms)}..{fmt(self.end_ms)}"
+        start, end = utc_iso_minute(self.start_ms), utc_iso_minute(self.end_ms)
+        return f"{self.symbol} {self.timeframe} {start}..{end}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,19 +111,21 @@ class BackfillResult:
         """One line for a CLI or a notification."""
         if self.cancelled:
             return (
-                f"cancelled after {self.windows_done}/{self.windows_total} windows, "
-                f"{self.candles_stored} candles stored; rerun to complete"
+                f"cancelled after {self.windows_done:,}/{count(self.windows_total, 'request')}, "
+                f"{count(self.candles_stored, 'candle')} stored; rerun to complete"
             )
         if self.failed_windows:
             shown = "; ".join(self.failed_windows[:5])
             more = (
                 f" (+{len(self.failed_windows) - 5} more)" if len(self.failed_windows) > 5 else ""
             )
-            return f"incomplete: {len(self.failed_windows)} windows missing: {shown}{more}"
-        done = f"complete: {self.candles_stored} candles stored in {self.elapsed_s:.1f}s"
+            failed = count(len(self.failed_windows), "request")
+            return f"incomplete: {failed} failed (candles missing): {shown}{more}"
+        done = f"complete: {count(self.candles_stored, 'candle')} stored in {self.elapsed_s:.1f}s"
         if self.forced:
-            done += f"; {self.candles_changed} stored candles changed to the exchange's values"
+            changed = count(self.candles_changed, "stored candle")
+            done += f"; {changed} changed to the exchange's values"
         if self.missing_candles:
             # Never let a short answer pass as a full history (the TUI shows only this line).
-            done += f"; {self.missing_candles} candles not available on the exchange"
+            done += f"; {count(self.missing_candles, 'candle')} not available on the exchange"
         return done

@@ -1,30 +1,53 @@
-"""The Scalp Radar Textual app: polls a SnapshotSource and hosts the screens."""
+"""The Scalp Radar Textual app: polls a SnapshotSource into reactive state and hosts the screens."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.clock import Clock
-from textual.css.query import NoMatches
-from textual.screen import ModalScreen, Screen
+from textual.reactive import reactive
+from textual.screen import Screen
 
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.core.user_state import UserState, UserStateError
+from scalp_radar.history.types import BackfillProgress, BackfillRequest
 from scalp_radar.tui.backfill_job import BackfillJob
+from scalp_radar.tui.messages import (
+    BackfillFinished,
+    BackfillMessage,
+    BackfillPlanned,
+    BackfillProgressed,
+    BackfillStarted,
+)
 from scalp_radar.tui.radar_source import RadarSource, radar_seam
 from scalp_radar.tui.radar_view import PRESET_KEYS, PRESET_TITLES
+from scalp_radar.tui.screens.backfill import (
+    BackfillCancelRequested,
+    BackfillRequested,
+    BackfillScreen,
+)
+from scalp_radar.tui.screens.confirm import ConfirmScreen
+from scalp_radar.tui.screens.detail import DetailScreen
+from scalp_radar.tui.screens.help import HelpScreen
 from scalp_radar.tui.screens.main import MainScreen
 from scalp_radar.tui.source import SnapshotSource
+from scalp_radar.tui.widgets.radar_panel import RadarPanel
 
 DEMO_SUBTITLE = "DEMO · simulated prices, not real"
 
 
-class ScalpRadarApp(App):
-    """Pulls the engine's latest immutable snapshot `refresh_hz` times a second; never per tick."""
+class ScalpRadarApp(App[None]):
+    """Pulls the engine's latest immutable snapshot `refresh_hz` times a second; never per tick.
+
+    `snapshot`, `timeframe` and `selected` are reactive: the screens watch them and bind them to
+    the widgets that show them.
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "Scalp Radar"
@@ -33,6 +56,13 @@ class ScalpRadarApp(App):
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
     ]
+
+    # always_update: the engine publishes a new object when anything changed, and comparing two
+    # snapshots field by field would cost more than showing one.
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    timeframe: reactive[str | None] = reactive(None, init=False)
+    selected: reactive[int] = reactive(0, init=False)
+    demo: reactive[bool] = reactive(False, init=False)
 
     def __init__(
         self,
@@ -53,21 +83,18 @@ class ScalpRadarApp(App):
             # A broken file is shown, never overwritten: `w` saves to it only once it is fixed.
             self.user_state = UserState(Path("/nonexistent/user-state-unreadable.json"))
             self.user_state_problem = str(exc)
-        self.demo = demo
+        self.set_reactive(ScalpRadarApp.demo, demo)
         self.refresh_hz = refresh_hz
         # A given clock means "deterministic": no animations, no blinking cursors.
         self.clock = clock or Clock()
         self.frozen = clock is not None
         if self.frozen:
             self.animation_level = "none"
-        self.timeframe: str | None = None
-        self.selected = 0
-        self.snapshot: EngineSnapshot | None = None
         self.backfill_job: BackfillJob | None = None
         self._stop_thread: threading.Thread | None = None
 
     def get_default_screen(self) -> MainScreen:
-        return MainScreen(id="main")
+        return MainScreen(self.user_state, self.radar_seam, id="main")
 
     def on_mount(self) -> None:
         self.sub_title = DEMO_SUBTITLE if self.demo else ""
@@ -76,47 +103,37 @@ class ScalpRadarApp(App):
         if self.radar_seam is not None and self.user_state.watchlist:
             self.radar_seam.set_watchlist(tuple(self.user_state.watchlist))
         self.set_interval(1 / self.refresh_hz, self.refresh_snapshot)
+        self.refresh_snapshot()
 
-    # -- polling -------------------------------------------------------------------------------
+    # -- polling (the right design for tick data: the engine never pushes per tick) -------------
 
     def refresh_snapshot(self) -> None:
-        """One tick: pull the latest snapshot and let the visible screen show it."""
+        """One tick: pull the latest snapshot; watchers show it, all in one batched repaint."""
         snapshot = self.source.snapshot()
-        self.snapshot = snapshot
-        if snapshot is not None:
-            self._fit_selection(snapshot)
+        if snapshot is None:
+            return
+        # The same object again still goes out: a throttled chart draws what it skipped.
+        with self.batch_update():
             if snapshot.connection.demo and not self.demo:
                 self.demo = True  # the engine knows best: never show simulated prices unmarked
-            problem = snapshot.connection.problem
-            sub = DEMO_SUBTITLE if self.demo else ""
-            if problem:
-                sub = f"{sub} · ✖ {problem}" if sub else f"✖ {problem}"
-            if self.sub_title != sub:
-                self.sub_title = sub
-            exchange = snapshot.connection.exchange
-            if self.title != f"Scalp Radar · {exchange}":
-                self.title = f"Scalp Radar · {exchange}"
-        if self.backfill_job is not None:
-            self.backfill_job.poll(self)
-        with self.batch_update():
-            # The top screen, and the one under a modal (it stays partly visible); screens set
-            # `ready` in on_mount, once their widgets exist. Hidden screens are not updated.
-            for screen in reversed(self.screen_stack):
-                if getattr(screen, "ready", False):
-                    try:
-                        screen.tick(snapshot)  # type: ignore[attr-defined]
-                    except NoMatches:
-                        # The timer can fire while the app tears a screen down (quit with the
-                        # backfill modal open): its widgets are gone and there is nothing to show.
-                        continue
-                if not isinstance(screen, ModalScreen):
-                    break
+            timeframes = snapshot.timeframes
+            if self.timeframe not in timeframes:
+                self.timeframe = timeframes[0] if timeframes else None
+            self.selected = min(self.selected, max(0, len(snapshot.symbols) - 1))
+            self.title = f"Scalp Radar · {snapshot.connection.exchange}"
+            self._show_sub_title(snapshot.connection.problem)
+            self.snapshot = snapshot
 
-    def _fit_selection(self, snapshot: EngineSnapshot) -> None:
-        timeframes = snapshot.timeframes
-        if self.timeframe not in timeframes:
-            self.timeframe = timeframes[0] if timeframes else None
-        self.selected = min(self.selected, max(0, len(snapshot.symbols) - 1))
+    def watch_demo(self) -> None:
+        self._show_sub_title(self.snapshot.connection.problem if self.snapshot else None)
+
+    def _show_sub_title(self, problem: str | None) -> None:
+        """DEMO marker and the connection's failure reason, in the header."""
+        sub = DEMO_SUBTITLE if self.demo else ""
+        if problem:
+            sub = f"{sub} · ✖ {problem}" if sub else f"✖ {problem}"
+        if self.sub_title != sub:
+            self.sub_title = sub
 
     @property
     def selected_symbol(self) -> str | None:
@@ -134,41 +151,38 @@ class ScalpRadarApp(App):
         tfs = self.snapshot.timeframes
         i = tfs.index(self.timeframe) if self.timeframe in tfs else -1
         self.timeframe = tfs[(i + 1) % len(tfs)]
-        self.refresh_snapshot()
 
     def action_select(self, step: int) -> None:
         """Move the radar cursor by `step` symbols (wrapping)."""
         if self.snapshot is None or not self.snapshot.symbols:
             return
         self.selected = (self.selected + step) % len(self.snapshot.symbols)
-        self.refresh_snapshot()
 
     def action_detail(self) -> None:
-        from scalp_radar.tui.screens.detail import DetailScreen
-
         if self.selected_symbol is not None:
-            self.push_screen(DetailScreen(self.selected_symbol))
+            self.push_screen(DetailScreen(self.selected_symbol, self.clock))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The candle radar's keys are off while the market radar (with its own keys) is shown.
         candle_radar_keys = action in ("select", "detail", "cycle_timeframe")
         return not (candle_radar_keys and self.screen.has_class("-universe"))
 
+    @on(RadarPanel.OpenDetail)
+    def _open_detail(self, event: RadarPanel.OpenDetail) -> None:
+        self.open_detail(event.symbol)
+
     def open_detail(self, symbol: str) -> None:
         """The candle chart when `symbol` streams candles, else its ticker detail."""
-        from scalp_radar.tui.screens.detail import DetailScreen
         from scalp_radar.tui.screens.ticker_detail import TickerDetailScreen
 
         streamed = self.snapshot is not None and symbol in self.snapshot.symbols
         if streamed:
-            self.push_screen(DetailScreen(symbol))
+            self.push_screen(DetailScreen(symbol, self.clock))
         else:
-            self.push_screen(TickerDetailScreen(symbol, self.radar_seam))
+            self.push_screen(TickerDetailScreen(symbol, self.radar_seam, self.clock))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette (ctrl+p): the radar's actions, backfill, help and quit."""
-        from scalp_radar.tui.widgets.radar_panel import RadarPanel
-
         yield from super().get_system_commands(screen)
         panels = screen.query(RadarPanel)
         if panels and screen.has_class("-universe"):
@@ -201,22 +215,132 @@ class ScalpRadarApp(App):
         yield SystemCommand("Help", "Every key and what the panes mean (?)", self.action_help)
 
     def action_help(self) -> None:
-        from scalp_radar.tui.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_backfill(self) -> None:
-        from scalp_radar.tui.screens.backfill import BackfillScreen
-
-        if self.snapshot is not None:
-            self.push_screen(BackfillScreen())
-        else:
+        if self.snapshot is None:
             self.notify("The engine has not published a snapshot yet.", severity="warning")
+        elif not isinstance(self.screen, BackfillScreen):
+            screen = BackfillScreen(
+                self.backfill_job,
+                snapshot=self.snapshot,
+                symbol=self.selected_symbol,
+                timeframe=self.timeframe,
+                clock=self.clock,
+                blink=not self.frozen,
+            )
+            self.push_screen(screen)
 
     async def action_quit(self) -> None:
+        """Quit; with a backfill running, ask first (quitting cancels it)."""
+        job = self.backfill_job
+        if job is None or not job.running:
+            self._quit_now()
+            return
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        done = job.latest.windows_done if job.latest else 0
+        total = job.plan.requests if job.plan else 0
+        question = (
+            f"A backfill is running ({done:,}/{total:,} requests).\n"
+            "Quit and cancel it? What was stored stays valid; a rerun completes it."
+        )
+
+        def answered(quit_: bool | None) -> None:
+            if quit_:
+                self._quit_now()
+
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Keep running"), answered)
+
+    def _quit_now(self) -> None:
         self.stop_source()
         self.exit()
+
+    # -- the backfill: a worker awaiting the engine's futures, telling the screens ---------------
+
+    @on(BackfillRequested)
+    def _backfill_requested(self, message: BackfillRequested) -> None:
+        self.start_backfill(message.request)
+
+    @on(BackfillCancelRequested)
+    def _cancel_requested(self) -> None:
+        self.cancel_backfill()
+
+    def action_cancel_backfill(self) -> None:
+        """`x` on the main screen: stop the running backfill (the modal has ctrl+x)."""
+        if self.backfill_job is None or not self.backfill_job.running:
+            self.notify("No backfill is running.", timeout=3)
+            return
+        self.cancel_backfill()
+
+    def start_backfill(self, request: BackfillRequest) -> BackfillJob | None:
+        """Start planning and running `request`; None while another job is still running."""
+        if self.backfill_job is not None and self.backfill_job.running:
+            return None
+        job = BackfillJob(request)
+        self.backfill_job = job
+        self.post_message(BackfillStarted(job))
+        self._run_backfill(job)
+        return job
+
+    def cancel_backfill(self) -> None:
+        """Ask the running job to stop; its (cancelled) result arrives as BackfillFinished."""
+        job = self.backfill_job
+        if job is not None and job.running and not job.cancel_requested:
+            job.cancel_requested = True
+            self.source.cancel_backfill()
+            self.post_message(BackfillProgressed(job))
+
+    @work(exclusive=True, group="backfill", exit_on_error=False)
+    async def _run_backfill(self, job: BackfillJob) -> None:
+        try:
+            job.plan = await asyncio.wrap_future(self.source.plan_backfill(job.request))
+        except Exception as exc:  # shown to the user, not raised into the UI loop
+            job.error = f"planning failed: {exc}"
+            self.post_message(BackfillFinished(job))
+            return
+        self.post_message(BackfillPlanned(job))
+        if job.cancel_requested:
+            job.error = "cancelled before any request"
+            self.post_message(BackfillFinished(job))
+            return
+
+        def progressed(progress: BackfillProgress) -> None:
+            # Engine thread: swap one reference; post_message is thread-safe.
+            job.latest = progress
+            self.post_message(BackfillProgressed(job))
+
+        try:
+            job.result = await asyncio.wrap_future(self.source.start_backfill(job.plan, progressed))
+        except Exception as exc:
+            job.error = f"backfill failed: {exc}"
+        self.post_message(BackfillFinished(job))
+
+    @on(BackfillMessage)
+    def _tell_screens(self, message: BackfillMessage) -> None:
+        """Forward each backfill message to the screens on the stack (a closed modal misses
+        nothing: it reads the job when reopened)."""
+        for screen in self.screen_stack:
+            screen.post_message(type(message)(message.job))
+
+    @on(BackfillFinished)
+    def _toast_result(self, message: BackfillFinished) -> None:
+        """A toast only when the modal is closed: over the modal it would cover its status."""
+        job = message.job
+        if isinstance(self.screen, BackfillScreen):
+            return
+        if job.error is not None:
+            self.notify(job.error, title="Backfill", severity="error", timeout=10)
+        elif job.result is not None:
+            self.notify(
+                job.result.summary(),
+                title="Backfill",
+                severity="information" if job.result.complete else "warning",
+                timeout=10,
+            )
+
+    # -- stopping ------------------------------------------------------------------------------
 
     def stop_source(self) -> None:
         """Start stopping the engine once, on a helper thread, so the terminal is given back

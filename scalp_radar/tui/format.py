@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from rich.text import Text
 
+from scalp_radar.core.numfmt import price as price
 from scalp_radar.core.snapshot import ConnectionFacts, StreamSnapshot, StreamState
+from scalp_radar.core.timefmt import clock_time as clock_time
+from scalp_radar.core.timefmt import duration as duration
 
 # Severity order used to sort streams (problems first) and to colour badges.
 STATE_RANK = {
@@ -46,19 +48,6 @@ def base(symbol: str) -> str:
     return symbol.split("/", 1)[0]
 
 
-def price(value: float | None) -> str:
-    """A price with precision that suits its magnitude."""
-    if value is None:
-        return "—"
-    if value >= 1000:
-        return f"{value:,.1f}"
-    if value >= 10:
-        return f"{value:,.2f}"
-    if value >= 1:
-        return f"{value:,.4f}"
-    return f"{value:.6g}"
-
-
 def change_pct(closes: tuple[float, ...]) -> float | None:
     """Change from the first to the last close, in percent."""
     if len(closes) < 2 or closes[0] == 0:
@@ -74,22 +63,6 @@ def change_text(pct: float | None) -> Text:
         pct = 0.0  # never show "-0.00%"
     style = "green" if pct > 0 else "red" if pct < 0 else ""
     return Text(f"{pct:+.2f}%", style=style)
-
-
-def duration(seconds: float | None) -> str:
-    """Compact duration: '0.4s', '48s', '3m05s', '2h15m', '3d04h'."""
-    if seconds is None:
-        return "—"
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def badge(stream: StreamSnapshot | None, *, compact: bool = False) -> Text:
@@ -112,11 +85,6 @@ def badge(stream: StreamSnapshot | None, *, compact: bool = False) -> Text:
         if stream.next_retry_in_s is not None:
             label += f" in {stream.next_retry_in_s:.0f}s"
     return Text(label, style=STATE_STYLE[state])
-
-
-def clock_time(ms: int) -> str:
-    """'HH:MM:SS' in UTC."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S")
 
 
 def level_bar(fraction: float, width: int) -> Text:

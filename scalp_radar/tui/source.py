@@ -46,9 +46,10 @@ class SnapshotSource(Protocol):
         """Plan a backfill without fetching anything."""
 
     def start_backfill(
-        self, req: BackfillRequest, on_progress: ProgressCallback | None
+        self, plan: BackfillPlan, on_progress: ProgressCallback | None
     ) -> concurrent.futures.Future[BackfillResult]:
-        """Run a backfill; `on_progress` may be called from another thread."""
+        """Run exactly `plan` (the one the user saw); `on_progress` may be called from another
+        thread."""
 
     def cancel_backfill(self) -> None:
         """Ask the running backfill, if any, to stop."""
@@ -79,7 +80,8 @@ class StaticSource:
     The fake backfill walks the planned windows, one every `step_s` seconds of wall time, and
     reports progress computed from the plan (not from the wall clock) so numbers are stable.
     `hold_at` stops advancing after that many windows until cancelled (for "running" screenshots);
-    windows of `failing_symbols` are reported missing in the result.
+    windows of `failing_symbols` are reported missing in the result. With a `gate`, no window
+    starts before the gate is set (a test decides when the job may end).
     """
 
     def __init__(
@@ -90,14 +92,16 @@ class StaticSource:
         step_s: float = 0.02,
         hold_at: int | None = None,
         failing_symbols: tuple[str, ...] = (),
+        gate: threading.Event | None = None,
     ) -> None:
         self._snapshot = snapshot
         self.rate_per_s = rate_per_s
         self.step_s = step_s
         self.hold_at = hold_at
         self.failing_symbols = failing_symbols
+        self.gate = gate
         self.stop_calls = 0
-        self.started: list[BackfillRequest] = []
+        self.started: list[BackfillPlan] = []
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -123,15 +127,14 @@ class StaticSource:
         return future
 
     def start_backfill(
-        self, req: BackfillRequest, on_progress: ProgressCallback | None
+        self, plan: BackfillPlan, on_progress: ProgressCallback | None
     ) -> concurrent.futures.Future[BackfillResult]:
         future: concurrent.futures.Future[BackfillResult] = concurrent.futures.Future()
         if self._thread is not None and self._thread.is_alive():
             future.set_exception(RuntimeError("a backfill is already running"))
             return future
-        self.started.append(req)
+        self.started.append(plan)
         self._cancel = threading.Event()
-        plan = self._plan(req)
         self._thread = threading.Thread(
             target=self._run, args=(plan, on_progress, future, self._cancel), daemon=True
         )
@@ -148,6 +151,8 @@ class StaticSource:
         total = len(plan.windows)
         stored = done = 0
         failed: list[str] = []
+        if self.gate is not None:
+            self.gate.wait()
         for i, window in enumerate(plan.windows):
             if self.hold_at is not None and i >= self.hold_at:
                 cancel.wait()
@@ -245,7 +250,7 @@ class EngineSource:
         return self.runner.run_coroutine(self._plan(req))
 
     async def _run(
-        self, req: BackfillRequest, on_progress: ProgressCallback | None
+        self, plan: BackfillPlan, on_progress: ProgressCallback | None
     ) -> BackfillResult:
         import asyncio
 
@@ -254,7 +259,6 @@ class EngineSource:
         cancel = asyncio.Event()
         with self._lock:
             self._cancel = cancel
-        plan = await self._plan(req)
         backfiller = Backfiller(self.runner.exchange, self.runner.db, self.runner.limiter)
         try:
             return await backfiller.run(plan, on_progress=on_progress, cancel=cancel)
@@ -264,9 +268,9 @@ class EngineSource:
                     self._cancel = None
 
     def start_backfill(
-        self, req: BackfillRequest, on_progress: ProgressCallback | None
+        self, plan: BackfillPlan, on_progress: ProgressCallback | None
     ) -> concurrent.futures.Future[BackfillResult]:
-        return self.runner.run_coroutine(self._run(req, on_progress))
+        return self.runner.run_coroutine(self._run(plan, on_progress))
 
     def cancel_backfill(self) -> None:
         with self._lock:

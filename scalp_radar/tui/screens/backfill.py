@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.clock import Clock
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from scalp_radar.core.snapshot import EngineSnapshot
+from scalp_radar.history.types import BackfillRequest
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.backfill_form import FormError, parse_request
 from scalp_radar.tui.backfill_job import BackfillJob
+from scalp_radar.tui.messages import (
+    BackfillFinished,
+    BackfillMessage,
+    BackfillPlanned,
+    BackfillProgressed,
+    BackfillStarted,
+)
+from scalp_radar.tui.screens.mirror import mirror_app_state
 from scalp_radar.tui.widgets.checks import CheckBox, CheckList
 
-if TYPE_CHECKING:
-    from scalp_radar.tui.app import ScalpRadarApp
+
+class BackfillRequested(Message):
+    """The user asked for `request` (the app starts it and answers with BackfillStarted)."""
+
+    def __init__(self, request: BackfillRequest) -> None:
+        super().__init__()
+        self.request = request
+
+
+class BackfillCancelRequested(Message):
+    """The user asked to stop the running backfill."""
 
 
 class BackfillScreen(ModalScreen[None]):
@@ -26,28 +46,46 @@ class BackfillScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("ctrl+s", "start", "Start", show=False),
+        # priority: the date fields would take ctrl+x as "cut".
+        Binding("ctrl+x", "cancel_job", "Cancel backfill", show=False, priority=True),
     ]
 
-    app: ScalpRadarApp  # type: ignore[assignment]
-    ready = False
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+
+    def __init__(
+        self,
+        job: BackfillJob | None,
+        *,
+        snapshot: EngineSnapshot,
+        symbol: str | None,
+        timeframe: str | None,
+        clock: Clock,
+        blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.job = job
+        self.set_reactive(BackfillScreen.snapshot, snapshot)
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.clock = clock
+        self.blink = blink
 
     def compose(self) -> ComposeResult:
-        app = self.app
-        snapshot = app.snapshot
+        snapshot = self.snapshot
         symbols = snapshot.symbols if snapshot else ()
         timeframes = snapshot.timeframes if snapshot else ()
         with Vertical(id="bf-box") as box:
             box.border_title = "Backfill history into the database"
-            box.border_subtitle = "tab next · space toggle · ctrl+s start · esc close"
+            box.border_subtitle = "tab next · space toggle · ^s start · ^x cancel · esc close"
             with Horizontal(id="bf-lists"):
                 symbols_list = CheckList(
-                    *((fmt.short_symbol(s), s, s == app.selected_symbol) for s in symbols),
+                    *((fmt.short_symbol(s), s, s == self.symbol) for s in symbols),
                     id="bf-symbols",
                 )
                 symbols_list.border_title = "symbols"
                 yield symbols_list
                 tf_list = CheckList(
-                    *((tf, tf, tf == app.timeframe) for tf in timeframes), id="bf-timeframes"
+                    *((tf, tf, tf == self.timeframe) for tf in timeframes), id="bf-timeframes"
                 )
                 tf_list.border_title = "timeframes"
                 yield tf_list
@@ -61,7 +99,7 @@ class BackfillScreen(ModalScreen[None]):
                 yield CheckBox("force", id="bf-force")
             yield Static("", id="bf-error")
             yield Static("", id="bf-plan")
-            yield ProgressBar(id="bf-progress", show_eta=False, clock=app.clock)
+            yield ProgressBar(id="bf-progress", show_eta=False, clock=self.clock)
             yield Static("", id="bf-status")
             with Horizontal(id="bf-buttons"):
                 yield Button("Start", id="bf-start", variant="primary")
@@ -70,41 +108,41 @@ class BackfillScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         for field in self.query(Input):
-            field.cursor_blink = not self.app.frozen
-        self.ready = True
-        self.tick(self.app.snapshot)
+            field.cursor_blink = self.blink
+        mirror_app_state(self, ("snapshot",))  # "now" for the form is the engine's clock
+        self._show_job()
 
-    # -- events --------------------------------------------------------------------------------
+    # -- the user ------------------------------------------------------------------------------
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "bf-start":
-            self.action_start()
-        elif event.button.id == "bf-cancel":
-            self.action_cancel_job()
-        elif event.button.id == "bf-close":
-            self.action_close()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    @on(Button.Pressed, "#bf-start")
+    @on(Input.Submitted)
+    def _start_pressed(self, event: Message) -> None:
         event.stop()
         self.action_start()
+
+    @on(Button.Pressed, "#bf-cancel")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_cancel_job()
+
+    @on(Button.Pressed, "#bf-close")
+    def _close_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_close()
 
     def action_close(self) -> None:
         self.dismiss(None)
 
     def action_cancel_job(self) -> None:
-        job = self.app.backfill_job
-        if job is not None and job.running:
-            job.cancel(self.app)
-            self.query_one("#bf-status", Static).update("cancelling…")
+        if self.job is not None and self.job.running:
+            self.post_message(BackfillCancelRequested())
 
     def action_start(self) -> None:
-        """Validate; on error explain inline and start nothing; else plan and run."""
-        app = self.app
-        if app.backfill_job is not None and app.backfill_job.running:
-            self._error("a backfill is already running: cancel it first")
+        """Validate; on error explain inline and start nothing; else ask the app to run it."""
+        if self.job is not None and self.job.running:
+            self._error("a backfill is already running: cancel it first (ctrl+x)")
             return
-        snapshot = app.snapshot
+        snapshot = self.snapshot
         if snapshot is None:
             self._error("no snapshot yet: the engine is still starting")
             return
@@ -122,52 +160,56 @@ class BackfillScreen(ModalScreen[None]):
             self._error(str(exc))
             return
         self._error("")
-        app.backfill_job = BackfillJob(request, app.source.plan_backfill(request))
-        app.refresh_snapshot()
+        self.post_message(BackfillRequested(request))
 
     def _error(self, message: str) -> None:
         error = self.query_one("#bf-error", Static)
         error.update(f"✖ {message}" if message else "")
         error.set_class(bool(message), "-shown")
 
-    # -- refresh -------------------------------------------------------------------------------
+    # -- the job (told by the app) ---------------------------------------------------------------
 
-    def tick(self, snapshot: EngineSnapshot | None) -> None:
-        """Show the job's plan, progress and result (called by the app's refresh timer)."""
-        job = self.app.backfill_job
+    @on(BackfillStarted)
+    @on(BackfillPlanned)
+    @on(BackfillProgressed)
+    @on(BackfillFinished)
+    def _job_changed(self, message: BackfillMessage) -> None:
+        self.job = message.job  # a new job replaces the previous one's plan, bar and result
+        self._show_job()
+
+    def _show_job(self) -> None:
+        """Show the job's plan, progress and result."""
+        job = self.job
         running = job is not None and job.running
         self.query_one("#bf-start", Button).disabled = running
-        self.query_one("#bf-cancel", Button).disabled = not running
-        self.set_class(job is not None, "-has-job")
-        if job is None:
-            return
-        plan = job.plan
-        plan_text = (
-            f"plan: {plan.requests} request{'' if plan.requests == 1 else 's'} · {plan.expected_candles:,} candles · "
-            f"ETA {fmt.duration(plan.eta_s)}"
-            if plan
-            else "planning…"
+        self.query_one("#bf-cancel", Button).disabled = not running or bool(
+            job and job.cancel_requested
         )
-        if plan and plan.already_stored:
-            plan_text += f" · {plan.already_stored:,} already stored"
-        self.query_one("#bf-plan", Static).update(plan_text)
-        bar = self.query_one(ProgressBar)
-        progress = job.latest
-        total = progress.windows_total if progress else plan.requests if plan else None
-        done = progress.windows_done if progress else 0
-        if total is not None and (bar.total != total or bar.progress != done):
-            bar.update(total=total, progress=done)
+        self.set_class(job is not None, "-has-job")
+        plan_line = self.query_one("#bf-plan", Static)
         status = self.query_one("#bf-status", Static)
+        bar = self.query_one(ProgressBar)
+        if job is None:
+            plan_line.update("")
+            status.update("")
+            return
+        plan_line.update(job.plan_text())
+        total = job.plan.requests if job.plan else None
+        done = job.latest.windows_done if job.latest else 0
+        if bar.total != total or bar.progress != done:
+            bar.update(total=total, progress=done)
+        text = job.status_text()
         if job.error is not None:
-            status.update(f"[bold red]✖ {job.error}[/]")
+            status.update(f"[bold red]{escape_markup(text)}[/]")
         elif job.result is not None:
             style = "green" if job.result.complete else "bold yellow"
-            status.update(f"[{style}]{job.result.summary()}[/]")
-        elif progress is not None:
-            status.update(
-                f"{progress.windows_done}/{progress.windows_total} windows · "
-                f"{progress.candles_stored:,} candles · {progress.candles_per_s:,.0f}/s · "
-                f"ETA {fmt.duration(progress.eta_s)}"
-            )
-        elif job.cancel_requested:
-            status.update("cancelling…")
+            status.update(f"[{style}]{escape_markup(text)}[/]")
+        else:
+            status.update(escape_markup(text))
+
+
+def escape_markup(text: str) -> str:
+    """Engine text may hold [brackets] (e.g. '[Errno 111]'): show them, never parse them."""
+    from rich.markup import escape
+
+    return escape(text)

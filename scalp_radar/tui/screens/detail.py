@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.clock import Clock
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual_plotext import PlotextPlot
 
 from scalp_radar.core.snapshot import EngineSnapshot, StreamSnapshot
 from scalp_radar.tui import format as fmt
+from scalp_radar.tui.screens.mirror import mirror_app_state, resync
 
-if TYPE_CHECKING:
-    from scalp_radar.tui.app import ScalpRadarApp
+STATE = ("snapshot", "timeframe")
 
 # PlotextPlot costs 15-60 ms per redraw: at most this often, and only while visible.
 REDRAW_EVERY_S = 1.0
 MAX_CANDLES = 120
 
 
-class DetailScreen(Screen):
+class DetailScreen(Screen[None]):
     """Candles of the selected symbol; `t` cycles the timeframe, escape goes back."""
 
     BINDINGS = [
@@ -29,12 +29,13 @@ class DetailScreen(Screen):
         Binding("t", "app.cycle_timeframe", "Timeframe"),
     ]
 
-    app: ScalpRadarApp  # type: ignore[assignment]
-    ready = False
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    timeframe: reactive[str | None] = reactive(None, init=False)
 
-    def __init__(self, symbol: str) -> None:
+    def __init__(self, symbol: str, clock: Clock) -> None:
         super().__init__()
         self.symbol = symbol
+        self.clock = clock  # the app's: frozen in tests, so the redraw throttle is testable
         self._drawn: tuple[object, ...] | None = None
         self._last_draw = float("-inf")
 
@@ -45,16 +46,25 @@ class DetailScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.ready = True
-        self.tick(self.app.snapshot, force=True)
+        mirror_app_state(self, STATE)
 
-    def tick(self, snapshot: EngineSnapshot | None, force: bool = False) -> None:
+    def on_screen_resume(self) -> None:
+        resync(self, STATE)
+
+    def watch_snapshot(self) -> None:
+        self.redraw()
+
+    def watch_timeframe(self) -> None:
+        self.redraw(force=True)
+
+    def redraw(self, force: bool = False) -> None:
         """Redraw when the stream changed, at most once per REDRAW_EVERY_S (app clock)."""
-        if snapshot is None or not self.is_current:
+        snapshot = self.snapshot
+        if snapshot is None:
             return
-        tf = self.app.timeframe
+        tf = self.timeframe
         stream = snapshot.stream(self.symbol, tf) if tf else None
-        now = self.app.clock.time
+        now = self.clock.time
         key = (
             tf,
             stream.recent_candles if stream else None,
@@ -86,7 +96,7 @@ class DetailScreen(Screen):
             return
         last = stream.last_candle
         info.update(
-            f"[b]{name}[/b]  last {fmt.price(last.close if last else None)}  "
+            f"[b]{name}[/b]  last {fmt.price(last.close if last else None, stream.tick_size)}  "
             f"chg {fmt.change_text(fmt.change_pct(stream.recent_closes)).markup}  "
             f"feed {fmt.badge(stream).markup}  buffer {stream.buffer_len}/{stream.buffer_capacity}"
         )
@@ -99,9 +109,11 @@ class DetailScreen(Screen):
                 "High": [c.high for c in candles],
                 "Low": [c.low for c in candles],
             }
-            plt.candlestick(xs, data)
+            # plotext's stubs type the x axis as date strings; it takes plain positions as well.
+            plt.candlestick(xs, data)  # type: ignore[arg-type]
             ticks = xs[:: max(1, len(xs) // 6)]
-            plt.xticks(ticks, [fmt.clock_time(candles[i].timestamp)[:5] for i in ticks])
+            labels = [fmt.clock_time(candles[i].timestamp)[:5] for i in ticks]
+            plt.xticks([float(i) for i in ticks], labels)
             plt.title(f"{name} · {len(candles)} candles (UTC)")
         elif stream.recent_closes:
             plt.plot(list(stream.recent_closes), marker="braille")

@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import DataTable, Footer, Header
 
 from scalp_radar.core.snapshot import EngineSnapshot
+from scalp_radar.core.user_state import UserState
+from scalp_radar.tui.messages import BackfillFinished, BackfillProgressed
+from scalp_radar.tui.radar_source import RadarSource
+from scalp_radar.tui.screens.fulltext import FullTextScreen
+from scalp_radar.tui.screens.mirror import mirror_app_state, resync
 from scalp_radar.tui.widgets.buffers import BuffersPane
 from scalp_radar.tui.widgets.connection import ConnectionPane
 from scalp_radar.tui.widgets.incidents import IncidentsPane
 from scalp_radar.tui.widgets.limiter import LimiterPane
 from scalp_radar.tui.widgets.radar import RadarPane
 from scalp_radar.tui.widgets.radar_panel import RadarPanel
-
-if TYPE_CHECKING:
-    from scalp_radar.tui.app import ScalpRadarApp
+from scalp_radar.tui.widgets.table import PaneTable
 
 
-class MainScreen(Screen):
-    """Everything at a glance; keys select a symbol, cycle the timeframe, open modals."""
+class MainScreen(Screen[None]):
+    """Everything at a glance; keys select a symbol, cycle the timeframe, open modals.
+
+    Tab focuses the panes in turn (arrows scroll them, enter opens a row's full text); escape
+    gives the keys back to the radar.
+    """
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    AUTO_FOCUS = ""  # nothing: the radar owns the keys until the user tabs into a pane
     BINDINGS = [
         Binding("b", "app.backfill", "Backfill"),
         Binding("t", "app.cycle_timeframe", "Timeframe"),
@@ -35,24 +42,35 @@ class MainScreen(Screen):
         Binding("j,down", "app.select(1)", "Select", key_display="j/k"),
         Binding("k,up", "app.select(-1)", "Prev", show=False),
         Binding("p", "toggle_panes", "Panes"),
+        Binding("tab", "app.focus_next", "Focus", show=False),
+        Binding("x", "app.cancel_backfill", "Cancel backfill", show=False),
+        Binding("escape", "radar", "Radar", show=False),
     ]
 
-    app: ScalpRadarApp  # type: ignore[assignment]
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    timeframe: reactive[str | None] = reactive(None, init=False)
+    selected: reactive[int] = reactive(0, init=False)
+    demo: reactive[bool] = reactive(False, init=False)
+
+    def __init__(self, user_state: UserState, radar_seam: RadarSource | None, *, id: str) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.user_state = user_state
+        self.radar_seam = radar_seam
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◎")
-        panel = RadarPanel(self.app.user_state, self.app.radar_seam, id="radar-panel")
+        panel = RadarPanel(self.user_state, self.radar_seam, id="radar-panel")
         panel.disabled = True  # until a snapshot with a universe arrives
         yield panel
-        yield RadarPane(id="radar")
+        yield RadarPane(id="radar").data_bind(
+            MainScreen.snapshot, MainScreen.timeframe, MainScreen.selected, MainScreen.demo
+        )
         with Container(id="body"):
-            yield BuffersPane()
-            yield LimiterPane()
-            yield ConnectionPane()
-            yield IncidentsPane()
+            yield BuffersPane().data_bind(MainScreen.snapshot)
+            yield LimiterPane().data_bind(MainScreen.snapshot)
+            yield ConnectionPane().data_bind(MainScreen.snapshot)
+            yield IncidentsPane().data_bind(MainScreen.snapshot)
         yield Footer()
-
-    ready = False
 
     def action_toggle_panes(self) -> None:
         """Cycle the status panes under the market radar: connection + incidents, then buffers +
@@ -70,25 +88,11 @@ class MainScreen(Screen):
         # Panes only fold away when the market radar is there to take their space.
         return action != "toggle_panes" or self.has_class("-universe")
 
-    @on(RadarPanel.OpenDetail)
-    def _open_detail(self, event: RadarPanel.OpenDetail) -> None:
-        self.app.open_detail(event.symbol)
-
-    _shown: tuple[object, ...] | None = None
-
     def on_mount(self) -> None:
-        self.ready = True
-        self.app.refresh_snapshot()
+        mirror_app_state(self)
 
-    def tick(self, snapshot: EngineSnapshot | None) -> None:
-        """Show `snapshot`; called by the app's refresh timer inside batch_update()."""
-        app = self.app
-        # The engine publishes a new object when anything changed: skip identical ticks.
-        shown = (snapshot, app.timeframe, app.selected, app.demo)
-        if self._shown is not None and all(a is b for a, b in zip(shown, self._shown, strict=True)):
-            return
-        self._shown = shown
-        # With a universe running, the market radar replaces the watchlist's candle radar.
+    def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
+        """With a universe running, the market radar replaces the watchlist's candle radar."""
         universe_on = snapshot is not None and snapshot.universe.mode != "off"
         if universe_on != self.has_class("-universe"):
             self.set_class(universe_on, "-universe")
@@ -97,12 +101,33 @@ class MainScreen(Screen):
             if universe_on:
                 panel.market.focus()
         if snapshot is not None and universe_on:
-            self.query_one(RadarPanel).show(snapshot, app.demo)
-        else:
-            self.query_one(RadarPane).show(snapshot, app.timeframe, app.selected, app.demo)
-        if snapshot is None:
-            return
-        self.query_one(BuffersPane).show(snapshot)
-        self.query_one(LimiterPane).show(snapshot)
-        self.query_one(ConnectionPane).show(snapshot)
-        self.query_one(IncidentsPane).show(snapshot)
+            self.query_one(RadarPanel).show(snapshot, self.demo)
+
+    def on_screen_resume(self) -> None:
+        resync(self)
+
+    def action_radar(self) -> None:
+        """Leave the panes: j/k/enter act on the radar again."""
+        self.set_focus(None)
+
+    # -- full text of a row the pane had to cut ----------------------------------------------------
+
+    @on(DataTable.RowSelected, "#incidents")
+    @on(DataTable.RowSelected, "#connection")
+    @on(DataTable.RowSelected, "#buffers")
+    @on(DataTable.RowSelected, "#limiter")
+    def _open_row(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        pane = event.data_table
+        if isinstance(pane, PaneTable) and event.row_key.value is not None:
+            title, text = pane.details(event.row_key.value)
+            self.app.push_screen(FullTextScreen(title, text))
+
+    # -- the backfill's progress, in the radar's subtitle while it runs -------------------------
+
+    @on(BackfillProgressed)
+    @on(BackfillFinished)
+    def _backfill_changed(self, message: BackfillProgressed | BackfillFinished) -> None:
+        self.query_one(RadarPane).backfill_text = (
+            f"backfill {message.job.progress_text()}" if message.job.running else ""
+        )

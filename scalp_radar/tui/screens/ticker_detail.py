@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.clock import Clock
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual_plotext import PlotextPlot
@@ -14,9 +14,7 @@ from textual_plotext import PlotextPlot
 from scalp_radar.core.snapshot import EngineSnapshot, TickerRow
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.radar_source import RadarSource
-
-if TYPE_CHECKING:
-    from scalp_radar.tui.app import ScalpRadarApp
+from scalp_radar.tui.screens.mirror import mirror_app_state
 
 REDRAW_EVERY_S = 1.0  # plotext costs tens of ms per draw
 
@@ -54,12 +52,12 @@ class TickerDetailScreen(Screen):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
-    app: ScalpRadarApp
-    ready = False
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
 
-    def __init__(self, symbol: str, seam: RadarSource | None) -> None:
+    def __init__(self, symbol: str, seam: RadarSource | None, clock: Clock) -> None:
         super().__init__()
         self.symbol = symbol
+        self.clock = clock
         self.seam = seam
         self.pinned = False
         self._shown: tuple[object, ...] | None = None
@@ -73,8 +71,11 @@ class TickerDetailScreen(Screen):
 
     def on_mount(self) -> None:
         self.pinned = self.seam.pin(self.symbol) if self.seam is not None else False
-        self.ready = True
-        self.tick(self.app.snapshot, force=True)
+        mirror_app_state(self, ("snapshot",))
+        self.tick(self.snapshot, force=True)
+
+    def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
+        self.tick(snapshot)
 
     def on_unmount(self) -> None:
         if self.seam is not None:
@@ -91,7 +92,7 @@ class TickerDetailScreen(Screen):
         self.query_one("#ticker-info", Static).update(
             ticker_text(row, snapshot.taken_at_ms, self.pinned)
         )
-        now = self.app.clock.time
+        now = self.clock.time
         if not force and now - self._last_draw < REDRAW_EVERY_S:
             return
         self._last_draw = now

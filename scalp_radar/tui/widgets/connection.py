@@ -6,7 +6,8 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.text import Text
 
-from scalp_radar.core.snapshot import EngineSnapshot
+from scalp_radar.core import timefmt
+from scalp_radar.core.snapshot import EngineSnapshot, StreamSnapshot
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.widgets.table import Cell, PaneTable
 
@@ -24,10 +25,12 @@ class ConnectionPane(PaneTable):
             ("why", "why", None),
         ]
         super().__init__("Connection", cols, id=id)
+        self._streams: dict[str, StreamSnapshot] = {}
 
     def show(self, snapshot: EngineSnapshot) -> None:
         index = {s.key: i for i, s in enumerate(snapshot.streams)}
         streams = sorted(snapshot.streams, key=lambda s: (fmt.STATE_RANK[s.state], index[s.key]))
+        self._streams = {s.key: s for s in streams}
         rows: dict[str, dict[str, Cell]] = {}
         for s in streams:
             rows[s.key] = {
@@ -43,7 +46,6 @@ class ConnectionPane(PaneTable):
         self.sync_rows(rows)
         c = snapshot.connection
         live = sum(1 for s in snapshot.streams if s.state.value == "live")
-        offset = "—" if c.clock_offset_ms is None else f"{c.clock_offset_ms:+.0f}ms"
         ws = "" if c.websocket_enabled else " · ws off"
         db = "" if c.database_ok else " · [bold red]db down[/]"
         total = sum(s.updates_per_s for s in snapshot.streams)
@@ -53,6 +55,31 @@ class ConnectionPane(PaneTable):
         self.border_title = title
         faults = fmt.fault_counts(c)
         self.border_subtitle = (
-            f"up {fmt.duration(c.uptime_s)} · rc {c.reconnects} · clk {offset}{ws}{db}"
+            f"up {fmt.duration(c.uptime_s)} · rc {c.reconnects} · clk {timefmt.offset_ms(c.clock_offset_ms)}{ws}{db}"
             + (f" · [yellow]{faults}[/]" if faults else "")
         )
+
+    def details(self, row_key: str) -> tuple[str, str]:
+        """Everything known about one stream, reason and last error in full."""
+        s = self._streams.get(row_key)
+        if s is None:
+            return super().details(row_key)
+        lines = [
+            f"state:       {fmt.badge(s).plain}",
+            f"last update: {timefmt.duration(s.last_update_age_s)} ago",
+            f"updates/s:   {s.updates_per_s:.1f}",
+            f"reconnects:  {s.reconnects}",
+        ]
+        if s.attempt:
+            lines.append(f"attempt:     {s.attempt}")
+        if s.next_retry_in_s is not None:
+            lines.append(f"next try in: {timefmt.duration(s.next_retry_in_s)}")
+        lines.append(f"buffer:      {s.buffer_len}/{s.buffer_capacity} candles")
+        lines.append(
+            f"gaps:        {s.gaps_detected} found, {s.gaps_healed} healed, {s.gaps_open} open"
+        )
+        if s.reason:
+            lines += ["", f"reason: {s.reason}"]
+        if s.last_error and s.last_error != s.reason:
+            lines += ["", f"last error: {s.last_error}"]
+        return f"Stream {s.key}", "\n".join(lines)

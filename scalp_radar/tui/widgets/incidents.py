@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from scalp_radar.core import timefmt
 from scalp_radar.core.snapshot import EngineSnapshot, Incident
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.widgets.table import Cell, PaneTable
@@ -28,6 +29,7 @@ class IncidentsPane(PaneTable):
         cols = [("at", "UTC", 8), ("kind", "kind", 6), ("what", "what", None)]
         super().__init__("Incidents", cols, id=id)
         self._shown: tuple[Incident, ...] | None = None
+        self._by_key: dict[str, Incident] = {}
 
     def show(self, snapshot: EngineSnapshot) -> None:
         incidents = snapshot.incidents[:MAX_ROWS]
@@ -35,6 +37,7 @@ class IncidentsPane(PaneTable):
             return
         self._shown = incidents
         rows: dict[str, dict[str, Cell]] = {}
+        self._by_key = {f"{inc.at_ms}-{i}": inc for i, inc in enumerate(incidents)}
         for i, inc in enumerate(incidents):
             where = (
                 f"{fmt.base(inc.symbol)} {inc.timeframe or ''}".strip() + " " if inc.symbol else ""
@@ -46,3 +49,16 @@ class IncidentsPane(PaneTable):
             }
         self.sync_rows(rows)
         self.border_title = f"Incidents ({len(snapshot.incidents)})"
+
+    def details(self, row_key: str) -> tuple[str, str]:
+        """The whole incident: when, what kind, where, the full message, how long."""
+        inc = self._by_key.get(row_key)
+        if inc is None:
+            return super().details(row_key)
+        where = f"{inc.symbol or 'all streams'} {inc.timeframe or ''}".strip()
+        lines = [f"at:    {timefmt.utc_minute(inc.at_ms)}:{timefmt.clock_time(inc.at_ms)[-2:]} UTC"]
+        lines += [f"kind:  {inc.kind}", f"where: {where}"]
+        if inc.duration_s is not None:
+            lines.append(f"took:  {timefmt.duration(inc.duration_s)}")
+        lines += ["", inc.message]
+        return f"Incident · {inc.kind}", "\n".join(lines)

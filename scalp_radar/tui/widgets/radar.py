@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
 from scalp_radar.core.snapshot import EngineSnapshot, StreamSnapshot
@@ -45,17 +46,14 @@ class RadarRow(Horizontal):
         if not self._ready:
             self._pending = (stream, selected)
             return
-        if selected and not self.has_class("-selected"):
-            self.call_after_refresh(
-                self.scroll_visible, animate=False
-            )  # many symbols: keep it in view
         self.set_class(selected, "-selected")
         self._set("mark", "▶ " if selected else "  ", self.query_one(".mark", Static).update)
         closes = stream.recent_closes if stream else ()
         last = stream.last_candle.close if stream and stream.last_candle else None
         if last is None and closes:
             last = closes[-1]
-        self._set("price", fmt.price(last), self.query_one(".price", Static).update)
+        tick = stream.tick_size if stream else None
+        self._set("price", fmt.price(last, tick), self.query_one(".price", Static).update)
         self._set(
             "chg", fmt.change_text(fmt.change_pct(closes)), self.query_one(".chg", Static).update
         )
@@ -67,7 +65,13 @@ class RadarRow(Horizontal):
 
 
 class RadarPane(Vertical):
-    """Every symbol of the snapshot, in config order; `show` rebuilds rows only if symbols change."""
+    """Every symbol of the snapshot, in config order; rows are rebuilt only if symbols change."""
+
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    timeframe: reactive[str | None] = reactive(None, init=False)
+    selected: reactive[int] = reactive(0, init=False)
+    demo: reactive[bool] = reactive(False, init=False)
+    backfill_text: reactive[str] = reactive("", init=False)
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
@@ -85,10 +89,25 @@ class RadarPane(Vertical):
         with VerticalScroll(id="radar-rows", can_focus=False):
             yield Static("waiting for the engine's first snapshot…", classes="radar-empty")
 
-    def show(
-        self, snapshot: EngineSnapshot | None, timeframe: str | None, selected: int, demo: bool
-    ) -> None:
+    # Any of the bound values changing redraws (cells repaint only where the text changed).
+    def watch_snapshot(self) -> None:
+        self._show()
+
+    def watch_timeframe(self) -> None:
+        self._show()
+
+    def watch_selected(self) -> None:
+        self._show()
+
+    def watch_demo(self) -> None:
+        self._show()
+
+    def watch_backfill_text(self) -> None:
+        self._show()
+
+    def _show(self) -> None:
         """Update every row for the selected timeframe."""
+        snapshot, timeframe, demo = self.snapshot, self.timeframe, self.demo
         title = f"Radar · {timeframe or '—'}"
         self.border_title = f"{title} · [reverse bold] DEMO [/]" if demo else title
         if snapshot is None:
@@ -103,8 +122,21 @@ class RadarPane(Vertical):
         for i, row in enumerate(self.query(RadarRow)):
             stream = snapshot.stream(row.symbol, timeframe) if timeframe else None
             points = max(points, len(stream.recent_closes) if stream else 0)
-            row.show(stream, i == selected)
-            if i == selected and stream is not None and (reason := fmt.why_down(stream)):
+            row.show(stream, i == self.selected)
+            if i == self.selected and stream is not None and (reason := fmt.why_down(stream)):
                 why = f"[bold red]▶ {escape(stream.key)}: {escape(reason)}[/]"
         # The selected stream's reason when it is down, else what the change column measures.
-        self.border_subtitle = why or (f"chg over last {points} × {timeframe}" if points else "")
+        parts = [why] if why else ([f"chg over last {points} × {timeframe}"] if points else [])
+        if self.backfill_text:
+            parts.append(self.backfill_text)
+        self.border_subtitle = " · ".join(parts)
+        # Scroll once the layout is settled, to the row selected *then*: a burst of j/k queues
+        # many of these, and each one reads the current selection, so the last one wins.
+        self.call_after_refresh(self._keep_selected_in_view)
+
+    def _keep_selected_in_view(self) -> None:
+        rows = list(self.query(RadarRow))
+        if 0 <= self.selected < len(rows):
+            self.query_one("#radar-rows", VerticalScroll).scroll_to_widget(
+                rows[self.selected], animate=False, immediate=True
+            )
