@@ -115,6 +115,36 @@ async def test_raw_rows_duplicates_out_of_order_and_invalid_are_counted_and_drop
     assert keys == [t0 + i * step for i in range(5)]
 
 
+def test_a_replayed_frame_is_one_duplicate_whether_or_not_the_engine_reads_it_twice():
+    """Regression: on a loaded machine the engine read a replayed frame's rows on its own
+    after the frame inspector had counted the replay, so one duplicate push showed as 2."""
+    cfg = make_config([BTC], ["1m"], heal_gaps=False)
+    eng = DataEngine(cfg, None, RateLimiter.from_exchange_config(cfg.exchange), verify_closes=False)
+    s = eng.streams[0]
+    step = 60_000
+    t0 = 1_700_000_000_000 - 1_700_000_000_000 % step
+
+    def row(i: int, c: float = 100.5) -> list:
+        return [t0 + i * step, 100.0, 101.0, 99.0, c, 10.0]
+
+    s.ingest([row(i) for i in range(3)], resync=True)  # closed 0, 1; forming 2
+    # A push carries the candle that just closed and the new forming one.
+    frame = [row(2, c=100.7), row(3)]
+    # Replay merged into the read of the original frame: the inspector alone counts it.
+    s.ingest(frame)
+    s.count_silent_frame("duplicate")
+    assert s.duplicates_dropped == 1
+    # Replay read on its own (the engine woke between the two frames): still one more.
+    frame = [row(3, c=100.9), row(4)]
+    s.ingest(frame)
+    s.count_silent_frame("duplicate")
+    s.ingest(frame)
+    assert s.duplicates_dropped == 2
+    # A later duplicate the inspector did not see is still counted.
+    s.ingest(frame)
+    assert s.duplicates_dropped == 3
+
+
 async def test_callbacks_sync_async_and_raising_and_get_data(tmp_path):
     cfg = make_config([BTC], ["1m", "5m"])
     sync_seen: list[Candle] = []

@@ -74,6 +74,11 @@ async def test_websocket_closes_equal_the_truth(sim) -> None:
         forming = cache[-1][0]
         closed = [r for r in cache if r[0] < forming]
         assert closed == sim.truth("ETH/USDT:USDT", "1m", closed[0][0], forming)
+        # The 5m channel pushes on its own: the 1m stream reaching a new 5m window does not
+        # mean the 5m close has arrived yet. Wait for the 5m push that opens that window.
+        window = forming - forming % 300_000
+        while ex.ohlcvs["ETH/USDT:USDT"]["5m"][-1][0] < window:
+            await ex.watch_ohlcv("ETH/USDT:USDT", "5m")
         five = list(ex.ohlcvs["ETH/USDT:USDT"]["5m"])
         five_closed = [r for r in five if r[0] + 300_000 <= forming]
         assert five_closed == sim.truth("ETH/USDT:USDT", "5m", five_closed[0][0], forming)

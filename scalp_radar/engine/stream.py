@@ -111,6 +111,9 @@ class StreamWorker:
         self.raw_rows = 0
         self.invalid_dropped = 0
         self.duplicates_dropped = 0
+        # A replayed frame already counted by the frame inspector; if the engine reads the
+        # replay on its own, the buffer sees the same rows again: one fault, counted once.
+        self._replay_counted = False
         self.out_of_order_dropped = 0
         self.corrections = 0
         self.gaps_detected = 0
@@ -292,7 +295,7 @@ class StreamWorker:
             seen.add(candle.timestamp)
             outcome = result.outcome
             if outcome is Outcome.DUPLICATE:
-                if not resync:
+                if not resync and not self._replay_counted:
                     self.duplicates_dropped += 1
                 continue
             if outcome is Outcome.OUT_OF_ORDER:
@@ -312,6 +315,8 @@ class StreamWorker:
             elif outcome is Outcome.CORRECTED:
                 self.corrections += 1
                 corrected.extend(result.closed)
+        # The replay's rows come in this batch or never (merged into an earlier read).
+        self._replay_counted = False
         if accepted:
             self.last_update_ms = host.clock.now_ms()
         if resync and (closed or corrected) and self.buffer.closed:
@@ -328,6 +333,7 @@ class StreamWorker:
         """Count a frame ccxt merged without showing it: "duplicate" or "late" (out of order)."""
         if what == "duplicate":
             self.duplicates_dropped += 1
+            self._replay_counted = True
         else:
             self.out_of_order_dropped += 1
 
