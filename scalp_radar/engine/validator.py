@@ -93,19 +93,22 @@ class DataValidator:
             why = _check_values(ts, o, h, low, c, v, tf)
             if why is not None:
                 return None, why
-            try:
-                candle = Candle(
-                    symbol=symbol,
-                    timeframe=tf,
-                    timestamp=ts,
-                    open=o,
-                    high=h,
-                    low=low,
-                    close=c,
-                    volume=v,
-                )
-            except ValueError as exc:  # pydantic's ValidationError is a ValueError
-                return None, str(exc).splitlines()[0]
+            if not symbol:
+                return None, "empty symbol"
+            # Every rule of `Candle` was just checked (finite, aligned, positive, OHLC order):
+            # built without pydantic validating it a second time (this runs for every update).
+            candle = Candle.model_construct(
+                symbol=symbol,
+                timeframe=tf,
+                timestamp=ts,
+                open=o,
+                high=h,
+                low=low,
+                close=c,
+                volume=v,
+                vwap=None,
+                mark_price=None,
+            )
         if candle.high < candle.low:
             return None, f"high {candle.high} below low {candle.low}"
         if now_ms is not None and candle.timestamp > candle.timeframe.align(now_ms):
