@@ -64,6 +64,9 @@ CandleCallback = Callable[[Candle], Any]
 # simulator may run 60 times faster), then every CLOCK_CHECK_S.
 CLOCK_FIRST_CHECKS_S = (0.0, 5.0)
 CLOCK_CHECK_S = 300.0
+# Candle sockets' share of Bitget's per-IP limits (300 new per 5 min, 100 open).
+CANDLE_NEW_PER_5MIN = 50
+CANDLE_MAX_OPEN = 20
 HOT_CHECK_S = 5.0  # how often the movers ranking may promote or demote hot symbols
 
 
@@ -104,11 +107,11 @@ class DataEngine:
         self.problem = ConnectionProblem(self.incident, self.clock)
         ws = config.exchange.websocket
         self.websocket_enabled = config.secrets.enable_websocket
-        # One per-IP connection gate for every socket: the ticker shards' when the radar runs.
-        self.gate = gate or (
-            universe.pool.gate
-            if universe is not None
-            else ConnectionGate(spacing_s=ws.dial_spacing_s)
+        # Candle sockets get their own gate (the ticker shards' class), so a start-up queue of
+        # ticker dials never delays the watchlist's candles; its caps keep the two gates' sum
+        # inside Bitget's per-IP limits (ticker gate <= 250 new / 40 open by default).
+        self.gate = gate or ConnectionGate(
+            spacing_s=ws.dial_spacing_s, max_new=CANDLE_NEW_PER_5MIN, max_open=CANDLE_MAX_OPEN
         )
         # The top movers get candle streams (issue 12 item 4), with hysteresis against flapping.
         self.hot = HotSet(config.universe.hot_count)
