@@ -193,3 +193,27 @@ async def test_backfill_finished_message_is_posted_once():
     assert len(finished) == 3  # the worker's one, then one copy for each of the two screens
     job = finished[0].job
     assert job.result is not None and job.result.complete
+
+
+def _shown(widget: Input) -> str:
+    """The text an Input really shows on screen (its content line, without the border)."""
+    return widget.render_line(0).text
+
+
+async def test_period_boxes_show_every_character_typed():
+    # Regression: `365` showed `5` and the date boxes cut the first digit (padding + cursor cell).
+    app, _ = static_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("b")
+        screen = app.screen
+        for box_id, text in (
+            ("#bf-days", "365"),
+            ("#bf-from", "2026-11-20"),
+            ("#bf-to", "2026-11-21"),
+        ):
+            box = screen.query_one(box_id, Input)
+            box.value = ""
+            box.focus()
+            await pilot.press(*text)
+            await pilot.pause()
+            assert text in _shown(box), (box_id, _shown(box))
