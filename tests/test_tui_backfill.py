@@ -35,8 +35,8 @@ def test_parse_days_and_ranges():
     assert req.until_ms - req.since_ms == 2 * DAY  # 'to' includes its whole day
     req = parse_request(["X"], ["1h"], "", "2026-11-24 06:00", "", False, now_ms=TAKEN_AT_MS)
     assert req.until_ms == TAKEN_AT_MS and req.until_ms - req.since_ms == 6 * 3_600_000
-    req = parse_request(["X"], ["1h"], "", "2026-11-20", "2027-01-01", False, now_ms=TAKEN_AT_MS)
-    assert req.until_ms == TAKEN_AT_MS  # capped at now
+    req = parse_request(["X"], ["1h"], "", "2026-11-20", "2026-11-24", False, now_ms=TAKEN_AT_MS)
+    assert req.until_ms == TAKEN_AT_MS  # today's 'to' ends now (a later 'to' is refused)
 
 
 def test_parse_rejects_with_one_line_naming_the_field():
@@ -47,6 +47,7 @@ def test_parse_rejects_with_one_line_naming_the_field():
         ((["X"], ["1m"], "99999", "", ""), "days:"),
         ((["X"], ["1m"], "", "", "2026-11-01"), "from: expected a start date"),
         ((["X"], ["1m"], "", "yesterday", ""), "from: expected a UTC date"),
+        ((["X"], ["1m"], "", "2026-11-20", "2027-01-01"), "to: 2027-01-01 is in the future"),
     ]
     for args, prefix in bad:
         try:
@@ -91,6 +92,8 @@ async def test_invalid_input_is_explained_inline_and_starts_nothing():
             ("", "2026-13-01", "", "from: expected a UTC date"),
             ("", "2026-11-20", "2026-11-10", "to: expected a date after from"),
             ("", "2027-01-01", "", "is not in the past"),
+            # Regression: a future 'to' was clamped to now silently (the CLI refuses the future).
+            ("", "2026-11-20", "2027-01-01", "to: 2027-01-01 is in the future"),
         ]
         for days, since, until, expected in cases:
             await _start_with(pilot, days, since, until)

@@ -32,7 +32,8 @@ def parse_request(
     force: bool,
     now_ms: int,
 ) -> BackfillRequest:
-    """Validate the form; days and a date range are alternatives ('to' is inclusive, capped at now)."""
+    """Validate the form; days and a date range are alternatives ('to' is inclusive; today's
+    'to' ends now, a later one is refused like the CLI refuses a future --since)."""
     if not symbols:
         raise FormError("symbols: select at least one symbol (space toggles)")
     if not timeframes:
@@ -47,6 +48,8 @@ def parse_request(
             raise FormError("from: expected a start date YYYY-MM-DD when 'to' is given")
         start = _parse_date("from", since)
         end = _parse_date("to", until) if until else None
+        if end is not None and end.timestamp() * 1000 > now_ms:
+            raise FormError(f"to: {until} is in the future")
         if end is not None and len(until) == 10:
             end += timedelta(days=1)  # a bare 'to' date includes that whole day
         since_ms = int(start.timestamp() * 1000)
