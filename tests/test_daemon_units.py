@@ -213,3 +213,20 @@ def test_uptime_reads_in_its_largest_unit():
         "2 h",
         "3 d",
     ]
+
+
+def test_a_fast_demo_clock_needs_its_own_database(tmp_path):
+    """Regression: `--demo --sim-speed 60` wrote fast-clock candles into the shared demo db."""
+    from tests.daemon_support import run_cli
+
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    out = run_cli("--headless", "--demo", "--sim-speed", "60", cwd=tmp_path, env=env, timeout=20)
+    assert out.returncode == 2, out.stderr[-500:]
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "--sim-speed" in lines[0] and "--db PATH" in lines[0]
+    assert not list(tmp_path.rglob("*.db"))
+    remote = run_cli(
+        "--headless", "--sim-url", "http://127.0.0.1:9", "--sim-speed", "60", "--db",
+        str(tmp_path / "x.db"), cwd=tmp_path, env=env, timeout=20,
+    )  # fmt: skip
+    assert remote.returncode == 2 and "embedded --demo simulator only" in remote.stderr

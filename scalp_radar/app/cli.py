@@ -564,8 +564,29 @@ def with_universe(args: argparse.Namespace, ctx: RunContext) -> RunContext:
     return replace(ctx, config=apply_universe_override(ctx.config, args.universe))
 
 
+def _check_sim_speed(args: argparse.Namespace, ctx: RunContext) -> None:
+    """--sim-speed drives the embedded simulator only, and a fast clock needs its own --db.
+
+    A fast simulated clock writes candles ahead of real time: in the shared demo database they
+    would pass for the live demo timeline's (the database is named by the simulated history).
+    """
+    if args.sim_speed == 1.0:
+        return
+    if ctx.sim_url is not None or not ctx.demo:
+        raise UsageError(
+            "--sim-speed: applies to the embedded --demo simulator only "
+            "(a simulator at --sim-url has its own --speed)"
+        )
+    if args.db is None:
+        raise UsageError(
+            f"--sim-speed: a simulated clock at x{args.sim_speed:g} writes candles ahead of "
+            "real time; give it its own database with --db PATH"
+        )
+
+
 def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
     """No command: the dashboard, or the headless engine with --headless."""
+    _check_sim_speed(args, ctx)
     ctx = with_universe(args, ctx)
     if args.headless:
         from scalp_radar.app.daemon import DaemonOptions
