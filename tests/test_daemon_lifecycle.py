@@ -182,3 +182,33 @@ def test_systemd_notifications_and_degraded_status_when_the_exchange_dies():
         if sim.poll() is None:
             sim.kill()
         notify.close()
+
+
+def test_status_demo_finds_the_demo_daemon_by_its_database():
+    """No --db, no --socket: both sides derive the socket from the database the options select."""
+    base = short_dir()
+    env = {
+        "XDG_DATA_HOME": str(base / "data"),
+        "XDG_STATE_HOME": str(base / "state"),
+        "XDG_RUNTIME_DIR": str(base / "run"),
+    }
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "scalp_radar.app.cli", "--headless", "--demo"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=base,
+        env=cli_env(env),
+    )
+    try:
+        demo = wait_for(
+            "the demo daemon",
+            lambda: (r := run_cli("status", "--demo", cwd=base, env=env)).returncode == 0 and r,
+            60,
+        )
+        assert f"socket: {base / 'run' / 'scalp-radar'}" in demo.stdout
+        assert "DEMO" in demo.stdout
+        real = run_cli("status", cwd=base, env=env)  # the real database has no daemon
+        assert real.returncode == 2 and "no daemon for" in real.stdout
+    finally:
+        daemon.terminate()
+        daemon.wait(20)

@@ -230,3 +230,20 @@ def test_a_fast_demo_clock_needs_its_own_database(tmp_path):
         str(tmp_path / "x.db"), cwd=tmp_path, env=env, timeout=20,
     )  # fmt: skip
     assert remote.returncode == 2 and "embedded --demo simulator only" in remote.stderr
+
+
+def test_the_socket_path_is_the_same_before_and_after_the_daemon_creates_its_directory(
+    tmp_path, monkeypatch
+):
+    """Regression: the runtime dir was created 0755, failed the XDG check (0700) afterwards, and
+    later processes looked for the socket elsewhere."""
+    import stat as stat_module
+
+    from scalp_radar.core.daemon_paths import private_socket_dir
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run" / "user"))
+    before = socket_path_for(tmp_path / "a.db")
+    private_socket_dir(before)
+    assert socket_path_for(tmp_path / "a.db") == before
+    for directory in (tmp_path / "run", tmp_path / "run" / "user", before.parent):
+        assert stat_module.S_IMODE(directory.stat().st_mode) == 0o700, directory

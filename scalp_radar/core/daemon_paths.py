@@ -56,7 +56,11 @@ def private_socket_dir(path: Path) -> Path:
     """Create the socket's directory with mode 0700 (tighten it if we own it); refuse others'."""
     directory = path.parent
     try:
-        directory.mkdir(mode=SOCKET_DIR_MODE, parents=True, exist_ok=True)
+        # Every missing ancestor 0700 too (mkdir(parents=True) would make them 0755): a runtime
+        # dir we create must pass the XDG check (0700), or the next process, finding it wider,
+        # would fall back to another directory and never find this socket.
+        for missing in reversed([d for d in (directory, *directory.parents) if not d.exists()]):
+            missing.mkdir(mode=SOCKET_DIR_MODE, exist_ok=True)
         info = directory.stat()
     except OSError as exc:
         raise SocketPathError(
