@@ -89,8 +89,8 @@ class Daemon:
                     str(self.db),
                     "--socket",
                     str(self.socket),
-                    "--sim-speed",
-                    "60",
+                    # The embedded simulator in fast-forward; a --sim-url one has its own speed.
+                    *(() if "--sim-url" in self.args else ("--sim-speed", "60")),
                     "--status-interval",
                     "1",
                     "--log-dir",
