@@ -193,3 +193,25 @@ def test_cli_backfill_and_repair_run_on_the_daemon(daemon):
     )  # fmt: skip
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "NOPE/USDT:USDT not listed" in bad.stderr
+
+
+def test_the_radar_over_the_wire_universe_sparklines_and_watchlist(daemon):
+    from scalp_radar.tui.radar_source import radar_seam
+
+    viewer = _viewer(daemon)
+    try:
+        assert radar_seam(viewer) is viewer  # the dashboard finds the radar's seams on it
+        rows = wait_for(
+            "the universe's rows",
+            lambda: (s := viewer.snapshot()) is not None and s.universe.rows,
+        )
+        symbol = rows[0].symbol
+        assert viewer.sparkline(symbol, 30) == ()  # asked now, fetched after the next snapshot
+        spark = wait_for("a sparkline from the daemon", lambda: viewer.sparkline(symbol, 30))
+        assert 0 < len(spark) <= 30 and all(x > 0 for x in spark)
+        assert viewer.set_watchlist((symbol,)) == "sent to the daemon"
+        note = wait_for("the daemon's watchlist answer", lambda: viewer.watchlist_note)
+        assert "tracked" in note or "adding" in note
+        assert viewer.pin(symbol) is False
+    finally:
+        viewer.stop()

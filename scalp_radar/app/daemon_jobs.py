@@ -29,6 +29,9 @@ from scalp_radar.history.backfill import Backfiller, plan_backfill
 from scalp_radar.history.types import BackfillPlan, BackfillProgress, BackfillResult
 
 PROGRESS_HZ = 10.0
+# Bounds on one sparkline request (a screenful of rows, a sparkline's width).
+MAX_SPARK_SYMBOLS = 200
+MAX_SPARK_POINTS = 240
 MARKET_DATA = "market_data"
 
 
@@ -45,10 +48,35 @@ class DaemonJobs:
         self._cancels: dict[tuple[int, int], asyncio.Event] = {}
 
     def __call__(self, server: DaemonServer, viewer: Viewer, message: wire.ClientMessage) -> None:
+        if isinstance(message, wire.SetWatchlist | wire.SparklineRequest):
+            # The universe allows both from any thread: answer here, not behind the engine.
+            self._radar(server, viewer, message)
+            return
         if self.engine_loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):  # the engine's loop is shutting down
             self.engine_loop.call_soon_threadsafe(self._on_engine_loop, server, viewer, message)
+
+    def _radar(
+        self,
+        server: DaemonServer,
+        viewer: Viewer,
+        message: wire.SetWatchlist | wire.SparklineRequest,
+    ) -> None:
+        universe = self.stack.engine.universe
+        if isinstance(message, wire.SetWatchlist):
+            if universe is None:
+                note = "kept in your watchlist (the daemon runs no universe)"
+            else:
+                note = universe.set_user_watchlist(message.symbols)
+            server.send(viewer, wire.WatchlistChanged(message.symbols, note))
+            return
+        points = max(1, min(message.points, MAX_SPARK_POINTS))
+        series: dict[str, tuple[float, ...]] = {}
+        if universe is not None:
+            for symbol in message.symbols[:MAX_SPARK_SYMBOLS]:
+                series[symbol] = tuple(universe.sparkline(symbol, 60, points))
+        server.send(viewer, wire.Sparklines(series))
 
     def _on_engine_loop(
         self, server: DaemonServer, viewer: Viewer, message: wire.ClientMessage
@@ -69,16 +97,6 @@ class DaemonJobs:
             self._cancels[key] = asyncio.Event()
             self._tasks[key] = asyncio.create_task(
                 self._run(server, viewer, message), name=f"daemon-job-{viewer.id}-{message.job}"
-            )
-            return
-        if isinstance(message, wire.WatchlistAdd | wire.WatchlistRemove):
-            # The engine's symbols are fixed while it runs (assets: in the config); say so.
-            server.send(
-                viewer,
-                wire.Error(
-                    "watchlist: this daemon cannot change its symbols while running; edit "
-                    "assets: in the config and restart it"
-                ),
             )
             return
         server.send(viewer, wire.Error(f"{type(message).__name__}: not supported by this daemon"))

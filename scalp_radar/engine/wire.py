@@ -95,9 +95,16 @@ class BackfillFinished(msgspec.Struct, frozen=True, tag="backfill_finished"):
 
 
 class WatchlistChanged(msgspec.Struct, frozen=True, tag="watchlist_changed"):
-    """The daemon's watchlist after an add or remove."""
+    """Answer to SetWatchlist: the watchlist the daemon now follows and what it did about it."""
 
     symbols: tuple[str, ...]
+    note: str = ""
+
+
+class Sparklines(msgspec.Struct, frozen=True, tag="sparklines"):
+    """Answer to SparklineRequest: recent prices per symbol over the last hour, oldest first."""
+
+    series: dict[str, tuple[float, ...]]
 
 
 class HealthReport(msgspec.Struct, frozen=True, tag="health_report"):
@@ -121,6 +128,7 @@ ServerMessage = (
     | BackfillProgressed
     | BackfillFinished
     | WatchlistChanged
+    | Sparklines
     | HealthReport
     | Error
 )
@@ -176,16 +184,18 @@ class CancelBackfill(msgspec.Struct, frozen=True, tag="cancel_backfill"):
     job: int
 
 
-class WatchlistAdd(msgspec.Struct, frozen=True, tag="watchlist_add"):
-    """Add `symbol` to the daemon's watchlist."""
+class SetWatchlist(msgspec.Struct, frozen=True, tag="set_watchlist"):
+    """The user's watchlist after adding or removing a symbol (the dashboard keeps it in the
+    user's state file); the daemon's radar tracks every watched symbol."""
 
-    symbol: str
+    symbols: tuple[str, ...]
 
 
-class WatchlistRemove(msgspec.Struct, frozen=True, tag="watchlist_remove"):
-    """Remove `symbol` from the daemon's watchlist."""
+class SparklineRequest(msgspec.Struct, frozen=True, tag="sparkline_request"):
+    """Recent prices of these (visible) symbols, `points` each (answered with Sparklines)."""
 
-    symbol: str
+    symbols: tuple[str, ...]
+    points: int = 60
 
 
 class HealthRequest(msgspec.Struct, frozen=True, tag="health"):
@@ -198,8 +208,8 @@ ClientMessage = (
     | StartBackfill
     | HistoryJob
     | CancelBackfill
-    | WatchlistAdd
-    | WatchlistRemove
+    | SetWatchlist
+    | SparklineRequest
     | HealthRequest
 )
 

@@ -15,7 +15,7 @@ import dataclasses
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -97,6 +97,11 @@ class AttachedSource:
         self._thread: threading.Thread | None = None
         self._first_try = threading.Event()
         self._stopped = False
+        # Radar seams: sparklines asked for by the UI, fetched after the next snapshot.
+        self._sparks: dict[str, tuple[float, ...]] = {}
+        self._wanted: dict[str, int] = {}
+        self.watchlist_note: str | None = None  # the daemon's answer to the last watchlist
+        self._watchlist: tuple[str, ...] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -148,6 +153,33 @@ class AttachedSource:
             gone = format_uptime(self._wall() - self._lost_at)
             return f"daemon lost {gone} ago · STALE picture · re-attaching"
         return f"waiting for the daemon at {self.socket_path}"
+
+    # -- the radar's seams (RadarSource) -------------------------------------------------------
+
+    def sparkline(self, symbol: str, points: int) -> Sequence[float]:
+        """The daemon's recent prices of `symbol` as last fetched (asked again after the next
+        snapshot, for the symbols the radar shows)."""
+        self._wanted[symbol] = points
+        return self._sparks.get(symbol, ())[-points:]
+
+    def set_watchlist(self, symbols: tuple[str, ...]) -> str:
+        """Tell the daemon; its radar tracks every watched symbol."""
+        self._watchlist = tuple(symbols)
+        if self._send_threadsafe(wire.SetWatchlist(tuple(symbols))):
+            return "sent to the daemon"
+        return "kept in your watchlist; the daemon gets it when attached"
+
+    def pin(self, symbol: str) -> bool:
+        return False  # the daemon streams candles for its own hot set; no pins over the wire
+
+    def unpin(self, symbol: str) -> None:
+        return None
+
+    def _ask_sparklines(self, conn: wire.DaemonConnection) -> None:
+        wanted, self._wanted = self._wanted, {}
+        if wanted:
+            request = wire.SparklineRequest(tuple(wanted), max(wanted.values()))
+            asyncio.ensure_future(self._send(conn, request))
 
     # -- backfills (run on the daemon) ---------------------------------------------------------
 
@@ -244,11 +276,16 @@ class AttachedSource:
         self.refusal = None
         try:
             await conn.send(wire.Subscribe(self.rate_hz))
+            watchlist = self._watchlist
+            if watchlist is not None:  # a re-attach: the daemon may be a new one
+                await conn.send(wire.SetWatchlist(watchlist))
             # Attached once the first picture is here (the UI shows nothing older).
             first = True
             while True:
                 message = await conn.receive()
                 self._handle(message)
+                if isinstance(message, wire.SnapshotFrame):
+                    self._ask_sparklines(conn)
                 if first and isinstance(message, wire.SnapshotFrame):
                     first = False
                     self.connected = True
@@ -270,6 +307,10 @@ class AttachedSource:
     def _handle(self, message: wire.ServerMessage) -> None:
         if isinstance(message, wire.SnapshotFrame):
             self._latest = message.snapshot
+        elif isinstance(message, wire.Sparklines):
+            self._sparks = {**self._sparks, **message.series}  # one reference swap for the UI
+        elif isinstance(message, wire.WatchlistChanged):
+            self.watchlist_note = message.note
         elif isinstance(message, wire.BackfillPlanned):
             entry = self._jobs.get(message.job)
             if entry is not None and entry.plan_only:
