@@ -215,3 +215,22 @@ def test_the_radar_over_the_wire_universe_sparklines_and_watchlist(daemon):
         assert viewer.pin(symbol) is False
     finally:
         viewer.stop()
+
+
+async def test_the_attached_dashboard_says_so_in_its_header(daemon):
+    from scalp_radar.tui.app import make_app
+
+    viewer = AttachedSource(str(daemon.socket), rate_hz=10, retry_s=0.1)
+    assert await asyncio.to_thread(viewer.start, 10)
+    app = make_app(viewer, refresh_hz=10)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            for _ in range(100):
+                if app.snapshot is not None:
+                    break
+                await pilot.pause(0.05)
+            app.refresh_snapshot()
+            assert app.sub_title.startswith("attached · daemon up ")
+            assert "DEMO" in app.sub_title  # the daemon's simulated prices stay labelled
+    finally:
+        viewer.stop()

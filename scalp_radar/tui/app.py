@@ -17,6 +17,7 @@ from textual.screen import Screen
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.core.user_state import UserState, UserStateError
 from scalp_radar.history.types import BackfillProgress, BackfillRequest
+from scalp_radar.tui.attached import with_header_note
 from scalp_radar.tui.backfill_job import BackfillJob
 from scalp_radar.tui.messages import (
     BackfillFinished,
@@ -111,6 +112,8 @@ class ScalpRadarApp(App[None]):
         """One tick: pull the latest snapshot; watchers show it, all in one batched repaint."""
         snapshot = self.source.snapshot()
         if snapshot is None:
+            # Attached and waiting for the daemon: say so instead of an empty screen's silence.
+            self._show_sub_title(None)
             return
         # The same object again still goes out: a throttled chart draws what it skipped.
         with self.batch_update():
@@ -132,6 +135,8 @@ class ScalpRadarApp(App[None]):
         sub = DEMO_SUBTITLE if self.demo else ""
         if problem:
             sub = f"{sub} · ✖ {problem}" if sub else f"✖ {problem}"
+        # Attached to a daemon: "attached · daemon up 3 d", or that it is lost (picture STALE).
+        sub = with_header_note(sub, self.source)
         if self.sub_title != sub:
             self.sub_title = sub
 

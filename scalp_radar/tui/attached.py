@@ -41,6 +41,14 @@ class HeaderNote(Protocol):
         """One short line, or None."""
 
 
+def with_header_note(subtitle: str, source: object) -> str:
+    """The header's subtitle with the source's note first ("attached · daemon up 3 d")."""
+    note = source.header_note() if isinstance(source, HeaderNote) else None
+    if not note:
+        return subtitle
+    return f"{note} · {subtitle}" if subtitle else note
+
+
 def format_uptime(seconds: float) -> str:
     """3 d, 5 h, 12 min, 42 s: the largest whole unit."""
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
