@@ -50,7 +50,8 @@ def test_requests_cross_the_wire_unchanged():
         wire.StartBackfill(3, request),
         wire.CancelBackfill(3),
         wire.HistoryJob(1, "backfill", streams=(("BTC/USDT:USDT", ("1m",)),), days=2.0),
-        wire.WatchlistAdd("ETH/USDT:USDT"),
+        wire.SetWatchlist(("ETH/USDT:USDT",)),
+        wire.SparklineRequest(("ETH/USDT:USDT",), 30),
         wire.HealthRequest(),
     ):
         assert wire.decode_client(_roundtrip(message)) == message
