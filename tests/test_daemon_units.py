@@ -248,3 +248,36 @@ def test_the_socket_path_is_the_same_before_and_after_the_daemon_creates_its_dir
     assert socket_path_for(tmp_path / "a.db") == before
     for directory in (tmp_path / "run", tmp_path / "run" / "user", before.parent):
         assert stat_module.S_IMODE(directory.stat().st_mode) == 0o700, directory
+
+
+async def test_the_socket_server_stops_while_snapshots_keep_waking_it():
+    """Regression: stop() cancelled the pump inside wait_for while the engine woke it; Python
+    3.11's wait_for can swallow that cancellation, and the daemon's SIGTERM never finished."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from scalp_radar.app.daemon_server import DaemonServer
+
+    snap = healthy_snapshot()
+    base = Path(tempfile.mkdtemp(prefix="sr-"))
+    for round_ in range(30):
+        server = DaemonServer(
+            lambda: snap, socket_path=base / f"{round_}.sock", db_path=base / "x.db", demo=True
+        )
+        await server.start()
+        stop_waking = asyncio.Event()
+
+        async def waker(server: DaemonServer = server, stop_waking: asyncio.Event = stop_waking):
+            while not stop_waking.is_set():
+                server.wake()  # as the engine does with every snapshot, here without pause
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(waker())
+        await asyncio.sleep(0.01)
+        try:
+            await asyncio.wait_for(server.stop(), 5)  # hung forever before the fix
+        finally:
+            stop_waking.set()
+            await task
+        assert not (base / f"{round_}.sock").exists()

@@ -24,6 +24,7 @@ READY_POLL_S = 0.2
 STATUS_EVERY_S = 10.0
 # The engine publishes a snapshot a few times a second: none for this long means it is stuck.
 SNAPSHOT_STALL_S = 5.0
+SERVING_STOP_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +107,17 @@ class Daemon:
                 await task
         await self.jobs.aclose()
         if not self.serving.loop.is_closed():
-            await self.serving.run(self.server.stop())
-            if self.http is not None:
-                await self.serving.run(self.http.stop())
+            # Bounded: whatever happens on the socket's thread, the engine still gets to flush.
+            try:
+                await asyncio.wait_for(self.serving.run(self._stop_serving()), SERVING_STOP_S)
+            except TimeoutError:
+                logger.warning("daemon: the socket thread did not stop in {:g} s", SERVING_STOP_S)
         self.serving.stop()
+
+    async def _stop_serving(self) -> None:
+        await self.server.stop()
+        if self.http is not None:
+            await self.http.stop()
 
     def _all_live_once(self, snap: EngineSnapshot) -> bool:
         self._seen_live.update(s.key for s in snap.streams if s.state is StreamState.LIVE)

@@ -97,6 +97,7 @@ class DaemonServer:
         self._last: EngineSnapshot | None = None
         self._frame = b""
         self._wake = asyncio.Event()
+        self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
 
@@ -126,9 +127,15 @@ class DaemonServer:
         if self._server is not None:
             self._server.close()
         if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+            # A flag, then cancel: on Python 3.11 wait_for can swallow a cancellation that lands
+            # as its wake-up fires (the engine wakes the pump 4 times a second), and the pump
+            # would go on forever while the daemon waits for it to stop.
+            self._closing = True
+            self._wake.set()
+            done, _ = await asyncio.wait({self._pump}, timeout=1.0)
+            if not done:
+                self._pump.cancel()
+                await asyncio.wait({self._pump}, timeout=1.0)
         for viewer in list(self.viewers.values()):
             self._close(viewer, None)
         with contextlib.suppress(FileNotFoundError):
@@ -180,11 +187,12 @@ class DaemonServer:
         Woken by the engine when it publishes a snapshot (`wake`) and by new subscriptions, so a
         snapshot leaves as soon as it exists; at least every STUCK_CHECK_S for stuck viewers.
         """
-        while True:
+        while not self._closing:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), STUCK_CHECK_S)
-            self.pump()
+            if not self._closing:
+                self.pump()
 
     def wake(self) -> None:
         """A new snapshot exists (called from the engine's thread): send it to due viewers."""
