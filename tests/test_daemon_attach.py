@@ -234,3 +234,21 @@ async def test_the_attached_dashboard_says_so_in_its_header(daemon):
             assert "DEMO" in app.sub_title  # the daemon's simulated prices stay labelled
     finally:
         viewer.stop()
+
+
+def test_a_backfill_from_an_attached_dashboard_runs_on_the_daemon(daemon):
+    from scalp_radar.history.types import BackfillRequest
+
+    viewer = _viewer(daemon)
+    try:
+        now = viewer.snapshot().taken_at_ms  # type: ignore[union-attr]
+        day = 86_400_000
+        request = BackfillRequest(("ETH/USDT:USDT",), ("4h",), now - 6 * day, now)
+        plan = viewer.plan_backfill(request).result(timeout=30)
+        assert plan.requests > 0
+        progress = []
+        result = viewer.start_backfill(plan, progress.append).result(timeout=60)
+        assert result.complete and result.windows_total == plan.requests
+        assert progress and progress[-1].windows_done == plan.requests
+    finally:
+        viewer.stop()

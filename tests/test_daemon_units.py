@@ -23,7 +23,7 @@ from scalp_radar.core.snapshot import (
 )
 from scalp_radar.engine import wire
 from scalp_radar.engine.health import Verdict, assess
-from scalp_radar.history.types import BackfillProgress, BackfillRequest
+from scalp_radar.history.types import BackfillPlan, BackfillProgress, BackfillRequest
 from scalp_radar.tui.attached import format_uptime, marked_stale
 from scalp_radar.tui.fixtures import degraded_snapshot, healthy_snapshot, many_symbols_snapshot
 
@@ -47,7 +47,8 @@ def test_requests_cross_the_wire_unchanged():
     request = BackfillRequest(("BTC/USDT:USDT",), ("1m", "5m"), 1, 2, force=True)
     for message in (
         wire.Subscribe(4.0),
-        wire.StartBackfill(3, request),
+        wire.StartBackfill(3, BackfillPlan((), 0, 0.0)),
+        wire.PlanBackfill(4, request),
         wire.CancelBackfill(3),
         wire.HistoryJob(1, "backfill", streams=(("BTC/USDT:USDT", ("1m",)),), days=2.0),
         wire.SetWatchlist(("ETH/USDT:USDT",)),

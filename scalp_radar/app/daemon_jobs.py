@@ -120,7 +120,10 @@ class DaemonJobs:
         key = (viewer.id, message.job)
         cancel = self._cancels[key]
         try:
-            planned = await self._plan(message)
+            if isinstance(message, wire.StartBackfill):
+                planned = wire.BackfillPlanned(message.job, message.plan)
+            else:
+                planned = await self._plan(message)
             server.send(viewer, planned)
             if isinstance(message, wire.PlanBackfill):
                 return
@@ -159,11 +162,9 @@ class DaemonJobs:
             await exchange.load_markets()
         return dict(exchange.markets or {})
 
-    async def _plan(
-        self, message: wire.PlanBackfill | wire.StartBackfill | wire.HistoryJob
-    ) -> wire.BackfillPlanned:
+    async def _plan(self, message: wire.PlanBackfill | wire.HistoryJob) -> wire.BackfillPlanned:
         now_ms = self._now_ms()
-        if not isinstance(message, wire.HistoryJob):
+        if isinstance(message, wire.PlanBackfill):
             plan = await plan_backfill(message.request, self.stack.db, self._rate(), now_ms)
             request = message.request
             return wire.BackfillPlanned(message.job, plan, request.since_ms, request.until_ms)

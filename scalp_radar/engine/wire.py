@@ -151,10 +151,10 @@ class PlanBackfill(msgspec.Struct, frozen=True, tag="plan_backfill"):
 
 
 class StartBackfill(msgspec.Struct, frozen=True, tag="start_backfill"):
-    """Plan and run `request` on the daemon's loop, through its limiter."""
+    """Run exactly `plan` (the one the user saw) on the daemon's loop, through its limiter."""
 
     job: int
-    request: BackfillRequest
+    plan: BackfillPlan
 
 
 class HistoryJob(msgspec.Struct, frozen=True, tag="history_job"):

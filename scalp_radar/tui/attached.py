@@ -96,7 +96,6 @@ class AttachedSource:
         self._stale: tuple[EngineSnapshot, EngineSnapshot] | None = None
         self._jobs: dict[int, _Job] = {}
         self._running_job: int | None = None
-        self._planned: tuple[BackfillPlan, BackfillRequest] | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,30 +194,19 @@ class AttachedSource:
         future: concurrent.futures.Future[BackfillPlan] = concurrent.futures.Future()
         job = next(self._ids)
         self._submit(job, _Job(future, plan_only=True), wire.PlanBackfill(job, req))
-
-        def remember(done: concurrent.futures.Future[BackfillPlan]) -> None:
-            if not done.cancelled() and done.exception() is None:
-                self._planned = (done.result(), req)
-
-        future.add_done_callback(remember)
         return future
 
     def start_backfill(
         self, plan: BackfillPlan, on_progress: ProgressCallback | None
     ) -> concurrent.futures.Future[BackfillResult]:
-        """Run `plan`'s request on the daemon (the wire carries the request: the daemon plans it
-        again against the same store, so the windows match unless the store changed meanwhile)."""
+        """Run exactly `plan` (the one the user saw) on the daemon, through its limiter."""
         future: concurrent.futures.Future[BackfillResult] = concurrent.futures.Future()
-        planned = self._planned
-        if planned is None or planned[0] is not plan:
-            future.set_exception(RuntimeError("plan the backfill first (the plan shown is gone)"))
-            return future
         if self._running_job is not None:
             future.set_exception(RuntimeError("a backfill is already running"))
             return future
         job = next(self._ids)
         self._running_job = job
-        self._submit(job, _Job(future, on_progress), wire.StartBackfill(job, planned[1]))
+        self._submit(job, _Job(future, on_progress), wire.StartBackfill(job, plan))
         return future
 
     def cancel_backfill(self) -> None:
