@@ -103,14 +103,14 @@ def test_status_exit_0_when_healthy_and_json_says_why(daemon):
     )
     assert human.returncode == 0, human.stdout + human.stderr
     assert "HEALTHY" in human.stdout and "DEMO" in human.stdout
-    assert "feeds: 12/12 fresh" in human.stdout
+    assert "feeds: 22/22 fresh" in human.stdout  # 12 candle streams, 10 ticker shards
     doc = run_cli(
         "status", "--json", "--db", str(daemon.db), "--socket", str(daemon.socket), cwd=daemon.dir
     )
     health = json.loads(doc.stdout)
     assert doc.returncode == 0 and health["verdict"] == "healthy"
     assert health["engine_connected"] is True and health["database_ok"] is True
-    assert health["pid"] == daemon.pid and health["feeds_total"] == 12
+    assert health["pid"] == daemon.pid and health["feeds_total"] == 22
     assert "incidents_last_hour" in health and health["uptime_s"] >= 0
 
 

@@ -16,7 +16,7 @@ from scalp_radar.app.daemon_server import DEFAULT_STALL_TIMEOUT_S, DaemonServer
 from scalp_radar.app.health_http import HealthHttp
 from scalp_radar.app.loop_thread import LoopThread
 from scalp_radar.app.sd_notify import Notifier, watchdog_interval_s
-from scalp_radar.core.snapshot import EngineSnapshot, StreamState
+from scalp_radar.core.snapshot import EngineSnapshot, ShardState, StreamState
 from scalp_radar.engine.health import assess
 from scalp_radar.engine.runner import EngineStack
 
@@ -123,10 +123,17 @@ class Daemon:
         self._seen_live.update(s.key for s in snap.streams if s.state is StreamState.LIVE)
         if not snap.connection.websocket_enabled:
             return True  # nothing will ever stream: ready as it will ever be
-        return bool(snap.streams) and all(s.key in self._seen_live for s in snap.streams)
+        shards = snap.universe.shards
+        self._seen_live.update(f"shard {s.shard_id}" for s in shards if s.state is ShardState.LIVE)
+        # With a universe, its ticker shards too (they appear once the markets are loaded).
+        radar_live = snap.universe.mode == "off" or (
+            bool(shards) and all(f"shard {s.shard_id}" in self._seen_live for s in shards)
+        )
+        streams_live = bool(snap.streams) and all(s.key in self._seen_live for s in snap.streams)
+        return streams_live and radar_live
 
     async def _readiness(self) -> None:
-        """READY=1 once every stream has been live; then a STATUS line now and then."""
+        """READY=1 once every stream (and ticker shard) has been live; then STATUS now and then."""
         while not self.ready:
             if self._all_live_once(self.stack.engine.snapshot()):
                 self.ready = True
