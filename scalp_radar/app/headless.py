@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from loguru import logger
 
 from scalp_radar.app.signals import on_stop_signals
+from scalp_radar.core.numfmt import price
 from scalp_radar.core.snapshot import (
     RANKING_PRESETS,
     EngineSnapshot,
@@ -126,12 +127,13 @@ def status_line(snap: EngineSnapshot) -> str:
         if s.symbol in seen or s.last_candle is None:
             continue
         seen.add(s.symbol)
-        prices.append(f"{s.symbol.split('/')[0]} {s.last_candle.close:g}")
+        # The dashboard's formatter: the market's precision, one thousands style.
+        prices.append(f"{s.symbol.split('/')[0]} {price(s.last_candle.close, s.tick_size)}")
     failed = [f"{s.key}: {s.reason}" for s in snap.streams if s.state is StreamState.FAILED]
     parts = [
         d["mode"] + (" (simulated prices)" if d["demo"] else ""),
         f"streams {len(snap.streams)} [{states}]",
-        ", ".join(prices) or "no prices yet",
+        " · ".join(prices) or "no prices yet",  # not ", ": prices carry thousands commas
         f"gaps {d['gaps']['detected']}/{d['gaps']['healed']}/{d['gaps']['open']} (found/healed/open)",
         f"reconnects {d['reconnects']}",
         *_fault_counts(d),
