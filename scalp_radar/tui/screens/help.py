@@ -13,7 +13,9 @@ HELP = """\
   [b]↑ ↓ / j k[/b]  select a symbol          [b]t[/b]      cycle the timeframe
   [b]enter[/b]      candlestick chart         [b]b[/b]      backfill history
   [b]?[/b]          this help                 [b]q[/b]      quit (stops the engine)
-  [b]escape[/b]     close a dialog or chart
+  [b]tab[/b]        focus a pane: ↑↓ scroll, enter opens a row's full text
+  [b]escape[/b]     close a dialog or chart; back to the radar from a pane
+  [b]x[/b]          cancel the running backfill (ctrl+x in its dialog)
 
 [b]Market radar[/b] (when a universe runs)
   [b]s[/b] sort by next column  [b]r[/b] reverse  [b]/[/b] filter (esc clears)  [b]p[/b] panes
