@@ -210,3 +210,19 @@ def test_snapshot_of_a_full_buffer_never_reads_over_capacity():
     assert snap.recent_closes == (105.5, 106.5)  # last closed, then the forming one
     wide = stream_snapshot(stream, now_ms=0, speed=1.0, points=10, updates_per_s=0.0)
     assert [v.timestamp // 60_000 for v in wide.recent_candles] == [3, 4, 5, 6]
+
+
+def test_rate_meter_shows_nothing_until_a_full_window_after_the_first_update():
+    """The subscribe burst (a candle snapshot) must not read as thousands of updates per second."""
+    from scalp_radar.engine.snapshot_build import RateMeter
+
+    meter = RateMeter()
+    assert meter.rate(1, 0, now_ms=0, speed=1.0) == 0.0  # first frame: nothing received yet
+    assert meter.rate(1, 0, now_ms=300, speed=1.0) == 0.0
+    # The burst of 1,000 snapshot candles lands: still warming up, no window has been measured.
+    assert meter.rate(1, 1000, now_ms=600, speed=1.0) == 0.0
+    assert meter.rate(1, 1001, now_ms=900, speed=1.0) == 0.0  # window not full yet
+    # One full second of live pushes after the burst: the true rate.
+    assert meter.rate(1, 1005, now_ms=1600, speed=1.0) == pytest.approx(5.0)
+    # Virtual time: a 60x clock measures per real second.
+    assert meter.rate(1, 1011, now_ms=1600 + 60_000, speed=60.0) == pytest.approx(6.0)

@@ -38,7 +38,11 @@ def failure_facts(holders: Sequence[ExchangeHolder], problem: ConnectionProblem)
 
 
 class RateMeter:
-    """Updates per real second of each stream, over windows of at least half a second."""
+    """Updates per real second of each stream, over windows of at least half a second.
+
+    A window starts only once the stream has counted its first update, so the subscribe burst
+    (the exchange's candle snapshot) is never divided by a warm-up window: 0 until one full window.
+    """
 
     def __init__(self) -> None:
         self._last: dict[int, tuple[int, int, float]] = {}  # id(stream) -> (count, at_ms, rate)
@@ -46,7 +50,8 @@ class RateMeter:
     def rate(self, key: int, count: int, now_ms: int, speed: float) -> float:
         """The rate for `key` given its running `count` at clock time `now_ms`."""
         prev = self._last.get(key)
-        if prev is None:
+        if prev is None or prev[0] == 0:
+            # No update yet: the first push (a burst) has not arrived; start no window.
             self._last[key] = (count, now_ms, 0.0)
             return 0.0
         n0, t0, rate = prev
