@@ -49,6 +49,36 @@ class TestOtherScreens:
         assert snap_compare(app, terminal_size=WIDE, press=["j", "enter"])
 
 
+class TestModals:
+    def test_full_text_of_an_incident(self, snap_compare):
+        app, _ = static_app(degraded_snapshot(), demo=False)
+
+        async def run_before(pilot: Pilot) -> None:
+            for _ in range(6):  # tab through the panes to the incidents
+                await pilot.press("tab")
+                if app.focused is not None and app.focused.id == "incidents":
+                    break
+            assert app.focused is not None and app.focused.id == "incidents"
+            await pilot.press("enter")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=NARROW, run_before=run_before)
+
+    def test_confirm_quit_while_a_backfill_runs(self, snap_compare):
+        app, _ = static_app(hold_at=0)  # the job runs until cancelled (quitting cancels it)
+
+        async def run_before(pilot: Pilot) -> None:
+            await pilot.press("b", "ctrl+s")
+            for _ in range(200):
+                if app.backfill_job is not None and app.backfill_job.running:
+                    break
+                await pilot.pause(0.01)
+            await pilot.press("escape", "q")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=NARROW, run_before=run_before)
+
+
 class TestBackfillModal:
     def test_empty(self, snap_compare):
         app, _ = static_app()

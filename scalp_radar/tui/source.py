@@ -7,6 +7,7 @@ screenshots) with an honest, deterministic fake backfill so the modal can be exe
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import math
 import threading
@@ -175,16 +176,18 @@ class StaticSource:
                         current=window.name,
                     )
                 )
-        future.set_result(
-            BackfillResult(
-                candles_stored=stored,
-                windows_done=done,
-                windows_total=total,
-                elapsed_s=done / self.rate_per_s,
-                cancelled=cancel.is_set(),
-                failed_windows=tuple(failed),
+        # The app may have quit and cancelled the job's future meanwhile: nobody to tell then.
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            future.set_result(
+                BackfillResult(
+                    candles_stored=stored,
+                    windows_done=done,
+                    windows_total=total,
+                    elapsed_s=done / self.rate_per_s,
+                    cancelled=cancel.is_set(),
+                    failed_windows=tuple(failed),
+                )
             )
-        )
 
     def cancel_backfill(self) -> None:
         self._cancel.set()
