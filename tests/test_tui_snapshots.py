@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 from tests.tui_fixtures import degraded_snapshot, healthy_snapshot, radar_app, static_app
 
 NARROW = (80, 24)
+MEDIUM = (120, 40)
 WIDE = (160, 48)
 
 
@@ -25,6 +26,11 @@ class TestMainScreen:
     def test_degraded_80x24(self, snap_compare):
         app, _ = static_app(degraded_snapshot(), demo=False)
         assert snap_compare(app, terminal_size=NARROW)
+
+    def test_degraded_120x40(self, snap_compare):
+        """Connection and incidents share the width (the connection pane once got 30 of 120)."""
+        app, _ = static_app(degraded_snapshot(), demo=False)
+        assert snap_compare(app, terminal_size=MEDIUM)
 
     def test_degraded_160x48(self, snap_compare):
         app, _ = static_app(degraded_snapshot(), demo=False)
