@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.tui.app import ScalpRadarApp, make_app
-from scalp_radar.tui.fixtures import degraded_snapshot, healthy_snapshot
+from scalp_radar.tui.fixtures import degraded_snapshot, healthy_snapshot, universe_snapshot
 from scalp_radar.tui.source import StaticSource
 
 Steps = Callable[[Pilot, ScalpRadarApp], Awaitable[None]]
@@ -47,6 +47,8 @@ async def _backfill_running(pilot: Pilot, app: ScalpRadarApp) -> None:
 
 # name -> (snapshot factory, demo, size, steps, StaticSource options)
 SHOTS: dict[str, tuple[Callable[[], EngineSnapshot], bool, tuple[int, int], Steps, dict]] = {
+    "radar-80x24": (universe_snapshot, True, (80, 24), _nothing, {}),
+    "radar-160x48": (universe_snapshot, True, (160, 48), _nothing, {}),
     "main-80x24": (healthy_snapshot, True, (80, 24), _nothing, {}),
     "main-160x48": (healthy_snapshot, True, (160, 48), _nothing, {}),
     "degraded-80x24": (degraded_snapshot, False, (80, 24), _nothing, {}),
