@@ -138,15 +138,8 @@ class EngineSnapshot:
 # ---------------------------------------------------------------- the market-wide radar
 
 
-class ShardState(StrEnum):
-    """Connection state of one ticker shard (one websocket)."""
-
-    CONNECTING = "connecting"
-    LIVE = "live"
-    STALE = "stale"
-    RECONNECTING = "reconnecting"
-    FAILED = "failed"
-    STOPPED = "stopped"
+# A ticker shard (one websocket) moves through the same states as a candle stream.
+ShardState = StreamState
 
 
 @dataclass(frozen=True, slots=True)
