@@ -76,6 +76,32 @@ def test_help_and_version_import_no_heavy_library(tmp_path, argv):
     assert result.stdout.strip() == ""
 
 
+def test_status_imports_neither_the_store_models_nor_the_exchange(tmp_path):
+    # Regression: `status` imported the store package (its pydantic candle models, ~0.1 s) to
+    # check a database it never opens, and the quick_check read every page of the history.
+    db = tmp_path / "history.db"
+    code = (
+        "import sys, contextlib, io\n"
+        "from scalp_radar.app.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main(['status', '--db', {str(db)!r}])\n"
+        "assert code == 2, code\n"
+        "heavy = ('ccxt', 'textual', 'aiohttp', 'scalp_radar.core.models', 'scalp_radar.sim')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
 def test_help_lists_every_command(tmp_path):
     out = run_cli("--help", cwd=tmp_path).stdout
     for name in ("config", "sim", "backfill", "data", "--demo", "--sim-url", "--log-level"):

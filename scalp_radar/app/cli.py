@@ -33,6 +33,7 @@ class Setup(Enum):
 
     NONE = "none"  # the function gets the arguments only (config init, sim)
     CONTEXT = "context"  # config, paths and the exchange target resolved into a RunContext
+    NAMES_DB = "names_db"  # a RunContext for a command that never opens the database (status)
     FILE_LOGS = "file_logs"  # a RunContext, and logs to files only (the terminal shows progress)
 
 
@@ -406,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "status",
         "scalp_radar.app.status_cmd:run_status_command",
-        Setup.CONTEXT,
+        Setup.NAMES_DB,
         "health of the database's daemon: exit 0 healthy, 1 degraded, 2 no daemon",
     )
     status.add_argument("--json", action="store_true", help="the health document as JSON")
@@ -482,14 +483,17 @@ def _sim_url(args: argparse.Namespace, config: AppConfig) -> str | None:
         raise UsageError(f"{where}: {str(exc).removeprefix('sim_url: ')}") from None
 
 
-def resolve_context(args: argparse.Namespace) -> RunContext:
+def resolve_context(args: argparse.Namespace, *, opens_db: bool = True) -> RunContext:
     """Config, database and log paths, and the exchange target, from flags, .env and defaults.
 
     Simulated prices (--demo, --sim-url or exchange.sim_url) never go into the real history:
     unless --db names a file, they use a sibling `*-demo*.db` named by the simulated history.
+    A command that never opens the database (`opens_db=False`) checks only its header.
     """
     from scalp_radar.core import paths
-    from scalp_radar.core.store import check_database_file
+
+    # The ownership module alone: the store package pulls in pydantic models (~0.1 s).
+    from scalp_radar.core.store.ownership import check_database_file, check_database_header
 
     config = _load_config(args)
     sim_url = _sim_url(args, config)
@@ -505,7 +509,10 @@ def resolve_context(args: argparse.Namespace) -> RunContext:
             raise UsageError(f"--sim-url: {exc}") from None
     db_path = paths.database_path(args.db, config.secrets.database_path, tag)
     # Refuse a wrong --db before anything starts (simulator, engine, logs about them).
-    check_database_file(db_path)
+    if opens_db:
+        check_database_file(db_path)
+    else:
+        check_database_header(db_path)
     log_dir = Path(args.log_dir).expanduser() if args.log_dir else paths.default_log_dir()
     return RunContext(config, db_path, log_dir, sim_url, demo)
 
@@ -632,7 +639,7 @@ def _run(args: argparse.Namespace) -> int:
     function = command.function()
     if command.setup is Setup.NONE:
         return function(args)
-    ctx = resolve_context(args)
+    ctx = resolve_context(args, opens_db=command.setup is not Setup.NAMES_DB)
     if command.setup is Setup.FILE_LOGS:
         setup_logging(args, ctx, console=False)
     return function(args, ctx)
@@ -645,7 +652,7 @@ def _usage_error_types() -> tuple[type[BaseException], ...]:
     from scalp_radar.core.config import ConfigError
     from scalp_radar.core.daemon_paths import SocketPathError
     from scalp_radar.core.engine_lock import EngineLocked
-    from scalp_radar.core.store import DatabaseError
+    from scalp_radar.core.store.errors import DatabaseError
 
     return (
         UsageError,

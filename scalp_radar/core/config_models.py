@@ -21,7 +21,7 @@ from pydantic import (
 
 from scalp_radar.core.config_errors import CrossCheckError
 from scalp_radar.core.config_secrets import SecretsConfig
-from scalp_radar.core.models import TimeFrame
+from scalp_radar.core.timeframe import TimeFrame
 
 # ccxt.pro's bitget has no websocket channel for these (watch_ohlcv raises TypeError).
 NON_STREAMABLE_TIMEFRAMES = frozenset({TimeFrame.H2})

@@ -209,12 +209,8 @@ def _inspect(path: Path, key: tuple[object, ...]) -> int:
         conn.close()
 
 
-def check_database_file(path: Path) -> int | None:
-    """Raise DatabaseError unless `path` is absent, empty or a sound scalp-radar database.
-
-    Returns the schema version found (None when there is no database yet). Never writes: only
-    the header bytes and a read-only connection are used.
-    """
+def _checked_header(path: Path) -> tuple[os.stat_result, Header] | None:
+    """The file's stat and header stamp; DatabaseError for a directory, a device, another's stamp."""
     st = _stat(path)
     if st is None:
         return None
@@ -228,4 +224,25 @@ def check_database_file(path: Path) -> int | None:
     problem = stamp_problem(path, header.application_id, header.user_version)
     if problem:
         raise DatabaseError(problem)
-    return _inspect(path, _identity(path, st))
+    return st, header
+
+
+def check_database_header(path: Path) -> None:
+    """The cheap half of check_database_file: kind of file and header stamp, no SQLite opened.
+
+    For commands that only name the database (`status` finds its daemon by it): reading every
+    page of a large history just to print the daemon's health would cost seconds.
+    """
+    _checked_header(path)
+
+
+def check_database_file(path: Path) -> int | None:
+    """Raise DatabaseError unless `path` is absent, empty or a sound scalp-radar database.
+
+    Returns the schema version found (None when there is no database yet). Never writes: only
+    the header bytes and a read-only connection are used.
+    """
+    checked = _checked_header(path)
+    if checked is None:
+        return None
+    return _inspect(path, _identity(path, checked[0]))
