@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from scalp_radar.core.bitget_depth import RECENT_CANDLES_DEPTH_DAYS
 from scalp_radar.core.models import TimeFrame
 from scalp_radar.core.numfmt import count
 from scalp_radar.core.timefmt import duration
@@ -47,18 +48,6 @@ _CCXT_RECENT_DAYS = {
     "1d": 1440,
     "1w": 1440 * 7,
 }
-# Bitget's documented depth of /candles (contract Get-Candle-Data); absent means undocumented.
-_BITGET_RECENT_DAYS = {
-    "1m": 30,
-    "3m": 30,
-    "5m": 30,
-    "15m": 52,
-    "30m": 62,
-    "1h": 83,
-    "2h": 120,
-    "4h": 240,
-    "6h": 360,
-}
 # ccxt caps a user-supplied limit per timeframe on swap markets (maxLimitPerTimeframe).
 _CCXT_RECENT_CAP = {"4h": 540, "6h": 360, "12h": 180, "1d": 90, "1w": 13}
 # One day of margin below the tighter of the two rules: ccxt decides with its own clock at
@@ -70,7 +59,7 @@ def recent_depth_days(timeframe: TimeFrame | str) -> int:
     """Days back from now within which a window may use the recent endpoint."""
     tf = as_timeframe(timeframe).value
     ccxt_days = _CCXT_RECENT_DAYS[tf] - 1
-    bitget_days = _BITGET_RECENT_DAYS.get(tf, ccxt_days)
+    bitget_days = RECENT_CANDLES_DEPTH_DAYS.get(tf, ccxt_days)
     return min(ccxt_days, bitget_days) - _MARGIN_DAYS
 
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from scalp_radar.core.bitget_depth import RECENT_CANDLES_DEPTH_DAYS
 from scalp_radar.sim.clock import SimClock
 from scalp_radar.sim.faults import FaultInjector
 from scalp_radar.sim.format import rest_row
@@ -18,7 +19,6 @@ from scalp_radar.sim.tickers import TickerBook
 from scalp_radar.sim.timeframes import (
     DAY_MS,
     GRANULARITY,
-    RECENT_DEPTH_DAYS,
     TF_MS,
     align,
     prev_start,
@@ -329,8 +329,8 @@ class RestApi:
         """The latest `limit` rows with start <= ts < end (the recent endpoint adds the forming one)."""
         end_excl = now + 1 if end is None else min(end, now + 1)
         lo = self.market.spec(inst).listing_ms
-        if not history and tf in RECENT_DEPTH_DAYS:
-            lo = max(lo, now - RECENT_DEPTH_DAYS[tf] * DAY_MS)
+        if not history and tf in RECENT_CANDLES_DEPTH_DAYS:
+            lo = max(lo, now - RECENT_CANDLES_DEPTH_DAYS[tf] * DAY_MS)
         if start is not None:
             lo = max(lo, align(tf, start))
         # Only the last `limit` candles before end are needed.

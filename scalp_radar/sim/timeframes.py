@@ -54,19 +54,6 @@ GRANULARITY: dict[str, str] = {
 # granularities (candle1m, candle1H, candle6Hutc, ...).
 WS_CHANNEL: dict[str, str] = GRANULARITY
 
-# Depth of the recent `/candles` endpoint, in days (Bitget contract doc); absent = unlimited.
-RECENT_DEPTH_DAYS: dict[str, int] = {
-    "1m": 30,
-    "3m": 30,
-    "5m": 30,
-    "15m": 52,
-    "30m": 62,
-    "1h": 83,
-    "2h": 120,
-    "4h": 240,
-    "6h": 360,
-}
-
 # The Unix epoch was a Thursday; Monday-aligned weeks start 4 days later (as Bitget does).
 _WEEK_OFFSET_MS = 4 * DAY_MS
 
