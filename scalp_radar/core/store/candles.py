@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +12,8 @@ from pydantic import ValidationError
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.store.codec import (
     CANDLE_COLS,
-    TF_TEXT,
-    CandleRow,
     as_timeframe,
+    candle_rows,
     first_invalid,
     to_candles,
 )
@@ -67,27 +66,6 @@ def _range_clause(start: int | None, end: int | None, params: list[Any]) -> str:
     return sql
 
 
-def _rows(candles: Sequence[Candle]) -> Iterator[CandleRow]:
-    # A generator, consumed by executemany on the connection's thread: each tuple dies right
-    # after binding, so no big list for the cyclic GC to walk and no event-loop stall.
-    tf_text = TF_TEXT
-    return (
-        (
-            c.symbol,
-            tf_text[c.timeframe],
-            c.timestamp,
-            c.open,
-            c.high,
-            c.low,
-            c.close,
-            c.volume,
-            c.vwap,
-            c.mark_price,
-        )
-        for c in candles
-    )
-
-
 class CandleQueries(StoreConnection):
     """The candle table's reads and writes."""
 
@@ -109,9 +87,9 @@ class CandleQueries(StoreConnection):
 
         async def body(conn: aiosqlite.Connection) -> CandleWrites:
             before = conn.total_changes
-            await conn.executemany(_INSERT, _rows(candles))
+            await conn.executemany(_INSERT, candle_rows(candles))
             inserted = conn.total_changes - before
-            await conn.executemany(_UPDATE_CHANGED, _rows(candles))
+            await conn.executemany(_UPDATE_CHANGED, candle_rows(candles))
             return CandleWrites(inserted, conn.total_changes - before - inserted)
 
         try:
@@ -128,7 +106,7 @@ class CandleQueries(StoreConnection):
 
         async def body(conn: aiosqlite.Connection) -> int:
             before = conn.total_changes
-            await conn.executemany(sql, _rows(candles))
+            await conn.executemany(sql, candle_rows(candles))
             return conn.total_changes - before
 
         try:

@@ -9,7 +9,7 @@ Candle, so a pydantic release that changes model internals falls back to `model_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,19 +32,25 @@ _set = object.__setattr__
 _trusted_maker: CandleMaker | None = None
 
 
-def candle_row(c: Candle) -> CandleRow:
-    """The row of one candle, by attribute access only (no model_dump)."""
+def candle_rows(candles: Sequence[Candle]) -> Iterator[CandleRow]:
+    """The rows of candles, by attribute access only (no model_dump)."""
+    # A generator, consumed by executemany on the connection's thread: each tuple dies right
+    # after binding, so no big list for the cyclic GC to walk and no event-loop stall.
+    tf_text = TF_TEXT
     return (
-        c.symbol,
-        TF_TEXT[c.timeframe],
-        c.timestamp,
-        c.open,
-        c.high,
-        c.low,
-        c.close,
-        c.volume,
-        c.vwap,
-        c.mark_price,
+        (
+            c.symbol,
+            tf_text[c.timeframe],
+            c.timestamp,
+            c.open,
+            c.high,
+            c.low,
+            c.close,
+            c.volume,
+            c.vwap,
+            c.mark_price,
+        )
+        for c in candles
     )
 
 
