@@ -598,7 +598,7 @@ def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
     if args.headless:
         from scalp_radar.app.daemon import DaemonOptions
         from scalp_radar.app.daemon_client import daemon_socket
-        from scalp_radar.app.headless import run_headless
+        from scalp_radar.app.headless import run_blocking, run_headless_async
 
         options = DaemonOptions(
             socket_path=daemon_socket(ctx.db_path, args.socket),
@@ -606,15 +606,17 @@ def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
             stall_timeout_s=args.viewer_timeout,
         )
         setup_logging(args, ctx, console=True, json_console=args.json)
-        return run_headless(
-            ctx.config,
-            db_path=ctx.db_path,
-            demo=ctx.demo,
-            sim_url=ctx.sim_url,
-            status_interval=args.status_interval,
-            json_lines=args.json,
-            sim_speed=args.sim_speed,
-            daemon=options,
+        return run_blocking(
+            run_headless_async(
+                ctx.config,
+                db_path=ctx.db_path,
+                demo=ctx.demo,
+                sim_url=ctx.sim_url,
+                status_interval=args.status_interval,
+                json_lines=args.json,
+                sim_speed=args.sim_speed,
+                daemon=options,
+            )
         )
     # The dashboard owns the terminal: logs go to files only.
     setup_logging(args, ctx, console=False)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -260,31 +261,11 @@ async def run_headless_async(
     return 0
 
 
-def run_headless(
-    config: AppConfig,
-    *,
-    db_path: Path | str | None,
-    demo: bool = False,
-    sim_url: str | None = None,
-    status_interval: float = 10.0,
-    json_lines: bool = False,
-    sim_speed: float = 1.0,
-    daemon: DaemonOptions | None = None,
-) -> int:
-    """Blocking entry for `scalp-radar --headless`; returns the process exit code."""
+def run_blocking(headless: Coroutine[Any, Any, int]) -> int:
+    """Blocking entry for `scalp-radar --headless`: run `run_headless_async(...)` on a new loop
+    and return the process exit code (0 also for a Ctrl-C before its signal handlers are set)."""
     try:
-        return asyncio.run(
-            run_headless_async(
-                config,
-                db_path=db_path,
-                demo=demo,
-                sim_url=sim_url,
-                status_interval=status_interval,
-                json_lines=json_lines,
-                sim_speed=sim_speed,
-                daemon=daemon,
-            )
-        )
+        return asyncio.run(headless)
     except KeyboardInterrupt:
         return 0
 
