@@ -74,6 +74,8 @@ class ScalpRadarApp(App[None]):
         clock: Clock | None = None,
         state_file: Path | None = None,
     ) -> None:
+        if refresh_hz <= 0:
+            raise ValueError(f"refresh_hz: expected a positive number, got {refresh_hz}")
         super().__init__()
         self.source = source
         self.radar_seam: RadarSource | None = radar_seam(source)
@@ -367,17 +369,5 @@ class ScalpRadarApp(App[None]):
         self.stop_source()
 
 
-def make_app(
-    source: SnapshotSource,
-    *,
-    demo: bool = False,
-    refresh_hz: float = 4.0,
-    clock: Clock | None = None,
-    state_file: Path | None = None,
-) -> ScalpRadarApp:
-    """The one factory used by the CLI, the tests and the screenshot script."""
-    if refresh_hz <= 0:
-        raise ValueError(f"refresh_hz: expected a positive number, got {refresh_hz}")
-    return ScalpRadarApp(
-        source, demo=demo, refresh_hz=refresh_hz, clock=clock, state_file=state_file
-    )
+# The one factory used by the CLI, the tests and the screenshot script.
+make_app = ScalpRadarApp
