@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.clock import Clock
 from textual.reactive import reactive
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
-from textual_plotext import PlotextPlot
+from textual.widgets import Static
 
-from scalp_radar.core.snapshot import EngineSnapshot, StreamSnapshot
+from scalp_radar.core.snapshot import StreamSnapshot
 from scalp_radar.tui import format as fmt
+from scalp_radar.tui.screens.chart import ChartScreen
 from scalp_radar.tui.screens.mirror import mirror_app_state, resync
 
 STATE = ("snapshot", "timeframe")
 
-# PlotextPlot costs 15-60 ms per redraw: at most this often, and only while visible.
-REDRAW_EVERY_S = 1.0
 MAX_CANDLES = 120
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(ChartScreen):
     """Candles of the selected symbol; `t` cycles the timeframe, escape goes back."""
 
     BINDINGS = [
@@ -29,21 +25,14 @@ class DetailScreen(Screen[None]):
         Binding("t", "app.cycle_timeframe", "Timeframe"),
     ]
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    INFO_ID = "detail-info"
+    CHART_ID = "chart"
+
     timeframe: reactive[str | None] = reactive(None, init=False)
 
     def __init__(self, symbol: str, clock: Clock) -> None:
-        super().__init__()
-        self.symbol = symbol
-        self.clock = clock  # the app's: frozen in tests, so the redraw throttle is testable
+        super().__init__(symbol, clock)
         self._drawn: tuple[object, ...] | None = None
-        self._last_draw = float("-inf")
-
-    def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="◎")
-        yield Static("", id="detail-info")
-        yield PlotextPlot(id="chart")
-        yield Footer()
 
     def on_mount(self) -> None:
         mirror_app_state(self, STATE)
@@ -64,7 +53,6 @@ class DetailScreen(Screen[None]):
             return
         tf = self.timeframe
         stream = snapshot.stream(self.symbol, tf) if tf else None
-        now = self.clock.time
         key = (
             tf,
             stream.recent_candles if stream else None,
@@ -72,23 +60,17 @@ class DetailScreen(Screen[None]):
         )
         if key == self._drawn:
             return
-        if (
-            not force
-            and now - self._last_draw < REDRAW_EVERY_S
-            and self._drawn
-            and self._drawn[0] == tf
-        ):
+        # A new timeframe is drawn at once; the same one at most once per REDRAW_EVERY_S.
+        same_tf = self._drawn is not None and self._drawn[0] == tf
+        if not self._redraw_due(force or not same_tf):
             return
         self._drawn = key
-        self._last_draw = now
         self._draw(stream, tf)
 
     def _draw(self, stream: StreamSnapshot | None, tf: str | None) -> None:
         info = self.query_one("#detail-info", Static)
-        plot = self.query_one(PlotextPlot)
+        plot = self._blank_plot()
         plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
         name = f"{fmt.short_symbol(self.symbol)} {tf or ''}"
         if stream is None:
             info.update(f"{name}: no stream")

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from rich.markup import escape
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.clock import Clock
-from textual.reactive import reactive
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
-from textual_plotext import PlotextPlot
+from textual.widgets import Static
 
 from scalp_radar.core.snapshot import EngineSnapshot, TickerRow
 from scalp_radar.tui import format as fmt
 from scalp_radar.tui.radar_source import RadarSource
+from scalp_radar.tui.screens.chart import ChartScreen
 from scalp_radar.tui.screens.mirror import mirror_app_state
-
-REDRAW_EVERY_S = 1.0  # plotext costs tens of ms per draw
 
 
 def ticker_text(row: TickerRow | None, now_ms: int, pinned: bool) -> str:
@@ -47,27 +42,19 @@ def ticker_text(row: TickerRow | None, now_ms: int, pinned: bool) -> str:
     )
 
 
-class TickerDetailScreen(Screen):
+class TickerDetailScreen(ChartScreen):
     """Ticker facts and the last hour of prices; the symbol is pinned while open, if the engine can."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    INFO_ID = "ticker-info"
+    CHART_ID = "ticker-chart"
 
     def __init__(self, symbol: str, seam: RadarSource | None, clock: Clock) -> None:
-        super().__init__()
-        self.symbol = symbol
-        self.clock = clock
+        super().__init__(symbol, clock)
         self.seam = seam
         self.pinned = False
         self._shown: tuple[object, ...] | None = None
-        self._last_draw = float("-inf")
-
-    def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="◎")
-        yield Static("", id="ticker-info")
-        yield PlotextPlot(id="ticker-chart")
-        yield Footer()
 
     def on_mount(self) -> None:
         self.pinned = self.seam.pin(self.symbol) if self.seam is not None else False
@@ -92,14 +79,10 @@ class TickerDetailScreen(Screen):
         self.query_one("#ticker-info", Static).update(
             ticker_text(row, snapshot.taken_at_ms, self.pinned)
         )
-        now = self.clock.time
-        if not force and now - self._last_draw < REDRAW_EVERY_S:
+        if not self._redraw_due(force):
             return
-        self._last_draw = now
-        plot = self.query_one(PlotextPlot)
+        plot = self._blank_plot()
         plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
         prices = list(self.seam.sparkline(self.symbol, 120)) if self.seam is not None else []
         if len(prices) >= 2:
             plt.plot(prices, marker="braille")
