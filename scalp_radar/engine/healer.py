@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -36,35 +37,22 @@ RETRY_LATER_S = 15.0
 CLOCK_FRESH_MS = 2_000
 
 
+@dataclass(kw_only=True, eq=False)
 class Healer:
     """Starts and runs the REST repairs of the engine's streams."""
 
-    def __init__(
-        self,
-        *,
-        holder: ExchangeHolder,
-        limiter: RateLimiter,
-        clock: Clock,
-        clock_sync: ClockSync,
-        incident: IncidentSink,
-        apply_rest: Callable[[StreamWorker, list[Candle]], int],
-        spawn: Callable[[Coroutine[Any, Any, None], str], None],
-        max_heal_candles: int,
-        heal_gaps: bool = True,
-        verify_closes: bool = True,
-    ) -> None:
-        self.holder = holder
-        self.limiter = limiter
-        self.clock = clock
-        self.clock_sync = clock_sync
-        self._incident = incident
-        self._apply_rest = apply_rest
-        self._spawn = spawn
-        self.max_heal_candles = max_heal_candles
-        self.heal_gaps = heal_gaps
-        self.verify_closes = verify_closes
-        self.verified_fixes = 0
-        self._clock_lock = asyncio.Lock()
+    holder: ExchangeHolder
+    limiter: RateLimiter
+    clock: Clock
+    clock_sync: ClockSync
+    incident: IncidentSink
+    apply_rest: Callable[[StreamWorker, list[Candle]], int]
+    spawn: Callable[[Coroutine[Any, Any, None], str], None]
+    max_heal_candles: int
+    heal_gaps: bool = True
+    verify_closes: bool = True
+    verified_fixes: int = field(default=0, init=False)
+    _clock_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     def gap(self, stream: StreamWorker, start_ms: int, end_ms: int) -> None:
         """Record a gap and start healing its newest `max_heal_candles` candles."""
@@ -73,7 +61,7 @@ class Healer:
         stream.gaps_detected += 1
         stream.gaps_open += 1
         tf = stream.timeframe.value
-        self._incident(
+        self.incident(
             "gap", stream.symbol, tf, f"{n} candle(s) missing from {utc_minute(start_ms)}"
         )
         floor = end_ms - self.max_heal_candles * step
@@ -81,7 +69,7 @@ class Healer:
         if start_ms < floor:
             # Older candles than the buffer holds are the backfill's job, not a live heal's.
             older = (floor - start_ms) // step
-            self._incident(
+            self.incident(
                 "gap",
                 stream.symbol,
                 tf,
@@ -90,7 +78,7 @@ class Healer:
             start_ms = floor
         if not self.heal_gaps:
             return
-        self._spawn(self._heal(stream, start_ms, end_ms, older=older), f"heal {stream.key}")
+        self.spawn(self._heal(stream, start_ms, end_ms, older=older), f"heal {stream.key}")
 
     def unconfirmed(self, stream: StreamWorker, candle: Candle) -> bool:
         """A candle closed without its final values: verify it over REST; True when it will be.
@@ -102,7 +90,7 @@ class Healer:
             return False
         step = stream.timeframe.to_milliseconds()
         ts = candle.timestamp
-        self._spawn(self._verify(stream, ts, ts + step), f"verify {stream.key}")
+        self.spawn(self._verify(stream, ts, ts + step), f"verify {stream.key}")
         return True
 
     async def _heal(
@@ -132,7 +120,7 @@ class Healer:
         reported = False
         while True:
             have = await self._fetch(stream, start_ms, end_ms, expected)
-            self._apply_rest(stream, sorted(have.values(), key=lambda c: c.timestamp))
+            self.apply_rest(stream, sorted(have.values(), key=lambda c: c.timestamp))
             took = (self.clock.now_ms() - began) / 1000
             if expected.issubset(have):
                 message = f"healed {len(expected)} candle(s) from {utc_minute(start_ms)}"
@@ -140,7 +128,7 @@ class Healer:
                 return
             if not reported:
                 reported = True
-                self._incident(
+                self.incident(
                     "error",
                     stream.symbol,
                     stream.timeframe.value,
@@ -161,7 +149,7 @@ class Healer:
         while True:
             have = await self._fetch(stream, start_ms, end_ms, expected)
             if have:
-                self.verified_fixes += self._apply_rest(stream, list(have.values()))
+                self.verified_fixes += self.apply_rest(stream, list(have.values()))
                 if opened:
                     took = (self.clock.now_ms() - began) / 1000
                     message = f"verified candle {utc_minute(start_ms)} (final values stored)"
@@ -172,7 +160,7 @@ class Healer:
                 stream.gaps_detected += 1
                 stream.gaps_open += 1
                 logger.warning("{}: could not verify candle {}", stream.key, utc_minute(start_ms))
-                self._incident(
+                self.incident(
                     "gap",
                     stream.symbol,
                     stream.timeframe.value,
@@ -254,4 +242,4 @@ class Healer:
         else:
             stream.gaps_open -= 1
             stream.gaps_healed += 1
-        self._incident("heal", stream.symbol, stream.timeframe.value, message, took)
+        self.incident("heal", stream.symbol, stream.timeframe.value, message, took)
