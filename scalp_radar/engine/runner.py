@@ -7,7 +7,7 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -135,31 +135,23 @@ async def open_engine(
         raise
 
 
+@dataclass(eq=False)
 class EngineRunner:
     """Runs a `DataEngine` on a private loop in a daemon thread; every method is thread-safe."""
 
-    def __init__(
-        self,
-        config: AppConfig,
-        *,
-        db_path: Path | str | None,
-        demo: bool = False,
-        sim_url: str | None = None,
-        simulator: SimulatorFactory | None = None,
-        exchange_options: dict[str, Any] | None = None,
-    ) -> None:
-        self.config = config
-        self.db_path = db_path
-        self.demo = demo
-        self.sim_url = sim_url
-        self.simulator = simulator
-        self.exchange_options = exchange_options
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stack: EngineStack | None = None
-        self._thread: threading.Thread | None = None
-        self._started = threading.Event()
-        self._stop_event: asyncio.Event | None = None
-        self._error: BaseException | None = None
+    config: AppConfig
+    _: KW_ONLY
+    db_path: Path | str | None
+    demo: bool = False
+    sim_url: str | None = None
+    simulator: SimulatorFactory | None = None
+    exchange_options: dict[str, Any] | None = None
+    loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+    stack: EngineStack | None = field(default=None, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+    _started: threading.Event = field(default_factory=threading.Event, init=False)
+    _stop_event: asyncio.Event | None = field(default=None, init=False)
+    _error: BaseException | None = field(default=None, init=False)
 
     # Attributes the TUI and backfills reach for.
     @property
