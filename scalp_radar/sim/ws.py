@@ -11,7 +11,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 from loguru import logger
@@ -428,30 +428,25 @@ class WsSession:
                 await self.send_error(code, f"error {code}")
 
 
+@dataclass(eq=False)
 class WsHub:
     """All websocket sessions of one simulator."""
 
-    def __init__(
-        self,
-        market: Market,
-        clock: SimClock,
-        limits: SimLimits,
-        faults: FaultInjector,
-        rest: RestApi,
-    ) -> None:
-        self.market = market
-        self.clock = clock
-        self.limits = limits
-        self.faults = faults
-        self.rest = rest
-        self.sessions: set[WsSession] = set()
-        self.connections_total = 0
-        self.refused = 0
-        self.violations: Counter[str] = Counter()
-        self.on_violation: Callable[[str], None] | None = None
+    market: Market
+    clock: SimClock
+    limits: SimLimits
+    faults: FaultInjector
+    rest: RestApi
+    sessions: set[WsSession] = field(default_factory=set, init=False)
+    connections_total: int = field(default=0, init=False)
+    refused: int = field(default=0, init=False)
+    violations: Counter[str] = field(default_factory=Counter, init=False)
+    on_violation: Callable[[str], None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
         self.feed = TickerFeed(self)
-        self._fault_rng = random.Random(faults.seed)
-        per_5min = limits.ws_new_connections_per_5min
+        self._fault_rng = random.Random(self.faults.seed)
+        per_5min = self.limits.ws_new_connections_per_5min
         self._handshakes = SlidingWindow(per_5min, 300.0) if per_5min else None
 
     def violation(self, kind: str) -> None:
