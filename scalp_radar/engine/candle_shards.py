@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any
 
 from loguru import logger
@@ -99,33 +100,29 @@ class CandleShard:
             self._admitted = None
 
 
+@dataclass(eq=False)
 class CandleShardPool:
     """Places streams on shards of at most `capacity` streams; shard 0 keeps the first holder."""
 
-    def __init__(
-        self,
-        first: ExchangeHolder,
-        new_holder: Callable[[], ExchangeHolder],
-        *,
-        capacity: int,
-        gate: ConnectionGate,
-        subscribe_interval_s: float,
-        subscribes_per_hour: int,
-    ) -> None:
-        self.capacity = capacity
-        self._new_holder = new_holder
-        self._gate = gate
-        self._interval_s = subscribe_interval_s
-        self._per_hour = subscribes_per_hour
-        self.shards: list[CandleShard] = [self._shard(0, first)]
+    first: InitVar[ExchangeHolder]
+    new_holder: Callable[[], ExchangeHolder]
+    _: KW_ONLY
+    capacity: int
+    gate: ConnectionGate
+    subscribe_interval_s: float
+    subscribes_per_hour: int
+    shards: list[CandleShard] = field(init=False)
+
+    def __post_init__(self, first: ExchangeHolder) -> None:
+        self.shards = [self._shard(0, first)]
 
     def _shard(self, shard_id: int, holder: ExchangeHolder) -> CandleShard:
         return CandleShard(
             shard_id,
             holder,
-            gate=self._gate,
-            subscribe_interval_s=self._interval_s,
-            subscribes_per_hour=self._per_hour,
+            gate=self.gate,
+            subscribe_interval_s=self.subscribe_interval_s,
+            subscribes_per_hour=self.subscribes_per_hour,
             markets=self._load_markets,
         )
 
@@ -147,7 +144,7 @@ class CandleShardPool:
             if len(shard.keys) < self.capacity:
                 shard.keys.add(key)
                 return shard
-        shard = self._shard(len(self.shards), self._new_holder())
+        shard = self._shard(len(self.shards), self.new_holder())
         shard.keys.add(key)
         self.shards.append(shard)
         return shard
