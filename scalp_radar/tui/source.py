@@ -12,6 +12,7 @@ import dataclasses
 import math
 import threading
 from collections.abc import Callable
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from scalp_radar.core.models import TimeFrame
@@ -75,6 +76,7 @@ def _candles_in(window: Window) -> int:
     return max(0, math.ceil((window.end_ms - window.start_ms) / tf_ms))
 
 
+@dataclass(eq=False)
 class StaticSource:
     """A fixed snapshot plus a deterministic fake backfill (no network, no database).
 
@@ -85,26 +87,21 @@ class StaticSource:
     starts before the gate is set (a test decides when the job may end).
     """
 
-    def __init__(
-        self,
-        snapshot: EngineSnapshot | None,
-        *,
-        rate_per_s: float = 10.0,
-        step_s: float = 0.02,
-        hold_at: int | None = None,
-        failing_symbols: tuple[str, ...] = (),
-        gate: threading.Event | None = None,
-    ) -> None:
-        self._snapshot = snapshot
-        self.rate_per_s = rate_per_s
-        self.step_s = step_s
-        self.hold_at = hold_at
-        self.failing_symbols = failing_symbols
-        self.gate = gate
-        self.stop_calls = 0
-        self.started: list[BackfillPlan] = []
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
+    initial: InitVar[EngineSnapshot | None]
+    _: KW_ONLY
+    rate_per_s: float = 10.0
+    step_s: float = 0.02
+    hold_at: int | None = None
+    failing_symbols: tuple[str, ...] = ()
+    gate: threading.Event | None = None
+    stop_calls: int = field(default=0, init=False)
+    started: list[BackfillPlan] = field(default_factory=list, init=False)
+    _snapshot: EngineSnapshot | None = field(init=False)
+    _cancel: threading.Event = field(default_factory=threading.Event, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+
+    def __post_init__(self, initial: EngineSnapshot | None) -> None:
+        self._snapshot = initial
 
     def set_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         """Swap the served snapshot (one reference assignment, as the engine does)."""
