@@ -23,14 +23,14 @@ def row(i: int, o=100.0, h=101.0, lo=99.0, c=100.5, v=10.0) -> list:
 
 
 def candle(i: int, **kw) -> Candle:
-    got = DataValidator.validate_candle(row(i, **kw), SYM, TF)
+    got = DataValidator.check_candle(row(i, **kw), SYM, TF)[0]
     assert got is not None
     return got
 
 
 class TestValidator:
     def test_valid_row_becomes_candle(self):
-        c = DataValidator.validate_candle(row(0), SYM, TF)
+        c = DataValidator.check_candle(row(0), SYM, TF)[0]
         assert c is not None and c.timestamp == T0 and c.close == 100.5
 
     @pytest.mark.parametrize(
@@ -53,8 +53,8 @@ class TestValidator:
         assert c is None and why
 
     def test_future_candle_rejected_when_now_given(self):
-        assert DataValidator.validate_candle(row(5), SYM, TF, now_ms=T0 + STEP) is None
-        assert DataValidator.validate_candle(row(1), SYM, TF, now_ms=T0 + STEP) is not None
+        assert DataValidator.check_candle(row(5), SYM, TF, now_ms=T0 + STEP)[0] is None
+        assert DataValidator.check_candle(row(1), SYM, TF, now_ms=T0 + STEP)[0] is not None
 
     def test_check_gap_and_duplicate(self):
         assert DataValidator.check_gap(T0, T0 + STEP, TF) == 0

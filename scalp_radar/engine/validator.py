@@ -43,21 +43,6 @@ class DataValidator:
     """Stateless checks on candles: shape and values, gaps, duplicates."""
 
     @staticmethod
-    def validate_candle(
-        row: Sequence[Any] | Candle,
-        symbol: str | None = None,
-        timeframe: TimeFrame | str | None = None,
-        *,
-        now_ms: int | None = None,
-    ) -> Candle | None:
-        """A valid `Candle` from a ccxt row `[ts, o, h, l, c, v]` (or a Candle), else None.
-
-        When `now_ms` is given, a candle that opens after the current candle is rejected too.
-        """
-        candle, _ = DataValidator.check_candle(row, symbol, timeframe, now_ms=now_ms)
-        return candle
-
-    @staticmethod
     def check_candle(
         row: Sequence[Any] | Candle,
         symbol: str | None = None,
@@ -65,7 +50,8 @@ class DataValidator:
         *,
         now_ms: int | None = None,
     ) -> tuple[Candle | None, str | None]:
-        """Like `validate_candle`, and also the reason when the row is rejected."""
+        """(Candle, None) from a valid ccxt row `[ts, o, h, l, c, v]` (or a Candle), else (None, why);
+        with `now_ms`, a candle that opens after the current candle is rejected too."""
         if isinstance(row, Candle):
             candle = row
         else:
