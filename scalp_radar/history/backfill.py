@@ -20,6 +20,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -86,38 +87,29 @@ def _permanent_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+@dataclass(eq=False)
 class Backfiller:
     """Runs a BackfillPlan against a ccxt exchange into a Database (or only returns candles)."""
 
-    def __init__(
-        self,
-        exchange: CandleSource,
-        db: Database | None,
-        limiter: RateLimiter,
-        *,
-        max_concurrency: int = 6,
-        retries: int = 5,
-        backoff_base_s: float = 0.5,
-        backoff_max_s: float = 15.0,
-        category: str = "market_data",
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency: expected >= 1, got {max_concurrency}")
-        if retries < 0:
-            raise ValueError(f"retries: expected >= 0, got {retries}")
-        self.exchange = exchange
-        self.db = db
-        self.limiter = limiter
-        self.max_concurrency = max_concurrency
-        self.retries = retries
-        self.backoff_base_s = backoff_base_s
-        self.backoff_max_s = backoff_max_s
-        self.category = category
-        self._clock = clock
-        self.requests_sent = 0
-        self.retries_done = 0
-        self.rate_limited = 0
+    exchange: CandleSource
+    db: Database | None
+    limiter: RateLimiter
+    _: KW_ONLY
+    max_concurrency: int = 6
+    retries: int = 5
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 15.0
+    category: str = "market_data"
+    clock: Callable[[], float] = time.monotonic
+    requests_sent: int = field(default=0, init=False)
+    retries_done: int = field(default=0, init=False)
+    rate_limited: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency: expected >= 1, got {self.max_concurrency}")
+        if self.retries < 0:
+            raise ValueError(f"retries: expected >= 0, got {self.retries}")
 
     # -- one window -------------------------------------------------------------------------
 
@@ -244,7 +236,7 @@ class Backfiller:
         cancel: asyncio.Event | None = None,
     ) -> BackfillResult:
         """Fetch every window of `plan`; never raises for a failed window (see failed_windows)."""
-        started = self._clock()
+        started = self.clock()
         total = len(plan.windows)
         queue: deque[Window] = deque(plan.windows)
         failed: list[str] = []
@@ -254,7 +246,7 @@ class Backfiller:
         def publish(current: str | None) -> None:
             if on_progress is None:
                 return
-            elapsed = max(1e-9, self._clock() - started)
+            elapsed = max(1e-9, self.clock() - started)
             done = counters["done"]
             rate = done / elapsed if done else nominal_rate
             try:
@@ -325,7 +317,7 @@ class Backfiller:
             candles_stored=counters["stored"],
             windows_done=counters["done"],
             windows_total=total,
-            elapsed_s=self._clock() - started,
+            elapsed_s=self.clock() - started,
             cancelled=cancelled and counters["done"] < total,
             failed_windows=tuple(sorted(failed)),
             missing_candles=counters["missing"],
