@@ -17,6 +17,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from functools import cache
 from typing import Any
 
@@ -356,43 +357,34 @@ class _Stale(Exception):
     """A shard's socket sent nothing for too long."""
 
 
+@dataclass(eq=False)
 class ShardPool:
     """Every ticker shard, the connection gate they share, and one REST instance (markets and
     the all-tickers call)."""
 
-    def __init__(
-        self,
-        exchange_factory: Callable[..., Any],
-        sink: TickerSink,
-        *,
-        channels_per_shard: int,
-        subscribes_per_hour: int,
-        messages_per_s: float,
-        stale_after_s: float,
-        gate: ConnectionGate,
-        mono: MonoClock = time.monotonic,
-    ) -> None:
-        self._factory = exchange_factory
-        self.sink = sink
-        self.capacity = channels_per_shard
-        self.subscribes_per_hour = subscribes_per_hour
-        self.messages_per_s = messages_per_s
-        self.stale_after_s = stale_after_s
-        self.gate = gate
-        self.mono = mono
-        self.rest: Any = None
-        self.shards: list[TickerShard] = []
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self.symbol_of_id: dict[str, str] = {}
-        self.limit_errors = 0
-        self.rejected: set[str] = set()  # symbols the exchange refused (30001)
-        self.on_rejected: Callable[[str], None] | None = None
-        self.on_failed: Callable[[], None] | None = None  # a shard lost its socket
+    exchange_factory: Callable[..., Any]
+    sink: TickerSink
+    _: KW_ONLY
+    channels_per_shard: int
+    subscribes_per_hour: int
+    messages_per_s: float
+    stale_after_s: float
+    gate: ConnectionGate
+    mono: MonoClock = time.monotonic
+    rest: Any = field(default=None, init=False)
+    shards: list[TickerShard] = field(default_factory=list, init=False)
+    _tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict, init=False)
+    symbol_of_id: dict[str, str] = field(default_factory=dict, init=False)
+    limit_errors: int = field(default=0, init=False)
+    rejected: set[str] = field(default_factory=set, init=False)  # refused by the exchange (30001)
+    on_rejected: Callable[[str], None] | None = field(default=None, init=False)
+    # Told when a shard loses its socket.
+    on_failed: Callable[[], None] | None = field(default=None, init=False)
 
     # -- REST --------------------------------------------------------------------------------
     def _rest(self) -> Any:
         if self.rest is None:
-            self.rest = self._factory(ticker_class=False)
+            self.rest = self.exchange_factory(ticker_class=False)
         return self.rest
 
     async def load_markets(self) -> Mapping[str, Mapping[str, Any]]:
@@ -429,7 +421,7 @@ class ShardPool:
 
     def new_exchange(self) -> Any:
         """A fresh ticker instance carrying the REST instance's markets (no REST at dial)."""
-        ex = self._factory(ticker_class=True)
+        ex = self.exchange_factory(ticker_class=True)
         rest = self.rest
         if rest is not None and rest.markets:
             ex.set_markets(rest.markets, getattr(rest, "currencies", None))
@@ -451,14 +443,14 @@ class ShardPool:
         added = [s for s in wanted if s not in held]
         queue = list(added)
         for shard in self.shards:
-            room = self.capacity - len(shard.symbols)
+            room = self.channels_per_shard - len(shard.symbols)
             if room > 0 and queue:
                 shard.add(queue[:room])
                 queue = queue[room:]
         while queue:
             shard = TickerShard(self, len(self.shards))
-            shard.add(queue[: self.capacity])
-            queue = queue[self.capacity :]
+            shard.add(queue[: self.channels_per_shard])
+            queue = queue[self.channels_per_shard :]
             self.shards.append(shard)
         self._start_missing()
         return added, removed
