@@ -2,8 +2,9 @@
 
 It runs on its own thread and loop (`serve_in_thread`), so viewers and `status` are answered in
 milliseconds even while the engine's loop is saturated, and a viewer can never stall the engine.
-Nothing here waits on a viewer: each snapshot is encoded once
-and written to every due viewer whose previous frame has left; a viewer still holding an unsent
+Nothing here waits on a viewer: each snapshot is encoded once (a full frame for new and 1.0
+viewers, one delta per distinct base for viewers that asked for deltas, shared by every viewer on
+that base) and written to every due viewer whose previous frame has left; a viewer still holding an unsent
 frame skips snapshots (it always gets the latest, never a backlog), and one that has not taken a
 byte for `stall_timeout_s` (or whose buffer passes `MAX_VIEWER_BUFFER`) is dropped. So a slow
 viewer sees fewer frames, a stuck one is cut off, and neither grows the daemon's memory.
@@ -28,6 +29,7 @@ from scalp_radar.core.daemon_paths import SOCKET_MODE, check_socket_path, privat
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.engine import wire
 from scalp_radar.engine.health import Health, assess
+from scalp_radar.engine.wire_delta import make_delta
 
 # Fastest snapshot rate a viewer may ask for (the engine builds a few snapshots a second).
 MAX_RATE_HZ = 20.0
@@ -38,6 +40,9 @@ HELLO_TIMEOUT_S = 5.0
 # The pump runs at least this often, to find stuck viewers even when no snapshot comes.
 STUCK_CHECK_S = 0.5
 RATE_SLACK = 0.8
+# A delta viewer whose last snapshot is this many snapshots old gets a full one instead (so the
+# daemon never keeps old snapshots around for it, and its delta would be most of a snapshot).
+MAX_DELTA_BEHIND = 64
 
 
 @dataclass(eq=False)
@@ -47,6 +52,7 @@ class Viewer:
     id: int
     writer: asyncio.StreamWriter
     rate_hz: float = 0.0
+    deltas: bool = False  # asked for DeltaFrames after the first full snapshot (protocol 1.1)
     next_due: float = 0.0
     sent_seq: int = -1
     # Monotonic time since which the transport has held unsent bytes (None: all sent).
@@ -90,12 +96,16 @@ class DaemonServer:
         self._started_mono = clock()
         self.viewers: dict[int, Viewer] = {}
         self.dropped = 0  # viewers cut off for not reading
+        self.frames_encoded = 0  # snapshot and delta frames encoded (each once, however shared)
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._pump: asyncio.Task[None] | None = None
         self._seq = 0
         self._last: EngineSnapshot | None = None
-        self._frame = b""
+        self._frame: bytes | None = None  # the latest snapshot's full frame, once needed
+        # Snapshots delta viewers last received (their bases), by seq; and this seq's deltas.
+        self._bases: dict[int, EngineSnapshot] = {}
+        self._deltas: dict[int, bytes] = {}
         self._wake = asyncio.Event()
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -216,14 +226,41 @@ class DaemonServer:
         if snap is not self._last:
             self._seq += 1
             self._last = snap
-            self._frame = wire.encode_frame(wire.SnapshotFrame(self._seq, snap))
+            self._frame = None
+            self._deltas = {}
         for viewer in due:
             if viewer.sent_seq == self._seq or viewer.owed() > 0:
                 continue  # nothing new, or the previous frame is still leaving: skip, never queue
             # A little slack, so a snapshot built a hair early is not held back a whole period.
             viewer.next_due = now + RATE_SLACK / viewer.rate_hz
+            frame = self._frame_for(viewer, snap)
             viewer.sent_seq = self._seq
-            self._write(viewer, self._frame)
+            self._write(viewer, frame)
+        self._keep_bases(snap)
+
+    def _frame_for(self, viewer: Viewer, snap: EngineSnapshot) -> bytes:
+        """A delta against what `viewer` last got if it asked for deltas and that snapshot is
+        kept, else the full frame; each encoded once however many viewers share it."""
+        base = self._bases.get(viewer.sent_seq) if viewer.deltas else None
+        if base is not None and self._seq - viewer.sent_seq <= MAX_DELTA_BEHIND:
+            frame = self._deltas.get(viewer.sent_seq)
+            if frame is None:
+                delta = make_delta(base, viewer.sent_seq, snap, self._seq)
+                frame = self._deltas[viewer.sent_seq] = wire.encode_frame(delta)
+                self.frames_encoded += 1
+            return frame
+        if self._frame is None:
+            self._frame = wire.encode_frame(wire.SnapshotFrame(self._seq, snap))
+            self.frames_encoded += 1
+        return self._frame
+
+    def _keep_bases(self, snap: EngineSnapshot) -> None:
+        """Keep only the snapshots some delta viewer will be sent a delta against."""
+        wanted = {v.sent_seq for v in self.viewers.values() if v.deltas and not v.closed}
+        for seq in [s for s in self._bases if s not in wanted]:
+            del self._bases[seq]
+        if self._seq in wanted:
+            self._bases[self._seq] = snap
 
     def _check_stuck(self, viewer: Viewer, now: float) -> None:
         if viewer.closed:
@@ -305,6 +342,7 @@ class DaemonServer:
             rate = message.rate_hz
             first = viewer.rate_hz == 0
             viewer.rate_hz = min(MAX_RATE_HZ, rate) if rate == rate and rate > 0 else 0.0
+            viewer.deltas = message.deltas
             viewer.next_due = 0.0
             self._wake.set()
             if first and viewer.rate_hz > 0:

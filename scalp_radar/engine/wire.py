@@ -22,6 +22,7 @@ import msgspec
 
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.engine.health import Health
+from scalp_radar.engine.wire_delta import DeltaFrame as DeltaFrame
 from scalp_radar.history.types import (
     BackfillPlan,
     BackfillProgress,
@@ -30,7 +31,8 @@ from scalp_radar.history.types import (
 )
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+# 1.1: Subscribe(deltas=True) -> DeltaFrame after the first full snapshot.
+PROTOCOL_MINOR = 1
 PROTOCOL = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 HELLO_PREFIX = "scalp-radar-protocol"
 MAX_HELLO_BYTES = 512
@@ -124,6 +126,7 @@ class Error(msgspec.Struct, frozen=True, tag="error"):
 ServerMessage = (
     Welcome
     | SnapshotFrame
+    | DeltaFrame
     | BackfillPlanned
     | BackfillProgressed
     | BackfillFinished
@@ -138,9 +141,14 @@ ServerMessage = (
 
 
 class Subscribe(msgspec.Struct, frozen=True, tag="subscribe"):
-    """Send me snapshots at most `rate_hz` times a second (0 = none, e.g. a CLI client)."""
+    """Send me snapshots at most `rate_hz` times a second (0 = none, e.g. a CLI client).
+
+    `deltas` (1.1): after the first full snapshot, send DeltaFrames against the last snapshot
+    sent; a 1.0 viewer never asks, and gets full frames only.
+    """
 
     rate_hz: float
+    deltas: bool = False
 
 
 class PlanBackfill(msgspec.Struct, frozen=True, tag="plan_backfill"):

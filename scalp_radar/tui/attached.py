@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from scalp_radar.core.snapshot import EngineSnapshot, StreamState
 from scalp_radar.engine import wire
+from scalp_radar.engine.wire_delta import DeltaError, apply_delta
 from scalp_radar.history.types import (
     BackfillPlan,
     BackfillProgress,
@@ -92,6 +93,8 @@ class AttachedSource:
         self.attaches = 0  # successful attaches so far (re-attaches count)
         self.refusal: str | None = None  # the daemon's one-line refusal, if it refused us
         self._latest: EngineSnapshot | None = None
+        # The last snapshot received on this connection and its seq: what deltas apply to.
+        self._base: tuple[int, EngineSnapshot] | None = None
         self._lost_at: float | None = None  # wall time the daemon went away
         self._stale: tuple[EngineSnapshot, EngineSnapshot] | None = None
         self._jobs: dict[int, _Job] = {}
@@ -271,7 +274,8 @@ class AttachedSource:
         self.welcome = conn.welcome
         self.refusal = None
         try:
-            await conn.send(wire.Subscribe(self.rate_hz))
+            self._base = None
+            await conn.send(wire.Subscribe(self.rate_hz, deltas=True))
             watchlist = self._watchlist
             if watchlist is not None:  # a re-attach: the daemon may be a new one
                 await conn.send(wire.SetWatchlist(watchlist))
@@ -280,9 +284,10 @@ class AttachedSource:
             while True:
                 message = await conn.receive()
                 self._handle(message)
-                if isinstance(message, wire.SnapshotFrame):
+                picture = isinstance(message, wire.SnapshotFrame | wire.DeltaFrame)
+                if picture:
                     self._ask_sparklines(conn)
-                if first and isinstance(message, wire.SnapshotFrame):
+                if first and picture:
                     first = False
                     self.connected = True
                     self._lost_at = None
@@ -302,7 +307,19 @@ class AttachedSource:
 
     def _handle(self, message: wire.ServerMessage) -> None:
         if isinstance(message, wire.SnapshotFrame):
+            self._base = (message.seq, message.snapshot)
             self._latest = message.snapshot
+        elif isinstance(message, wire.DeltaFrame):
+            base = self._base
+            if base is None or base[0] != message.base:
+                have = "none" if base is None else base[0]
+                raise wire.ProtocolError(f"delta on snapshot {message.base}, have {have}")
+            try:
+                snapshot = apply_delta(base[1], message)
+            except DeltaError as exc:
+                raise wire.ProtocolError(f"delta {message.seq} does not apply: {exc}") from None
+            self._base = (message.seq, snapshot)
+            self._latest = snapshot
         elif isinstance(message, wire.Sparklines):
             self._sparks = {**self._sparks, **message.series}  # one reference swap for the UI
         elif isinstance(message, wire.WatchlistChanged):

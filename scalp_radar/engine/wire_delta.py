@@ -1,0 +1,306 @@
+"""Snapshot deltas for the daemon's viewers: what changed since the snapshot a viewer last got.
+
+A `DeltaFrame` carries the small parts of an `EngineSnapshot` whole (connection, limiter, shards,
+the universe's counters) and, for the big ones, only what differs from the viewer's base:
+- universe rows: the engine rebuilds a `TickerRow` only when its symbol got a ticker and reuses
+  the object otherwise, so finding the changed rows is one pointer check per row; changed rows
+  travel as arrays (`WireRow`, half the bytes of a field-named map);
+- streams: each whole but for its candles and closes, which are spliced from the base's (the
+  closed candles stay, the forming one moves): a few hundred bytes instead of ~7 KB a stream;
+- incidents: the new ones, newest first, on top of the base's.
+`apply_delta(base, frame)` rebuilds a snapshot equal to the daemon's, field for field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+import msgspec
+
+from scalp_radar.core.snapshot import (
+    BucketStats,
+    CandleView,
+    ConnectionFacts,
+    EngineSnapshot,
+    Incident,
+    StreamSnapshot,
+    TickerRow,
+    UniverseSnapshot,
+)
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class DeltaError(ValueError):
+    """A delta that does not fit the base it names (a broken or mismatched stream of frames)."""
+
+
+def _same(a: object, b: object) -> bool:
+    # Identity first: the engine reuses unchanged objects, so this is usually a pointer check.
+    return a is b or (type(a) is type(b) and a == b)
+
+
+def _run(base: Sequence[T], i: int, new: Sequence[T], j: int) -> int:
+    """How many items from base[i] on equal those from new[j] on."""
+    n = 0
+    while i + n < len(base) and j + n < len(new) and _same(base[i + n], new[j + n]):
+        n += 1
+    return n
+
+
+def splice_of(base: Sequence[T], new: Sequence[T]) -> tuple[tuple[T, ...], int, int, tuple[T, ...]]:
+    """(head, start, stop, tail) with new == head + base[start:stop] + tail, small head and tail
+    for the two shapes snapshots change in: a window sliding on (candles, closes) and items
+    pushed on top (incidents, newest first)."""
+    if not base or not new:
+        return (), 0, 0, tuple(new)
+    # A sliding window: new starts somewhere inside base.
+    start = _find(base, new[0])
+    if start >= 0:
+        n = _run(base, start, new, 0)
+        return (), start, start + n, tuple(new[n:])
+    # Pushed on top: base starts somewhere inside new.
+    at = _find(new, base[0])
+    if at >= 0:
+        n = _run(base, 0, new, at)
+        return tuple(new[:at]), 0, n, tuple(new[at + n :])
+    return (), 0, 0, tuple(new)
+
+
+def _find(items: Sequence[T], x: T) -> int:
+    """The first position of `x` in `items` (the same object, else an equal one), or -1."""
+    for i, y in enumerate(items):
+        if y is x:
+            return i
+    for i, y in enumerate(items):
+        if _same(y, x):
+            return i
+    return -1
+
+
+def _spliced(
+    base: tuple[T, ...], head: tuple[T, ...], start: int, stop: int, tail: tuple[T, ...]
+) -> tuple[T, ...]:
+    if not 0 <= start <= stop <= len(base):
+        raise DeltaError(f"splice {start}:{stop} outside a base of {len(base)}")
+    return (*head, *base[start:stop], *tail)
+
+
+class _Splice(Protocol[T_co]):
+    @property
+    def head(self) -> tuple[T_co, ...]: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def stop(self) -> int: ...
+    @property
+    def tail(self) -> tuple[T_co, ...]: ...
+
+
+def _parts(s: _Splice[T]) -> tuple[tuple[T, ...], int, int, tuple[T, ...]]:
+    return s.head, s.start, s.stop, s.tail
+
+
+class CandleSplice(msgspec.Struct, frozen=True, array_like=True):
+    """`Splice` of candle views (typed, so they decode as CandleView)."""
+
+    head: tuple[CandleView, ...] = ()
+    start: int = 0
+    stop: int = 0
+    tail: tuple[CandleView, ...] = ()
+
+
+class FloatSplice(msgspec.Struct, frozen=True, array_like=True):
+    """`Splice` of floats."""
+
+    head: tuple[float, ...] = ()
+    start: int = 0
+    stop: int = 0
+    tail: tuple[float, ...] = ()
+
+
+class IncidentSplice(msgspec.Struct, frozen=True, array_like=True):
+    """`Splice` of incidents."""
+
+    head: tuple[Incident, ...] = ()
+    start: int = 0
+    stop: int = 0
+    tail: tuple[Incident, ...] = ()
+
+
+class StreamPatch(msgspec.Struct, frozen=True, array_like=True):
+    """One stream of the new snapshot: whole if `base` < 0, else its candles and closes are
+    spliced from stream number `base` of the base snapshot (they travel empty in `stream`)."""
+
+    stream: StreamSnapshot
+    base: int = -1
+    candles: CandleSplice = CandleSplice()
+    closes: FloatSplice = FloatSplice()
+
+
+class WireRow(msgspec.Struct, frozen=True, array_like=True):
+    """A `TickerRow` as an array: the same fields in the same order (a test keeps them so)."""
+
+    symbol: str
+    last: float
+    bid: float
+    ask: float
+    mark: float
+    index: float
+    change_1m: float
+    change_5m: float
+    change_15m: float
+    change_1h: float
+    change_24h: float
+    quote_volume_24h: float
+    volume_surge: float
+    spread_bps: float
+    funding_rate: float
+    next_funding_ms: int | None
+    open_interest: float
+    oi_change_15m: float
+    basis_bps: float
+    updated_ms: int
+    source: str = "ws"
+    shard_id: int | None = None
+
+
+_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(TickerRow))
+_row_values = operator.attrgetter(*_ROW_FIELDS)
+
+
+def wire_row(row: TickerRow) -> WireRow:
+    """The array form of `row`."""
+    return WireRow(*_row_values(row))
+
+
+def ticker_row(row: WireRow) -> TickerRow:
+    """The `TickerRow` of an array form."""
+    return TickerRow(*msgspec.structs.astuple(row))
+
+
+class DeltaFrame(msgspec.Struct, frozen=True, tag="delta"):
+    """Snapshot `seq` as a change to snapshot `base`, the last one this viewer received.
+
+    `universe` travels without rows. The new rows are the base's (in `order` by symbol, or in the
+    base's order when `order` is None) with `rows[i]` put at position `rows_at[i]`; symbols that
+    left the universe are simply absent from `order`.
+    """
+
+    seq: int
+    base: int
+    taken_at_ms: int
+    limiter: tuple[BucketStats, ...]
+    connection: ConnectionFacts
+    universe: UniverseSnapshot
+    streams: tuple[StreamPatch, ...]
+    incidents: IncidentSplice = IncidentSplice()
+    rows_at: tuple[int, ...] = ()
+    rows: tuple[WireRow, ...] = ()
+    order: tuple[str, ...] | None = None
+
+
+def _stream_patch(
+    s: StreamSnapshot, base: tuple[StreamSnapshot, ...], index: dict[tuple[str, str], int], i: int
+) -> StreamPatch:
+    at = (
+        i
+        if i < len(base) and base[i].symbol == s.symbol and base[i].timeframe == s.timeframe
+        else -1
+    )
+    if at < 0:
+        at = index.get((s.symbol, s.timeframe), -1)
+    if at < 0:
+        return StreamPatch(s)
+    b = base[at]
+    c = splice_of(b.recent_candles, s.recent_candles)
+    f = splice_of(b.recent_closes, s.recent_closes)
+    return StreamPatch(
+        dataclasses.replace(s, recent_candles=(), recent_closes=()),
+        at,
+        CandleSplice(*c),
+        FloatSplice(*f),
+    )
+
+
+def make_delta(base: EngineSnapshot, base_seq: int, new: EngineSnapshot, seq: int) -> DeltaFrame:
+    """Snapshot `new` (number `seq`) as a change to `base` (number `base_seq`)."""
+    bstreams = base.streams
+    index = {(s.symbol, s.timeframe): i for i, s in enumerate(bstreams)}
+    streams = tuple(_stream_patch(s, bstreams, index, i) for i, s in enumerate(new.streams))
+    brows, nrows = base.universe.rows, new.universe.rows
+    order: tuple[str, ...] | None = None
+    if len(brows) == len(nrows):
+        # Same symbols in the same order (the usual case): the changed rows are those the engine
+        # rebuilt, i.e. new objects.
+        at = [i for i, (b, r) in enumerate(zip(brows, nrows, strict=True)) if b is not r]
+        if any(brows[i].symbol != nrows[i].symbol for i in at):
+            order = tuple(r.symbol for r in nrows)
+    else:
+        order = tuple(r.symbol for r in nrows)
+    if order is not None:
+        old = {r.symbol: r for r in brows}
+        at = [i for i, r in enumerate(nrows) if old.get(r.symbol) is not r]
+    inc = splice_of(base.incidents, new.incidents)
+    return DeltaFrame(
+        seq=seq,
+        base=base_seq,
+        taken_at_ms=new.taken_at_ms,
+        limiter=new.limiter,
+        connection=new.connection,
+        universe=dataclasses.replace(new.universe, rows=()),
+        streams=streams,
+        incidents=IncidentSplice(*inc),
+        rows_at=tuple(at),
+        rows=tuple(wire_row(nrows[i]) for i in at),
+        order=order,
+    )
+
+
+def apply_delta(base: EngineSnapshot, frame: DeltaFrame) -> EngineSnapshot:
+    """The snapshot `frame` describes, rebuilt on `base`; DeltaError if it does not fit."""
+    streams = []
+    for p in frame.streams:
+        if p.base < 0:
+            streams.append(p.stream)
+            continue
+        if p.base >= len(base.streams):
+            raise DeltaError(f"stream {p.base} of a base with {len(base.streams)}")
+        b = base.streams[p.base]
+        streams.append(
+            dataclasses.replace(
+                p.stream,
+                recent_candles=_spliced(b.recent_candles, *_parts(p.candles)),
+                recent_closes=_spliced(b.recent_closes, *_parts(p.closes)),
+            )
+        )
+    if len(frame.rows_at) != len(frame.rows):
+        raise DeltaError("rows_at and rows differ in length")
+    changed = dict(zip(frame.rows_at, frame.rows, strict=True))
+    rows: list[TickerRow]
+    if frame.order is None:
+        rows = list(base.universe.rows)
+    else:
+        old = {r.symbol: r for r in base.universe.rows}
+        rows = []
+        for i, symbol in enumerate(frame.order):
+            kept = old.get(symbol)
+            if kept is None and i not in changed:
+                raise DeltaError(f"no row for {symbol} in the base or the delta")
+            rows.append(kept)  # type: ignore[arg-type]  # replaced below when None
+    for i, r in changed.items():
+        if not 0 <= i < len(rows):
+            raise DeltaError(f"row position {i} outside {len(rows)} rows")
+        rows[i] = ticker_row(r)
+    return EngineSnapshot(
+        taken_at_ms=frame.taken_at_ms,
+        streams=tuple(streams),
+        limiter=frame.limiter,
+        connection=frame.connection,
+        incidents=_spliced(base.incidents, *_parts(frame.incidents)),
+        universe=dataclasses.replace(frame.universe, rows=tuple(rows)),
+    )
