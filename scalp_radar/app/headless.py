@@ -106,7 +106,7 @@ def universe_dict(u: UniverseSnapshot, top: int = 10) -> dict[str, Any]:
                 {"symbol": r.symbol, column: _json_float(getattr(r, column)), "last": r.last}
                 for r in u.preset(name, top)
             ]
-            for name, (column, _) in RANKING_PRESETS.items()
+            for name, column in RANKING_PRESETS.items()
         },
     }
 

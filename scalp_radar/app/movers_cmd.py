@@ -16,17 +16,17 @@ from typing import Any, TextIO
 
 from scalp_radar.app.context import RunContext
 from scalp_radar.core.config_models import AppConfig
-from scalp_radar.core.snapshot import TickerRow, UniverseSnapshot, rank_rows
+from scalp_radar.core.snapshot import RANKED_BY_SIZE, TickerRow, UniverseSnapshot, rank_rows
 
-# --by value -> (TickerRow column, ranked by absolute value)
-MOVERS_BY: dict[str, tuple[str, bool]] = {
-    "change_5m": ("change_5m", True),
-    "change_1h": ("change_1h", True),
-    "change_24h": ("change_24h", True),
-    "surge": ("volume_surge", False),
-    "funding": ("funding_rate", True),
-    "spread": ("spread_bps", False),
-    "oi_change": ("oi_change_15m", True),
+# --by value -> TickerRow column (ranked by size for a column in RANKED_BY_SIZE)
+MOVERS_BY: dict[str, str] = {
+    "change_5m": "change_5m",
+    "change_1h": "change_1h",
+    "change_24h": "change_24h",
+    "surge": "volume_surge",
+    "funding": "funding_rate",
+    "spread": "spread_bps",
+    "oi_change": "oi_change_15m",
 }
 # Market seconds of history a column needs before it has values.
 _NEEDS_WINDOW_S = {"change_5m": 300, "change_1h": 3600, "volume_surge": 900, "oi_change_15m": 900}
@@ -59,8 +59,8 @@ async def collect(config: AppConfig, *, sim_url: str | None, window_s: float) ->
 
 def movers_rows(snap: UniverseSnapshot, by: str, limit: int) -> list[TickerRow]:
     """The ranking (NaN last)."""
-    column, absolute = MOVERS_BY[by]
-    return rank_rows(snap.rows, column, absolute=absolute, limit=limit)
+    column = MOVERS_BY[by]
+    return rank_rows(snap.rows, column, absolute=column in RANKED_BY_SIZE, limit=limit)
 
 
 def _cell(value: float, fmt: str) -> str:
@@ -71,7 +71,7 @@ def print_movers(
     rows: list[TickerRow], by: str, *, demo: bool, as_json: bool, out: TextIO = sys.stdout
 ) -> None:
     """A table (or JSON) of the ranking; says DEMO for simulated prices."""
-    column, _ = MOVERS_BY[by]
+    column = MOVERS_BY[by]
     if as_json:
         doc: dict[str, Any] = {
             "mode": "DEMO" if demo else "REAL",

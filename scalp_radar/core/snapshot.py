@@ -188,13 +188,13 @@ class TickerRow:
     shard_id: int | None = None
 
 
-# What the radar presets rank by: (column, by absolute value).
-RANKING_PRESETS: dict[str, tuple[str, bool]] = {
-    "movers": ("change_5m", True),
-    "surge": ("volume_surge", False),
-    "funding": ("funding_rate", True),
-    "spread": ("spread_bps", False),
-    "oi": ("oi_change_15m", True),
+# What the radar presets rank by (by size for a column in RANKED_BY_SIZE).
+RANKING_PRESETS: dict[str, str] = {
+    "movers": "change_5m",
+    "surge": "volume_surge",
+    "funding": "funding_rate",
+    "spread": "spread_bps",
+    "oi": "oi_change_15m",
 }
 RANKABLE_COLUMNS: tuple[str, ...] = (
     "change_1m",
@@ -210,6 +210,11 @@ RANKABLE_COLUMNS: tuple[str, ...] = (
     "oi_change_15m",
     "basis_bps",
     "last",
+)
+# Columns ranked by size whatever the sign: every price change (a -8 % move is as much a mover
+# as +8 %), funding and OI change.
+RANKED_BY_SIZE: frozenset[str] = frozenset(
+    {c for c in RANKABLE_COLUMNS if c.startswith("change_")} | {"funding_rate", "oi_change_15m"}
 )
 
 
@@ -255,8 +260,8 @@ class UniverseSnapshot:
 
     def preset(self, name: str, limit: int | None = 10) -> list[TickerRow]:
         """Rows ranked by a radar preset (movers, surge, funding, spread, oi)."""
-        column, absolute = RANKING_PRESETS[name]
-        return self.ranked(column, absolute=absolute, limit=limit)
+        column = RANKING_PRESETS[name]
+        return self.ranked(column, absolute=column in RANKED_BY_SIZE, limit=limit)
 
     def row(self, symbol: str) -> TickerRow | None:
         """The row of `symbol` (a linear scan: for one lookup, not per row)."""

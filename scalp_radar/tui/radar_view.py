@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from scalp_radar.core.snapshot import RANKING_PRESETS, TickerRow, rank_rows
+from scalp_radar.core.snapshot import RANKED_BY_SIZE, RANKING_PRESETS, TickerRow, rank_rows
 
 # A ticker older than this (exchange time) is marked stale on the radar.
 STALE_AFTER_MS = 15_000
@@ -104,9 +104,11 @@ class RadarView:
             return replace(self, preset=name)
         if name not in RANKING_PRESETS:
             raise ValueError(f"unknown preset {name!r}: expected one of {', '.join(PRESET_KEYS)}")
-        column, absolute = RANKING_PRESETS[name]
+        column = RANKING_PRESETS[name]
         # Spread: the tightest first is what a scalper can trade; the widest is a warning.
-        return replace(self, preset=name, sort=column, absolute=absolute, descending=True)
+        return replace(
+            self, preset=name, sort=column, absolute=column in RANKED_BY_SIZE, descending=True
+        )
 
     def sorted_by(self, column: str) -> RadarView:
         """Sort by `column` (descending, signed); leaves a ranking preset, keeps the watchlist."""
