@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from scalp_radar.app.status_cmd import fetch_health
+from scalp_radar.core.config import packaged_config_dir
 from scalp_radar.engine.health import Health
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +28,19 @@ T = TypeVar("T")
 def short_dir() -> Path:
     """A private directory with a short path (a Unix socket path has at most 107 bytes)."""
     return Path(tempfile.mkdtemp(prefix="sr-"))
+
+
+@functools.cache
+def daemon_config_dir() -> Path:
+    """The packaged config without hot movers: their candle streams come and go with the
+    ranking, so the tests' stream and feed counts would race the demo market's movers."""
+    target = short_dir() / "config"
+    shutil.copytree(packaged_config_dir(), target)
+    assets = target / "assets.yaml"
+    text = assets.read_text()
+    assert "  hot_count: 10 " in text, "the packaged assets.yaml changed: update this helper"
+    assets.write_text(text.replace("  hot_count: 10 ", "  hot_count: 0 "))
+    return target
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -93,6 +109,7 @@ class Daemon:
                     *(() if "--sim-url" in self.args else ("--sim-speed", "60")),
                     "--status-interval",
                     "1",
+                    *(() if "--config" in self.args else ("--config", str(daemon_config_dir()))),
                     "--log-dir",
                     str(self.dir / "logs"),
                     *self.args,

@@ -75,6 +75,7 @@ async def test_a_close_rest_cannot_confirm_yet_is_not_stored_and_stays_open(tmp_
     open, then stored with its final values once a later try succeeds."""
     monkeypatch.setattr(healer_module, "RETRY_LATER_S", 0.3)
     monkeypatch.setattr(healer_module, "HEAL_ATTEMPTS", 1)
+    monkeypatch.setattr(healer_module, "REST_RETRY_BASE_S", 0.05)
     async with SimExchange(
         symbols=[BTC], seed=12, speed=SPEED, limits=SimLimits.off(push_interval_s=0.05)
     ) as sim:

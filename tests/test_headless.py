@@ -75,8 +75,17 @@ def test_sigterm_flushes_and_exits_zero_with_last_candles_in_db(tmp_path, sim_th
                 and all(s["last_closed_ts"] for s in d["streams"])
             ),
         )
-        # Let a few more candles close, then stop it like a service manager would.
-        time.sleep(1.0)
+        # Let more candles close (every 1m stream's next one), then stop it like a service
+        # manager would.
+        held = {s["key"]: s["last_closed_ts"] for s in lines[-1]["streams"]}
+        lines += _read_json_until(
+            proc,
+            lambda d: all(
+                s["last_closed_ts"] > held[s["key"]]
+                for s in d["streams"]
+                if s["key"].endswith(" 1m")
+            ),
+        )
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     finally:

@@ -33,6 +33,8 @@ HEAL_ATTEMPTS = 6
 HEAL_DELAY_S = 0.5
 # Real seconds before an unfinished repair tries again (it stays visible as open meanwhile).
 RETRY_LATER_S = 15.0
+# Real seconds before the first retry of a failed REST request within one attempt (doubling).
+REST_RETRY_BASE_S = 0.5
 # The exchange's clock is measured again before a heal when the last measurement is older.
 CLOCK_FRESH_MS = 2_000
 
@@ -190,6 +192,7 @@ class Healer:
                     end_ms,
                     # "Now" is the exchange's: a simulator at speed 60 runs far ahead of ours.
                     now_ms=max(end_ms + step, self.clock_sync.server_now_ms()),
+                    backoff_base_s=REST_RETRY_BASE_S,
                 )
                 logger.debug(
                     "{}: REST {}..{} gave {} candle(s)",

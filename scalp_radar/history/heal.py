@@ -27,20 +27,24 @@ async def heal_range(
     *,
     now_ms: int | None = None,
     retries: int = 3,
+    backoff_base_s: float = 0.5,
 ) -> list[Candle]:
     """Fetch the closed candles of [start_ms, end_ms) from REST, store them, return them sorted.
 
     Used by the engine for a live gap: every request waits on `limiter` ("market_data"), pages are
     written with INSERT OR IGNORE (when `db` is given), and a window that keeps failing raises
     `HealError` naming it instead of returning a silently short list. `now_ms` defaults to the
-    exchange's clock; only candles closed by then are fetched.
+    exchange's clock; only candles closed by then are fetched. A failed request is retried
+    `retries` times after `backoff_base_s`, doubling.
     """
     tf = as_timeframe(timeframe)
     now = int(now_ms) if now_ms is not None else int(exchange.milliseconds())
     windows = plan_ranges(symbol, tf, [(start_ms, end_ms)], now)
     if not windows:
         return []
-    backfiller = Backfiller(exchange, db, limiter, max_concurrency=2, retries=retries)
+    backfiller = Backfiller(
+        exchange, db, limiter, max_concurrency=2, retries=retries, backoff_base_s=backoff_base_s
+    )
     candles: list[Candle] = []
     failed: list[str] = []
     for window in windows:
