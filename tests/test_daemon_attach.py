@@ -28,6 +28,10 @@ def _free_port() -> int:
 PORT = _free_port()
 
 
+# One real daemon for the module: its start (the demo's 500-contract radar live) takes seconds.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[Daemon]:
     with running_daemon(None, "--http", f"127.0.0.1:{PORT}") as d:
@@ -98,6 +102,8 @@ def test_socket_is_0600_in_a_0700_directory(daemon):
 
 
 def test_status_exit_0_when_healthy_and_json_says_why(daemon):
+    # A feed a stalled machine let go stale is degraded (exit 1) until it is fresh again.
+    wait_for("a healthy daemon", lambda: (h := daemon.health()) and h.verdict == "healthy")
     human = run_cli(
         "status", "--db", str(daemon.db), "--socket", str(daemon.socket), cwd=daemon.dir
     )
@@ -123,9 +129,17 @@ def test_status_exit_2_without_a_daemon():
 
 
 def test_health_and_metrics_are_served_over_http(daemon):
-    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=5) as response:
-        assert response.status == 200
-        health = json.loads(response.read())
+    def healthy() -> dict | None:
+        # A feed a stalled machine let go stale makes it 503 (degraded) until it is fresh again.
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=5) as response:
+                assert response.status == 200
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503, exc
+            return None
+
+    health = wait_for("a healthy verdict", healthy)
     assert health["verdict"] == "healthy" and health["pid"] == daemon.pid
 
     def scrape() -> str | None:

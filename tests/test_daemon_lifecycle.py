@@ -8,16 +8,31 @@ import socket
 import subprocess
 import sys
 import threading
+from typing import Any
+
+import pytest
 
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.engine import wire
+from scalp_radar.sim import SimExchange, SimLimits
 from scalp_radar.tui.attached import AttachedSource
 from tests.daemon_support import Daemon, cli_env, run_cli, running_daemon, short_dir, wait_for
 
 
-def test_viewer_keeps_a_stale_picture_when_the_daemon_dies_and_reattaches_when_it_returns():
+@pytest.fixture
+def sim_options() -> dict[str, Any]:
+    # The assets' 3 symbols at the demo's speed, Bitget's limits on: both daemons of the
+    # reattach test share it, and are ready without the demo's 500-contract radar.
+    return {"symbols": None, "speed": 60, "limits": SimLimits()}
+
+
+@pytest.mark.slow
+def test_viewer_keeps_a_stale_picture_when_the_daemon_dies_and_reattaches_when_it_returns(
+    sim_thread: SimExchange,
+):
     base = short_dir()
-    first = Daemon(base, base / "d.db", base / "run" / "d.sock").start()
+    market = ("--sim-url", sim_thread.url)
+    first = Daemon(base, base / "d.db", base / "run" / "d.sock", market).start()
     viewer = AttachedSource(str(first.socket), rate_hz=10, retry_s=0.1)
     try:
         first.wait_ready()
@@ -32,7 +47,7 @@ def test_viewer_keeps_a_stale_picture_when_the_daemon_dies_and_reattaches_when_i
         assert "daemon lost" in (viewer.header_note() or "")
         assert "STALE" in (viewer.header_note() or "")
 
-        second = Daemon(base, base / "d.db", base / "run" / "d.sock").start()
+        second = Daemon(base, base / "d.db", base / "run" / "d.sock", market).start()
         try:
             second.wait_ready()
             wait_for("the viewer to re-attach", lambda: viewer.connected and viewer.attaches == 2)
@@ -61,6 +76,7 @@ def _stuck_viewer(path: str) -> socket.socket:
     return raw
 
 
+@pytest.mark.slow
 def test_a_stuck_viewer_is_dropped_and_does_not_grow_the_daemon():
     with running_daemon(None, "--viewer-timeout", "1") as daemon:
         healthy = AttachedSource(str(daemon.socket), rate_hz=10, retry_s=0.1)
@@ -133,6 +149,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_systemd_notifications_and_degraded_status_when_the_exchange_dies():
     base = short_dir()
     port = _free_port()
@@ -184,6 +201,7 @@ def test_systemd_notifications_and_degraded_status_when_the_exchange_dies():
         notify.close()
 
 
+@pytest.mark.slow
 def test_status_demo_finds_the_demo_daemon_by_its_database():
     """No --db, no --socket: both sides derive the socket from the database the options select."""
     base = short_dir()

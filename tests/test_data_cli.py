@@ -61,6 +61,7 @@ def _holes(db_path: Path, symbol: str, tf: str, start: int, end: int):
     return asyncio.run(read())
 
 
+@pytest.mark.slow
 def test_data_list_shows_holes_and_repair_closes_them(sim_thread, tmp_path, capsys):
     db_path = tmp_path / "c.db"
     now = sim_thread.clock.now_ms()
@@ -297,6 +298,7 @@ def _fingerprint(path: Path) -> tuple[bytes, int, list[str]]:
     return path.read_bytes(), path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
 
 
+@pytest.mark.slow
 def test_foreign_and_corrupt_files_are_refused_untouched_by_every_command(tmp_path):
     # Regression (issue 10 item 1): `data list --db other.db` added our tables, application_id,
     # user_version and WAL to another tool's file; a corrupt file was switched to WAL first.

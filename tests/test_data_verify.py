@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from scalp_radar.app.cli import build_parser
 from scalp_radar.app.context import RunContext
 from scalp_radar.app.history_cmds import run_backfill
@@ -62,6 +64,7 @@ def _range(sim) -> tuple[int, int]:
     return start, start + 300 * MIN
 
 
+@pytest.mark.slow
 def test_verify_reports_then_fixes_a_wrong_candle_a_hole_and_a_duplicate(sim_thread, tmp_path):
     sim = sim_thread
     db_path = tmp_path / "v.db"

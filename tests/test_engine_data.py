@@ -28,6 +28,7 @@ def _clean(candles: list[Candle]) -> bool:
     return stamps == sorted(set(stamps)) and all(c.low <= c.high for c in candles)
 
 
+@pytest.mark.slow
 async def test_live_gap_is_detected_healed_over_rest_and_recorded(tmp_path):
     # Stale bound above the skip (3 candles = 1.5 s at 120x), so the hole reaches the engine.
     cfg = make_config([BTC, ETH], ["1m"], stale_min_s=5.0)
@@ -145,6 +146,7 @@ def test_a_replayed_frame_is_one_duplicate_whether_or_not_the_engine_reads_it_tw
     assert s.duplicates_dropped == 3
 
 
+@pytest.mark.slow
 async def test_callbacks_sync_async_and_raising_and_get_data(tmp_path):
     cfg = make_config([BTC], ["1m", "5m"])
     sync_seen: list[Candle] = []

@@ -35,6 +35,7 @@ DOWN = {StreamState.RECONNECTING, StreamState.STALE}
         ("e30007", {}),
     ],
 )
+@pytest.mark.slow
 async def test_connection_fault_recovers_and_store_is_exact(tmp_path, fault, params):
     cfg = make_config([BTC, ETH], ["1m", "5m"])
     async with rig(tmp_path, cfg) as r:

@@ -50,6 +50,7 @@ async def wall_clock_engine(tmp_path: Path, sim: SimExchange) -> AsyncIterator[D
             await engine.stop()
 
 
+@pytest.mark.slow
 async def test_gap_heals_against_a_fast_simulator_and_every_stored_candle_is_final(tmp_path):
     async with SimExchange(
         symbols=[BTC], seed=11, speed=SPEED, limits=SimLimits.off(push_interval_s=0.05)
@@ -70,6 +71,7 @@ async def test_gap_heals_against_a_fast_simulator_and_every_stored_candle_is_fin
             await assert_store_matches_truth(db, sim, BTC, "1m", min_rows=5)
 
 
+@pytest.mark.slow
 async def test_a_close_rest_cannot_confirm_yet_is_not_stored_and_stays_open(tmp_path, monkeypatch):
     """REST fails for a while: the close before the hole is kept out of the store and counted
     open, then stored with its final values once a later try succeeds."""

@@ -43,6 +43,7 @@ def future_candles(symbol: str, tf: str, from_ms: int, n: int) -> list[Candle]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("on_the_simulators_clock", [True, False], ids=["demo", "sim-url"])
 async def test_history_ahead_of_the_exchange_is_reported_and_streams_go_live(
     tmp_path, on_the_simulators_clock

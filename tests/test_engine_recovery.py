@@ -21,6 +21,7 @@ from tests.engine_support import (
 )
 
 
+@pytest.mark.slow
 async def test_stale_stream_is_detected_marked_and_reconnected(tmp_path):
     cfg = make_config([BTC], ["1m", "5m"], stale_min_s=0.6)
     async with rig(tmp_path, cfg) as r:
@@ -49,6 +50,7 @@ async def test_stale_stream_is_detected_marked_and_reconnected(tmp_path):
     await assert_all_match_truth(r)
 
 
+@pytest.mark.slow
 async def test_error_event_30001_rejects_healthy_watchers_and_they_recover(tmp_path):
     cfg = make_config([BTC, ETH], ["1m", "5m"])
     async with rig(tmp_path, cfg) as r:
@@ -63,6 +65,7 @@ async def test_error_event_30001_rejects_healthy_watchers_and_they_recover(tmp_p
     await assert_all_match_truth(r)
 
 
+@pytest.mark.slow
 async def test_refused_handshakes_back_off_then_recover(tmp_path):
     cfg = make_config([BTC], ["1m", "5m"])
     async with rig(tmp_path, cfg) as r:
@@ -126,6 +129,7 @@ async def test_several_faults_at_once(tmp_path):
     await assert_all_match_truth(r)
 
 
+@pytest.mark.slow
 async def test_subscribes_are_paced_under_the_message_limit(tmp_path):
     """12 streams subscribe on one socket with Bitget's 10 messages/s limit enforced."""
     # Stale only after 10 real seconds: the 1.5 s a 1m stream gets at SPEED is a stall a loaded

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.core.store import Database
 from scalp_radar.sim import SimExchange, SimLimits
@@ -19,6 +21,7 @@ from tests.engine_support import (
 )
 
 
+@pytest.mark.slow
 async def test_restart_heals_downtime_longer_than_the_snapshot(tmp_path):
     cfg = make_config([BTC], ["1m", "5m"])
     # A 30-row snapshot: one hour of downtime cannot be refilled from the stream alone.

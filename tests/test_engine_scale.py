@@ -146,6 +146,7 @@ def test_a_full_buffer_holds_numbers_not_candle_objects() -> None:
     assert buf.closed[-1].close == 100.5 + 598 and buf.closed[0].timestamp == 99 * step
 
 
+@pytest.mark.slow
 async def test_hot_promotion_and_demotion_drive_candle_streams_with_hysteresis(
     tmp_path: Path,
 ) -> None:

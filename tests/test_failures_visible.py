@@ -238,6 +238,7 @@ def test_every_fault_kind_is_covered():
     assert set(FAULTS) == set(FAULT_KINDS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(FAULT_KINDS))
 async def test_every_fault_kind_surfaces_in_snapshot_status_line_and_tui(tmp_path, kind):
     inject, counted, shown = FAULTS[kind]
@@ -277,6 +278,7 @@ async def test_every_fault_kind_surfaces_in_snapshot_status_line_and_tui(tmp_pat
 # --- item 7: a malformed frame kills ccxt's receive loop: recover at once ----------------------
 
 
+@pytest.mark.slow
 async def test_malformed_frame_recovers_by_receive_loop_check_not_by_staleness(tmp_path):
     # A stale bound far beyond the guard's timeout: recovery can only come from the guard.
     cfg = make_config([BTC, "ETH/USDT:USDT"], ["1m", "5m"], stale_min_s=30.0)

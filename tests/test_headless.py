@@ -111,6 +111,7 @@ def test_sigterm_flushes_and_exits_zero_with_last_candles_in_db(tmp_path, sim_th
         assert latest[s["key"]] is not None and latest[s["key"]] >= s["last_closed_ts"], s
 
 
+@pytest.mark.slow
 def test_text_status_lines_say_demo_and_sigint_exits_zero(tmp_path, sim_thread):
     proc = _spawn(tmp_path, "--sim-url", sim_thread.url, "--status-interval", "0.2")
     try:

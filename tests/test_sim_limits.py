@@ -142,6 +142,7 @@ async def shards(sim: SimExchange, count: int):
         await asyncio.gather(*(ex.close() for ex in exchanges))
 
 
+@pytest.mark.slow
 async def test_all_500_tickers_over_10_connections_within_the_limits() -> None:
     limits = SimLimits(ticker_min_interval_s=1.0)
     async with SimExchange(seed=SEED, contracts=500, limits=limits) as sim:

@@ -28,6 +28,9 @@ def sim_options() -> dict[str, Any]:
 @asynccontextmanager
 async def exchange(sim):
     e = create_exchange(None, sim.url, options={"ws": {"keepAlive": 5000}})
+    # The simulator answers on this test's own loop: building 500 tickers on a loaded machine
+    # may take longer than the 10 s REST timeout, which is not what these tests are about.
+    e.timeout = 60_000
     await e.load_markets()
     try:
         yield e

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -203,6 +204,7 @@ def _shown(widget: Input) -> str:
     return widget.render_line(0).text
 
 
+@pytest.mark.slow
 async def test_period_boxes_show_every_character_typed():
     # Regression: `365` showed `5` and the date boxes cut the first digit (padding + cursor cell).
     app, _ = static_app()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from scalp_radar.app.demo import simulator_factory
 from scalp_radar.core.config import load_config
 from scalp_radar.engine.runner import EngineRunner
@@ -62,6 +64,7 @@ def test_engine_source_plans_runs_and_cancels_backfills(tmp_path):
         source.stop()  # idempotent
 
 
+@pytest.mark.slow
 async def test_dashboard_on_the_live_demo_engine_backfills_and_quits(tmp_path):
     from scalp_radar.core.snapshot import StreamState
     from scalp_radar.tui.app import make_app

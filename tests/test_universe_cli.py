@@ -18,6 +18,7 @@ def sim_options() -> dict[str, Any]:
     return {"symbols": ["BTC/USDT:USDT"], "contracts": 120, "limits": SimLimits()}
 
 
+@pytest.mark.slow
 def test_movers_ranks_the_whole_market_from_rest(sim_thread: SimExchange, tmp_path: Path) -> None:
     result = run_cli(
         "movers",

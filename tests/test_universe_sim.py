@@ -87,6 +87,7 @@ def all_live(snap: UniverseSnapshot) -> bool:
     return snap.symbols > 0 and snap.tickers_live == snap.symbols
 
 
+@pytest.mark.slow
 async def test_every_ticker_goes_live_in_batched_shards_within_the_limits(sim: SimExchange) -> None:
     async with running(sim) as engine:
         snap = await until(engine, all_live)
@@ -107,6 +108,7 @@ async def test_every_ticker_goes_live_in_batched_shards_within_the_limits(sim: S
     assert all(s.state is ShardState.STOPPED for s in engine.snapshot().shards)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["recycle", "drop"])
 async def test_every_connection_lost_at_once_recovers_paced_without_30006(
     sim: SimExchange, fault: str
@@ -125,6 +127,7 @@ async def test_every_connection_lost_at_once_recovers_paced_without_30006(
         assert all(b - a >= 0.2 - 1e-6 for a, b in zip(dials, dials[1:], strict=False))
 
 
+@pytest.mark.slow
 async def test_a_stale_shard_is_covered_by_rest_and_redialled_alone(sim: SimExchange) -> None:
     async with running(sim, stale_after_s=3.0) as engine:
         await until(engine, all_live)
@@ -142,6 +145,7 @@ async def test_a_stale_shard_is_covered_by_rest_and_redialled_alone(sim: SimExch
         assert snap.limit_errors == 0 and not sim.violations
 
 
+@pytest.mark.slow
 async def test_a_symbol_the_exchange_refuses_leaves_only_its_shard_and_the_universe(
     sim: SimExchange,
 ) -> None:
@@ -168,6 +172,7 @@ async def test_a_symbol_the_exchange_refuses_leaves_only_its_shard_and_the_unive
         assert engine.snapshot().limit_errors == 0
 
 
+@pytest.mark.slow
 async def test_stats_rows_are_stored_once_per_symbol_per_minute(tmp_path: Path) -> None:
     symbols = SYMBOLS[:12]
     # 120x market time: a market minute every half real second.

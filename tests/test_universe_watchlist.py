@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from scalp_radar.sim import SimExchange
 from tests.test_universe_sim import all_live, running, sim_options, until
 
@@ -12,6 +14,7 @@ __all__ = ["sim_options"]  # the `sim` fixture's options (60 contracts, Bitget's
 WATCHED = "U005/USDT:USDT"
 
 
+@pytest.mark.slow
 async def test_a_watched_symbol_joins_a_watchlist_universe_while_running(sim: SimExchange) -> None:
     async with running(sim, mode="watchlist") as engine:
         snap = await until(engine, all_live)
@@ -26,6 +29,7 @@ async def test_a_watched_symbol_joins_a_watchlist_universe_while_running(sim: Si
         assert engine.set_user_watchlist((WATCHED,)) == "tracked: it is in the radar's universe"
 
 
+@pytest.mark.slow
 async def test_with_mode_all_every_symbol_is_already_tracked(sim: SimExchange) -> None:
     async with running(sim) as engine:
         await until(engine, all_live)
