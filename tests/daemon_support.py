@@ -136,7 +136,7 @@ class Daemon:
         except (OSError, TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             return None
 
-    def wait_ready(self, limit_s: float = 40.0) -> Health:
+    def wait_ready(self, limit_s: float = 90.0) -> Health:
         def ready() -> Health | None:
             assert self.proc is not None
             if self.proc.poll() is not None:
