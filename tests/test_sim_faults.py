@@ -11,7 +11,7 @@ import ccxt
 import pytest
 
 from scalp_radar.exchange.factory import create_exchange
-from scalp_radar.sim import SimExchange, SimLimits
+from scalp_radar.sim import SimClock, SimExchange, SimLimits
 
 SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 BTC = "BTC/USDT:USDT"
@@ -302,3 +302,16 @@ async def test_random_faults_are_reproducible_for_a_seed() -> None:
         return seen
 
     assert draws(9) == draws(9) and draws(9) != draws(10) and len(draws(9)) > 10
+
+
+async def test_invalid_candle_push_on_a_flat_candle_still_has_high_below_low() -> None:
+    # Regression: high and low were swapped; on a candle that just opened (high == low) the
+    # "invalid" push was valid, so the fault sometimes tested nothing.
+    clock = SimClock(start_ms=SimClock().now_ms() // 60_000 * 60_000)  # on a minute's open
+    clock.freeze()
+    async with SimExchange([BTC], clock=clock, limits=SimLimits.off(push_interval_s=0.05)) as sim:
+        ts, _, high, low, _, _ = sim.forming(BTC, "1m")
+        assert ts == clock.now_ms() and high == low  # the flat case this test is about
+        frames = await raw_updates(sim, 3, lambda: sim.faults.inject("invalid"))
+    bad = [r for r in rows_of(frames) if r[2] < r[3]]
+    assert len(bad) == 1

@@ -319,7 +319,8 @@ class WsSession:
             return
         if kind == "invalid":
             ts, o, h, lo, c, v = self.hub.market.forming(sub.inst, sub.tf, now)
-            bad = ws_row_json((ts, o, lo, h, c, v))  # high and low swapped: high < low
+            # High and low swapped: high < low, also on a flat candle that just opened.
+            bad = ws_row_json((ts, o, lo, max(h, lo * 1.01), c, v))
             frame = f'{{"action":"update","arg":{sub.arg_json},"data":[{bad}],"ts":{now}}}'
         await self.send(frame)
         self.pushed += 1
