@@ -497,3 +497,28 @@ def test_the_radar_travels_to_attached_viewers_over_the_daemon_wire() -> None:
     assert (
         got.shards[0].state is ShardState.LIVE and got.preset("movers")[0].symbol == "A/USDT:USDT"
     )
+
+
+def test_seeded_history_never_fills_a_window_shorter_than_its_label() -> None:
+    from scalp_radar.engine.metrics import HistoryPoint
+
+    now_s = 7_230.0  # the first ticker, at least half a minute after the newest stored minute
+    minute = (T0 + int(now_s * 1000)) // 60_000 * 60_000 - 60_000
+
+    def seeded(minutes_back: list[int]) -> SymbolSeries:
+        s = SymbolSeries(SYM)
+        s.apply(tick(now_s, 110.0), "rest", None)
+        points = [HistoryPoint(minute - m * 60_000, 100.0, NAN, 5.0) for m in minutes_back]
+        assert s.seed(sorted(points))
+        return s
+
+    full = seeded(list(range(61, -1, -1)))
+    assert full.change_5m == pytest.approx(10.0) and full.change_1h == pytest.approx(10.0)
+    # History from 4.5 min before the ticker: no 5 min change (never one over a shorter window).
+    short = seeded([3, 2, 1, 0])
+    assert short.change_1m == pytest.approx(10.0) and short.change_5m != short.change_5m
+    # The minute the 5 min window starts from is missing: blank, not the next minute's price.
+    holed = seeded([m for m in range(20, -1, -1) if m not in (4, 5)])
+    assert holed.change_5m != holed.change_5m and holed.change_15m == pytest.approx(10.0)
+    # Live slots are never overwritten, and a second seed over them changes nothing.
+    assert not full.seed([HistoryPoint(minute - 90 * 60_000, 1.0, 1.0, 1.0)])

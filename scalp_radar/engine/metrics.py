@@ -9,7 +9,8 @@ changed since the previous snapshot.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from scalp_radar.core.snapshot import TickerRow
 from scalp_radar.exchange.bitget import TickerUpdate
@@ -20,6 +21,17 @@ HISTORY_SLOTS = 720  # one hour of 5 s slots
 DAY_MS = 86_400_000
 # Volume surge needs at least this much history to say anything (slots).
 SURGE_MIN_SLOTS = 180
+
+
+class HistoryPoint(NamedTuple):
+    """What was true at `ts_ms` (a minute's end): from a stored stats row or a 1m candle's close.
+
+    NaN where the source does not say (candles carry no open interest)."""
+
+    ts_ms: int
+    last: float
+    quote_volume_24h: float
+    open_interest: float
 
 
 def _pct(now: float, then: float) -> float:
@@ -105,6 +117,36 @@ class SymbolSeries:
         self.slot = slot
         if slot - self.first_slot >= size:
             self.first_slot = slot - size + 1
+
+    def seed(self, points: Sequence[HistoryPoint], spacing_ms: int = 60_000) -> bool:
+        """Fill the history before the first ticker from older points (oldest first).
+
+        Slot k holds the newest point at or before its end, and only while that point is less
+        than `spacing_ms` old: a missing point leaves NaN, so no change is ever computed over a
+        shorter window than its label. Slots that live tickers wrote are never touched.
+        Returns False when there is no live ticker yet (nothing to anchor to).
+        """
+        if self.first_slot < 0 or not points:
+            return False
+        size = len(self.prices)
+        lo = max(self.slot - size + 1, -(-points[0].ts_ms // SLOT_MS) - 1)
+        if lo >= self.first_slot:
+            return False
+        p, v, o = self.prices, self.volumes, self.ois
+        j = -1  # index of the newest point at or before the current slot's end
+        for k in range(lo, self.first_slot):
+            end = (k + 1) * SLOT_MS
+            while j + 1 < len(points) and points[j + 1].ts_ms <= end:
+                j += 1
+            i = k % size
+            if j >= 0 and end - points[j].ts_ms < spacing_ms:
+                point = points[j]
+                p[i], v[i], o[i] = point.last, point.quote_volume_24h, point.open_interest
+            else:
+                p[i] = v[i] = o[i] = NAN
+        self.first_slot = lo
+        self._derive(self.slot)
+        return True
 
     # -- one ticker --------------------------------------------------------------------------
     def apply(self, u: TickerUpdate, source: str, shard_id: int | None) -> bool:
@@ -236,6 +278,14 @@ class MetricsBook:
         if series.apply(u, source, shard_id):
             self._dirty.add(symbol)
             self.updates += 1
+
+    def seed(self, symbol: str, points: Sequence[HistoryPoint]) -> bool:
+        """Fill `symbol`'s history before its first ticker (see `SymbolSeries.seed`)."""
+        series = self.series.get(symbol)
+        if series is None or not series.seed(points):
+            return False
+        self._dirty.add(symbol)
+        return True
 
     def drop(self, symbols: Iterable[str]) -> None:
         """Forget symbols that left the universe."""

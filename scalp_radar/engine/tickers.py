@@ -23,6 +23,7 @@ from scalp_radar.core.market_stats import MarketStatRow
 from scalp_radar.core.snapshot import ShardState, UniverseSnapshot
 from scalp_radar.engine.metrics import MetricsBook
 from scalp_radar.engine.universe import select_universe, tradable_markets
+from scalp_radar.engine.warmup import StatsSource, Warmup
 from scalp_radar.exchange.bitget import TickerUpdate
 from scalp_radar.exchange.shards import ConnectionGate, ShardPool, ticker_exchange_class, ws_options
 
@@ -31,8 +32,8 @@ LOAD_MARKETS_COST = 6
 _RETRY_MARKETS_S = 5.0
 
 
-class StatsStore(Protocol):
-    """Where per-minute market stats go (core.store.Database)."""
+class StatsStore(StatsSource, Protocol):
+    """Where per-minute market stats go, and come back from at start (core.store.Database)."""
 
     async def insert_market_stats(self, rows: list[MarketStatRow]) -> int: ...
 
@@ -58,8 +59,10 @@ class UniverseEngine:
         self.sim_url = sim_url if sim_url is not None else config.exchange.sim_url
         self.clock: Clock = clock or SystemClock()
         self.db = db if self.cfg.store_stats else None
-        self._exchange_options = exchange_options or {}
         self.book = MetricsBook()
+        # Fills the change windows at start: stored stats first, then 1m candles over REST.
+        self.warmup = Warmup(self.book, limiter, self._fetch_candles, self.clock, db)
+        self._exchange_options = exchange_options or {}
         cfg = self.cfg
         self.pool = ShardPool(
             exchange_factory or self._create_exchange,
@@ -150,6 +153,9 @@ class UniverseEngine:
             applied += 1
         return applied
 
+    async def _fetch_candles(self, symbol: str, limit: int) -> list[list[float]]:
+        return await self.pool.fetch_candles(symbol, "1m", limit)
+
     # -- loops -------------------------------------------------------------------------------
     async def refresh_markets(self) -> None:
         """Re-read markets, re-select the universe (by the REST picture), re-assign shards."""
@@ -203,6 +209,12 @@ class UniverseEngine:
             if not started:
                 self.pool.start()
                 started = True
+                # Low priority, after the shards are dialling: it never delays their ramp.
+                self._tasks.append(
+                    asyncio.get_running_loop().create_task(
+                        self.warmup.run(list(self.symbols)), name="universe warm-up"
+                    )
+                )
             await asyncio.sleep(self.cfg.markets_refresh_s)
 
     async def _fallback_loop(self) -> None:

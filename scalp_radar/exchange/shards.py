@@ -411,6 +411,11 @@ class ShardPool:
                     out.append(update)
         return out
 
+    async def fetch_candles(self, symbol: str, timeframe: str, limit: int) -> list[list[float]]:
+        """The latest `limit` candles of one symbol, oldest first (GET /api/v2/mix/market/candles)."""
+        rows = await self._rest().fetch_ohlcv(symbol, timeframe, limit=limit)
+        return rows  # type: ignore[no-any-return]
+
     def rejected_symbol(self, error_text: str) -> str | None:
         """The symbol a 30001 "instId:XXX doesn't exist" error names, if it is ours."""
         # ccxt's message carries the event JSON: ..."arg":{...,"instId":"XUSDT"},"code":30001...
