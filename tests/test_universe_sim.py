@@ -198,3 +198,37 @@ async def test_stats_rows_are_stored_once_per_symbol_per_minute(tmp_path: Path) 
     assert all(r.last > 0 and r.mark and r.bid and r.ask for r in btc)
     assert all(r.funding_rate is not None and r.open_interest for r in btc)
     assert len(rows) == engine.stats_written
+
+
+def subscribed(sim: SimExchange) -> set[str]:
+    """The exchange ids whose ticker channel some socket holds, as the simulator sees it."""
+    return {sub.inst for session in sim.hub.sessions for sub in session.subs.values()}
+
+
+async def test_a_symbol_leaving_the_universe_is_unsubscribed_on_its_live_socket(
+    sim: SimExchange,
+) -> None:
+    extra = ("U000/USDT:USDT", "U001/USDT:USDT")
+    async with running(sim, mode="watchlist") as engine:
+        await until(engine, all_live)
+        engine.set_user_watchlist(extra)
+        await until(engine, lambda s: all_live(s) and s.symbols == 5)
+        leaving = "U001USDT"  # its exchange id
+        assert leaving in subscribed(sim)
+        (before,) = engine.snapshot().shards
+        engine.set_user_watchlist(extra[:1])
+        await engine.refresh_markets()  # the hourly re-selection: it leaves the universe
+        # One unsubscribe frame on the same socket: no re-dial, counted like a subscribe.
+        await until(engine, lambda s: leaving not in subscribed(sim) and s.symbols == 4, 5.0)
+        (after,) = engine.snapshot().shards
+        assert after.connects == before.connects == 1 and after.state is ShardState.LIVE
+        assert after.subscribe_messages_hour == before.subscribe_messages_hour + 1
+        assert engine.pool.shards[0].unsubscribes == 1
+        # Its row and metrics are gone.
+        assert extra[1] not in engine.book.series
+        assert extra[1] not in {r.symbol for r in engine.snapshot().rows}
+        # Back in the universe: subscribed again on the same socket.
+        engine.set_user_watchlist(extra)
+        await until(engine, lambda s: all_live(s) and s.symbols == 5)
+        assert leaving in subscribed(sim) and engine.snapshot().shards[0].connects == 1
+        assert engine.snapshot().limit_errors == 0 and not sim.violations

@@ -180,7 +180,9 @@ class UniverseEngine:
             if s not in self.pool.rejected
         ]
         added, removed = self.pool.assign(chosen)
-        self.book.drop(removed)
+        # Rows of symbols out of the universe go (left it, or only seen in the REST picture).
+        kept = set(chosen)
+        self.book.drop([s for s in self.book.series if s not in kept])
         self.symbols = chosen
         self.markets_loaded_ms = self.clock.now_ms()
         self.problem = None

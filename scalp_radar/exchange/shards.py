@@ -171,6 +171,11 @@ class TickerShard:
         self.symbols: list[str] = []
         self._tracked: set[str] = set()  # the same symbols, for O(1) routing of pushes
         self._pending_add: list[str] = []
+        # Symbols a subscribe frame was sent for on the current socket, and those of them that
+        # left: one batched unsubscribe frame each round, paced like a subscribe.
+        self._subscribed: set[str] = set()
+        self._pending_remove: list[str] = []
+        self.unsubscribes = 0  # unsubscribe frames sent (all sockets)
         self.state = ShardState.CONNECTING
         self.reason: str | None = None
         self.connects = 0
@@ -197,15 +202,22 @@ class TickerShard:
         new = [s for s in dict.fromkeys(symbols) if s not in self._tracked]
         self.symbols.extend(new)
         self._tracked.update(new)
-        self._pending_add.extend(new)
+        back = set(new) & set(self._pending_remove)  # left and came back before the frame went
+        self._pending_remove = [s for s in self._pending_remove if s not in back]
+        self._pending_add.extend(s for s in new if s not in back)
         self._wake.set()
 
     def remove(self, symbols: Iterable[str]) -> None:
-        """Stop tracking symbols (their pushes are ignored until the next dial drops them)."""
-        gone = set(symbols)
+        """Stop tracking symbols: their pushes are ignored at once, and the live socket gets
+        one unsubscribe frame for those it subscribed (paced and counted like a subscribe)."""
+        gone = set(symbols) & self._tracked
+        if not gone:
+            return
         self.symbols = [s for s in self.symbols if s not in gone]
         self._tracked -= gone
         self._pending_add = [s for s in self._pending_add if s not in gone]
+        self._pending_remove.extend(s for s in gone if s in self._subscribed)
+        self._wake.set()
 
     # -- the socket --------------------------------------------------------------------------
     def _on_frame(self, message: dict[str, Any]) -> None:
@@ -262,9 +274,12 @@ class TickerShard:
         self.connects += 1
         self.budget.reset()
         self._pending_add.clear()
+        # A new socket subscribes to exactly `symbols`: nothing to unsubscribe on it.
+        self._subscribed.clear()
+        self._pending_remove.clear()
         dialled_at = pool.mono()
         self.last_message_at = None
-        watches: set[asyncio.Task[Any]] = {self._subscribe(ex, list(self.symbols))}
+        watches: set[asyncio.Future[Any]] = {self._subscribe(ex, list(self.symbols))}
         try:
             await self._watch(ex, watches, dialled_at)
         finally:
@@ -273,13 +288,14 @@ class TickerShard:
             # Retrieve what the closing socket rejects them with, so nothing logs "never retrieved".
             await asyncio.gather(*watches, return_exceptions=True)
 
-    async def _watch(self, ex: Any, watches: set[asyncio.Task[Any]], dialled_at: float) -> None:
+    async def _watch(self, ex: Any, watches: set[asyncio.Future[Any]], dialled_at: float) -> None:
         pool = self.pool
         while True:
             done, _ = await asyncio.wait(watches, timeout=_WATCH_CHECK_S)
             for task in done:
                 watches.discard(task)
-                task.result()  # raises the socket's error; a clean return means nothing
+                if not _unsubscribed(task):
+                    task.result()  # raises the socket's error; a clean return means nothing
             now = pool.mono()
             last = self.last_message_at
             quiet = now - (last if last is not None and last > dialled_at else dialled_at)
@@ -291,14 +307,44 @@ class TickerShard:
                     self.state, self.reason = ShardState.LIVE, None
                     self.backoff.connected()
                 self.backoff.reset_if_stable()
+            if self._pending_remove and self.budget.allows():
+                batch, self._pending_remove = self._pending_remove, []
+                unsubscribe = self._unsubscribe(ex, batch)
+                if unsubscribe is not None:
+                    watches.add(unsubscribe)
             if self._pending_add and self.budget.allows():
                 batch, self._pending_add = self._pending_add, []
                 watches.add(self._subscribe(ex, batch))
 
-    def _subscribe(self, ex: Any, symbols: list[str]) -> asyncio.Task[Any]:
+    def _subscribe(self, ex: Any, symbols: list[str]) -> asyncio.Future[Any]:
         """ONE subscribe frame with every arg (ccxt's watch_tickers batches them)."""
         self.budget.record()
-        return asyncio.ensure_future(ex.watch_tickers(symbols))
+        self._subscribed.update(symbols)
+        watch: Awaitable[Any] = ex.watch_tickers(symbols)
+        return asyncio.ensure_future(watch)
+
+    def _unsubscribe(self, ex: Any, symbols: list[str]) -> asyncio.Future[Any] | None:
+        """ONE unsubscribe frame with every arg (ccxt's un_watch_ticker sends one per symbol).
+
+        Sent through ccxt's own watch path (its send throttle and its handler, which resolves
+        `unsubscribe:ticker:<symbol>` and forgets the subscription, so a later re-add sends a
+        subscribe again); counted in the hourly budget like a subscribe.
+        """
+        self._subscribed.difference_update(symbols)
+        # A delisted symbol (gone from the markets) is not unsubscribed: the exchange would
+        # answer 30001 and fail the socket; its pushes are ignored, the next dial drops it.
+        ids = self.pool.id_of_symbol
+        listed = [s for s in symbols if s in ids]
+        if not listed:
+            return None
+        self.budget.record()
+        self.unsubscribes += 1
+        args = [{"instType": PRODUCT_TYPE, "channel": "ticker", "instId": ids[s]} for s in listed]
+        hashes = [f"unsubscribe:ticker:{s}" for s in listed]
+        url = ex.urls["api"]["ws"]["public"]
+        message = {"op": "unsubscribe", "args": args}
+        unwatch: Awaitable[Any] = ex.watch_multiple(url, hashes, message, hashes)
+        return asyncio.ensure_future(unwatch)
 
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1
@@ -357,6 +403,15 @@ class _Stale(Exception):
     """A shard's socket sent nothing for too long."""
 
 
+def _unsubscribed(task: asyncio.Future[Any]) -> bool:
+    """True when a watch ended because its channel was unsubscribed (ccxt rejects the
+    subscribe's future with UnsubscribeError): the socket is fine."""
+    if task.cancelled():
+        return False
+    exc = task.exception()
+    return exc is not None and type(exc).__name__ == "UnsubscribeError"
+
+
 @dataclass(eq=False)
 class ShardPool:
     """Every ticker shard, the connection gate they share, and one REST instance (markets and
@@ -375,6 +430,7 @@ class ShardPool:
     shards: list[TickerShard] = field(default_factory=list, init=False)
     _tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict, init=False)
     symbol_of_id: dict[str, str] = field(default_factory=dict, init=False)
+    id_of_symbol: dict[str, str] = field(default_factory=dict, init=False)
     limit_errors: int = field(default=0, init=False)
     rejected: set[str] = field(default_factory=set, init=False)  # refused by the exchange (30001)
     on_rejected: Callable[[str], None] | None = field(default=None, init=False)
@@ -394,7 +450,8 @@ class ShardPool:
         return markets  # type: ignore[no-any-return]
 
     def set_ids(self, symbol_to_id: Mapping[str, str]) -> None:
-        """Exchange id -> ccxt symbol for routing pushes."""
+        """Exchange id -> ccxt symbol for routing pushes (and back, for unsubscribe frames)."""
+        self.id_of_symbol = dict(symbol_to_id)
         self.symbol_of_id = {inst: symbol for symbol, inst in symbol_to_id.items()}
 
     async def fetch_tickers(self) -> list[TickerUpdate]:
