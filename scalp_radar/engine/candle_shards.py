@@ -111,6 +111,9 @@ class CandleShardPool:
     gate: ConnectionGate
     subscribe_interval_s: float
     subscribes_per_hour: int
+    # Returns an instance whose markets are loaded (the radar's REST instance), so the candle
+    # sockets never download them a second time; None: shard 0's instance loads them.
+    markets_source: Callable[[], Awaitable[Any]] | None = None
     shards: list[CandleShard] = field(init=False)
 
     def __post_init__(self, first: ExchangeHolder) -> None:
@@ -127,13 +130,19 @@ class CandleShardPool:
         )
 
     async def _load_markets(self, exchange: Any) -> None:
-        # One REST load (shard 0's instance; ccxt shares a concurrent call) serves every shard.
-        first = self.shards[0].holder.ensure()
-        if not first.markets:
-            await first.load_markets()
-        if exchange is not first and not exchange.markets:
+        # One REST load serves every shard: the radar's (markets_source) when it runs, else
+        # shard 0's instance (ccxt shares a concurrent call).
+        if exchange.markets:
+            return
+        if self.markets_source is not None:
+            source = await self.markets_source()
+        else:
+            source = self.shards[0].holder.ensure()
+            if not source.markets:
+                await source.load_markets()
+        if exchange is not source and not exchange.markets:
             # Shared, not copied: ~4 MB of market dicts per instance at 500 contracts.
-            exchange.set_markets_from_exchange(first)
+            exchange.set_markets_from_exchange(source)
 
     def place(self, key: tuple[str, str]) -> CandleShard:
         """The shard that will hold stream `key`: the first with room, else a new one."""

@@ -122,6 +122,8 @@ class DataEngine:
             gate=self.gate,
             subscribe_interval_s=1.0 / max(0.1, ws.subscribe_rate_per_s),
             subscribes_per_hour=ws.subscribes_per_hour,
+            # The radar loads the markets anyway (listings): one download serves both.
+            markets_source=universe.markets_exchange if universe is not None else None,
         )
         self.demand = StreamDemand(
             {symbol: tuple(config.asset(symbol).timeframes) for symbol in config.symbols},

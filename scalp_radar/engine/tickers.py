@@ -32,6 +32,10 @@ LOAD_MARKETS_COST = 6
 _RETRY_MARKETS_S = 5.0
 
 
+class MarketsUnavailable(Exception):
+    """The exchange's markets could not be loaded (the reason is the radar's problem)."""
+
+
 class StatsStore(StatsSource, Protocol):
     """Where per-minute market stats go, and come back from at start (core.store.Database)."""
 
@@ -87,6 +91,7 @@ class UniverseEngine:
         self.symbols: list[str] = []
         self.markets: dict[str, str] = {}
         self.markets_loaded_ms: int | None = None
+        self._markets_ready = asyncio.Event()  # the REST instance has markets (candle sockets)
         self.problem: str | None = None
         self.rest_polls = 0
         self.stats_written = 0
@@ -119,6 +124,17 @@ class UniverseEngine:
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
         await self.pool.stop()
+
+    async def markets_exchange(self) -> Any:
+        """The REST instance once its markets are loaded: the candle sockets share them.
+
+        Raises the markets' problem while loading them fails (the radar keeps retrying)."""
+        while not self._markets_ready.is_set():
+            if self.problem is not None:
+                raise MarketsUnavailable(self.problem)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._markets_ready.wait(), 0.5)
+        return self.pool.rest
 
     async def wait_ready(self, timeout_s: float) -> None:
         """Until the markets are loaded (tests)."""
@@ -162,6 +178,7 @@ class UniverseEngine:
         for _ in range(LOAD_MARKETS_COST):  # one token per request (the burst may be < 6)
             await self.limiter.acquire("market_data")
         markets = await self.pool.load_markets()
+        self._markets_ready.set()
         self.markets = tradable_markets(markets)
         self.pool.set_ids(self.markets)
         first = self.markets_loaded_ms is None

@@ -486,7 +486,8 @@ class ShardPool:
         ex = self.exchange_factory(ticker_class=True)
         rest = self.rest
         if rest is not None and rest.markets:
-            ex.set_markets(rest.markets, getattr(rest, "currencies", None))
+            # Shared, not re-parsed: set_markets would rebuild every market dict per shard.
+            ex.set_markets_from_exchange(rest)
         return ex
 
     # -- shards ------------------------------------------------------------------------------
