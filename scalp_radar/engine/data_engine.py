@@ -173,6 +173,7 @@ class DataEngine:
         self._history_ok = True
         self._rates = RateMeter()
         self._running = False
+        self._stopping = False
         self._snapshot_listeners: list[Callable[[], None]] = []
         self._snapshot = self._build_snapshot()
 
@@ -245,6 +246,7 @@ class DataEngine:
         if self._running:
             return
         self._running = True
+        self._stopping = False
         self._started_ms = self.clock.now_ms()
         if self.db is not None:
             await self._load_history(self.db)
@@ -278,6 +280,7 @@ class DataEngine:
         if not self._running:
             return
         self._running = False
+        self._stopping = True  # repairs reported from here on are not started
         if self.universe is not None:
             await self.universe.stop()
         tasks = self._tasks + list(self._side_tasks) + list(self._stream_tasks.values())
@@ -604,15 +607,34 @@ class DataEngine:
     def _call(self, cb: CandleCallback, candle: Candle) -> None:
         try:
             result = cb(candle)
-            if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                self._spawn(result, "on_candle callback")
+            elif inspect.isawaitable(result):
                 self._spawn(_awaited(result), "on_candle callback")
         except Exception:  # noqa: BLE001 - a user callback must not stop the engine
             logger.exception("on_candle callback {!r} raised", cb)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(_logged(coro, name), name=name)
+        """Run `coro` as a side task (heals, verifications, async callbacks), errors logged.
+
+        The task runs `coro` itself, not a wrapper awaiting it: a task cancelled before its
+        first step (at stop) then closes `coro` instead of leaving it never awaited. After stop
+        (a stream still draining) nothing new starts.
+        """
+        if self._stopping:
+            coro.close()
+            return
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+        task.add_done_callback(self._side_task_done)
+
+    def _side_task_done(self, task: asyncio.Task[None]) -> None:
+        self._side_tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            logger.opt(exception=exc).error("{} failed", task.get_name())
 
     async def _supervise(self, stream: StreamWorker) -> None:
         """Run a stream; restart it if it ever dies of something unexpected."""
@@ -714,12 +736,3 @@ class DataEngine:
 
 async def _awaited(result: Any) -> None:
     await result
-
-
-async def _logged(coro: Coroutine[Any, Any, None], name: str) -> None:
-    try:
-        await coro
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # noqa: BLE001
-        logger.exception("{} failed", name)
