@@ -356,6 +356,10 @@ class DataEngine:
             return
         while True:
             await asyncio.sleep(HOT_CHECK_S)
+            if not universe.warmup.done:
+                # Ranking while the windows fill (most liquid first) would promote the early
+                # symbols and demote them moments later: a burst of (un)subscribes for nothing.
+                continue
             try:
                 rows = universe.snapshot().preset("movers", limit=self.hot.exit_rank)
                 await self.apply_ranking([r.symbol for r in rows if r.change_5m == r.change_5m])

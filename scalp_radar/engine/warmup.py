@@ -114,9 +114,16 @@ class Warmup:
         self.from_table = 0  # symbols seeded from stored rows alone
         self.from_rest = 0  # symbols seeded from candles (requests made)
         self.failed = 0
+        self.done = False  # the pass is over: rankings see every symbol's filled windows
 
     async def run(self, symbols: Sequence[str]) -> None:
         """Seed `symbols` (most liquid first); returns when every one is done or given up."""
+        try:
+            await self._run(symbols)
+        finally:
+            self.done = True
+
+    async def _run(self, symbols: Sequence[str]) -> None:
         now = self.clock.now_ms()
         stored = await self._stored(now)
         volume = {s: x.quote_volume_24h for s, x in self.book.series.items()}
