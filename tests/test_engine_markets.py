@@ -7,6 +7,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import pytest
+
 from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.engine.data_engine import DataEngine
@@ -25,6 +27,7 @@ async def until(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow
 async def test_markets_are_downloaded_once_for_the_candle_and_ticker_sockets() -> None:
     base = make_config([BTC, ETH], ["1m"])
     ws = base.exchange.websocket.model_copy(update={"streams_per_connection": 1})

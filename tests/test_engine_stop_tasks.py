@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import warnings
 
+import pytest
+
 from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.sim import SimExchange, SimLimits
 from tests.engine_support import BTC, make_config, new_engine
@@ -25,6 +27,7 @@ def _candle(ts: int) -> Candle:
     )
 
 
+@pytest.mark.slow
 async def test_repairs_spawned_around_stop_are_never_left_unawaited() -> None:
     cfg = make_config([BTC], ["1m"])
     async with SimExchange([BTC], limits=SimLimits.off()) as sim:

@@ -205,6 +205,7 @@ def subscribed(sim: SimExchange) -> set[str]:
     return {sub.inst for session in sim.hub.sessions for sub in session.subs.values()}
 
 
+@pytest.mark.slow
 async def test_a_symbol_leaving_the_universe_is_unsubscribed_on_its_live_socket(
     sim: SimExchange,
 ) -> None:

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from scalp_radar.core.config import load_config
 from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.market_stats import MarketStatRow
@@ -89,6 +91,7 @@ def reference_close(sim: SimExchange, symbol: str, updated_ms: int, back_slots: 
     return float(rows[0][4])
 
 
+@pytest.mark.slow
 async def test_changes_are_filled_within_seconds_and_the_planted_trend_leads_movers() -> None:
     async with history_sim() as sim, running(sim) as engine:
         snap = await until(
@@ -123,6 +126,7 @@ def stored_rows(sim: SimExchange, symbols: list[str], now_ms: int) -> list[Marke
     return rows
 
 
+@pytest.mark.slow
 async def test_a_restart_seeds_from_stored_stats_without_rest_for_those_symbols(
     tmp_path: Path,
 ) -> None:
