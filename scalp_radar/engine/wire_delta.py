@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import typing
 from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import msgspec
 
@@ -31,8 +32,10 @@ from scalp_radar.core.snapshot import (
     UniverseSnapshot,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 
 
 class DeltaError(ValueError):
@@ -82,54 +85,20 @@ def _find(items: Sequence[T], x: T) -> int:
     return -1
 
 
-def _spliced(
-    base: tuple[T, ...], head: tuple[T, ...], start: int, stop: int, tail: tuple[T, ...]
-) -> tuple[T, ...]:
-    if not 0 <= start <= stop <= len(base):
-        raise DeltaError(f"splice {start}:{stop} outside a base of {len(base)}")
-    return (*head, *base[start:stop], *tail)
+class Splice(msgspec.Struct, Generic[T], frozen=True, array_like=True):
+    """A sequence as `head + base[start:stop] + tail` (see `splice_of`); typed by its items, so
+    `Splice[CandleView]` decodes as candle views."""
 
-
-class _Splice(Protocol[T_co]):
-    @property
-    def head(self) -> tuple[T_co, ...]: ...
-    @property
-    def start(self) -> int: ...
-    @property
-    def stop(self) -> int: ...
-    @property
-    def tail(self) -> tuple[T_co, ...]: ...
-
-
-def _parts(s: _Splice[T]) -> tuple[tuple[T, ...], int, int, tuple[T, ...]]:
-    return s.head, s.start, s.stop, s.tail
-
-
-class CandleSplice(msgspec.Struct, frozen=True, array_like=True):
-    """`Splice` of candle views (typed, so they decode as CandleView)."""
-
-    head: tuple[CandleView, ...] = ()
+    head: tuple[T, ...] = ()
     start: int = 0
     stop: int = 0
-    tail: tuple[CandleView, ...] = ()
+    tail: tuple[T, ...] = ()
 
 
-class FloatSplice(msgspec.Struct, frozen=True, array_like=True):
-    """`Splice` of floats."""
-
-    head: tuple[float, ...] = ()
-    start: int = 0
-    stop: int = 0
-    tail: tuple[float, ...] = ()
-
-
-class IncidentSplice(msgspec.Struct, frozen=True, array_like=True):
-    """`Splice` of incidents."""
-
-    head: tuple[Incident, ...] = ()
-    start: int = 0
-    stop: int = 0
-    tail: tuple[Incident, ...] = ()
+def _spliced(base: tuple[T, ...], s: Splice[T]) -> tuple[T, ...]:
+    if not 0 <= s.start <= s.stop <= len(base):
+        raise DeltaError(f"splice {s.start}:{s.stop} outside a base of {len(base)}")
+    return (*s.head, *base[s.start : s.stop], *s.tail)
 
 
 class StreamPatch(msgspec.Struct, frozen=True, array_like=True):
@@ -138,39 +107,30 @@ class StreamPatch(msgspec.Struct, frozen=True, array_like=True):
 
     stream: StreamSnapshot
     base: int = -1
-    candles: CandleSplice = CandleSplice()
-    closes: FloatSplice = FloatSplice()
+    candles: Splice[CandleView] = Splice()
+    closes: Splice[float] = Splice()
 
 
-class WireRow(msgspec.Struct, frozen=True, array_like=True):
-    """A `TickerRow` as an array: the same fields in the same order (a test keeps them so)."""
-
-    symbol: str
-    last: float
-    bid: float
-    ask: float
-    mark: float
-    index: float
-    change_1m: float
-    change_5m: float
-    change_15m: float
-    change_1h: float
-    change_24h: float
-    quote_volume_24h: float
-    volume_surge: float
-    spread_bps: float
-    funding_rate: float
-    next_funding_ms: int | None
-    open_interest: float
-    oi_change_15m: float
-    basis_bps: float
-    updated_ms: int
-    source: str = "ws"
-    shard_id: int | None = None
+def _array_form(cls: type[DataclassInstance], name: str) -> type[msgspec.Struct]:
+    """A frozen array-like Struct with the dataclass `cls`'s fields: names, types, defaults, order."""
+    types = typing.get_type_hints(cls)
+    spec = [
+        (f.name, types[f.name])
+        if f.default is dataclasses.MISSING
+        else (f.name, types[f.name], f.default)
+        for f in dataclasses.fields(cls)
+    ]
+    return msgspec.defstruct(name, spec, frozen=True, array_like=True, module=__name__)
 
 
-_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(TickerRow))
-_row_values = operator.attrgetter(*_ROW_FIELDS)
+# A `TickerRow` as an array (half the bytes of a field-named map), derived from it so the two
+# cannot drift apart. mypy cannot see a class made at run time: it checks it as a Struct.
+if TYPE_CHECKING:
+    WireRow = msgspec.Struct
+else:
+    WireRow = _array_form(TickerRow, "WireRow")
+
+_row_values = operator.attrgetter(*WireRow.__struct_fields__)
 
 
 def wire_row(row: TickerRow) -> WireRow:
@@ -198,7 +158,7 @@ class DeltaFrame(msgspec.Struct, frozen=True, tag="delta"):
     connection: ConnectionFacts
     universe: UniverseSnapshot
     streams: tuple[StreamPatch, ...]
-    incidents: IncidentSplice = IncidentSplice()
+    incidents: Splice[Incident] = Splice()
     rows_at: tuple[int, ...] = ()
     rows: tuple[WireRow, ...] = ()
     order: tuple[str, ...] | None = None
@@ -222,8 +182,8 @@ def _stream_patch(
     return StreamPatch(
         dataclasses.replace(s, recent_candles=(), recent_closes=()),
         at,
-        CandleSplice(*c),
-        FloatSplice(*f),
+        Splice(*c),
+        Splice(*f),
     )
 
 
@@ -254,7 +214,7 @@ def make_delta(base: EngineSnapshot, base_seq: int, new: EngineSnapshot, seq: in
         connection=new.connection,
         universe=dataclasses.replace(new.universe, rows=()),
         streams=streams,
-        incidents=IncidentSplice(*inc),
+        incidents=Splice(*inc),
         rows_at=tuple(at),
         rows=tuple(wire_row(nrows[i]) for i in at),
         order=order,
@@ -274,8 +234,8 @@ def apply_delta(base: EngineSnapshot, frame: DeltaFrame) -> EngineSnapshot:
         streams.append(
             dataclasses.replace(
                 p.stream,
-                recent_candles=_spliced(b.recent_candles, *_parts(p.candles)),
-                recent_closes=_spliced(b.recent_closes, *_parts(p.closes)),
+                recent_candles=_spliced(b.recent_candles, p.candles),
+                recent_closes=_spliced(b.recent_closes, p.closes),
             )
         )
     if len(frame.rows_at) != len(frame.rows):
@@ -301,6 +261,6 @@ def apply_delta(base: EngineSnapshot, frame: DeltaFrame) -> EngineSnapshot:
         streams=tuple(streams),
         limiter=frame.limiter,
         connection=frame.connection,
-        incidents=_spliced(base.incidents, *_parts(frame.incidents)),
+        incidents=_spliced(base.incidents, frame.incidents),
         universe=dataclasses.replace(frame.universe, rows=tuple(rows)),
     )
