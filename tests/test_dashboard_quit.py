@@ -8,15 +8,18 @@ import subprocess
 import sys
 import threading
 
-from scalp_radar.engine.runner import EngineRunner
+from scalp_radar.engine.runner import EngineRunner, EngineTarget
 from tests.engine_support import BTC, make_config
+
+# No database, no simulator: these tests only quit.
+_TARGET = EngineTarget(make_config([BTC], ["1m"]), None)
 
 
 class SlowStopRunner(EngineRunner):
     """A runner whose engine finishes its final flush only after `stop()` gave up joining."""
 
     def __init__(self) -> None:
-        super().__init__(make_config([BTC], ["1m"]), db_path=None)
+        super().__init__(_TARGET)
         self.stop_returned = threading.Event()
         self.flushed = threading.Event()
 
@@ -69,7 +72,7 @@ def test_quitting_the_dashboard_waits_for_the_engine_final_flush(monkeypatch):
 
     runner = SlowStopRunner()
     _patch_dashboard(monkeypatch, runner)
-    assert run_dashboard(make_config([BTC], ["1m"]), db_path=None) == 0
+    assert run_dashboard(_TARGET) == 0
     # Returning means the process exits: the daemon engine thread must have finished first.
     assert runner.flushed.is_set()
     assert runner._thread is None
@@ -88,7 +91,7 @@ def test_quitting_with_a_stuck_engine_is_bounded_and_warns(monkeypatch):
     messages: list[str] = []
     sink = logger.add(lambda m: messages.append(str(m)), level="WARNING")
     try:
-        assert run_module.run_dashboard(make_config([BTC], ["1m"]), db_path=None) == 0
+        assert run_module.run_dashboard(_TARGET) == 0
     finally:
         logger.remove(sink)
         runner.stop_returned.set()
@@ -111,7 +114,7 @@ def test_the_process_ends_only_after_the_engine_flushed(monkeypatch):
         raise Exited
 
     with contextlib.suppress(Exited):
-        run_dashboard(make_config([BTC], ["1m"]), db_path=None, exit_process=exit_process)
+        run_dashboard(_TARGET, exit_process=exit_process)
     assert seen == [(0, True)]
 
 

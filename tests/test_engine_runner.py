@@ -11,7 +11,7 @@ import pytest
 from scalp_radar.app.demo import simulator_factory
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.core.store import DatabaseError
-from scalp_radar.engine.runner import EngineRunner
+from scalp_radar.engine.runner import EngineRunner, EngineTarget
 from tests.engine_support import BTC, ETH, KEEPALIVE_MS, make_config
 
 
@@ -26,10 +26,7 @@ def _wait(cond, limit_s: float = 15.0, what: str = "condition") -> None:
 def _runner(tmp_path, **kw) -> EngineRunner:
     cfg = make_config([BTC, ETH], ["1m", "5m"])
     return EngineRunner(
-        cfg,
-        db_path=tmp_path / "runner.db",
-        demo=True,
-        simulator=simulator_factory(120.0),
+        EngineTarget(cfg, tmp_path / "runner.db", demo=True, simulator=simulator_factory(120.0)),
         exchange_options={"ws": {"keepAlive": KEEPALIVE_MS}},
         **kw,
     )
@@ -90,8 +87,9 @@ def test_run_coroutine_runs_on_the_engine_loop_with_shared_limiter(tmp_path):
 def test_start_failure_is_raised_in_the_caller(tmp_path):
     not_a_db = tmp_path / "notes.db"
     not_a_db.write_text("this is not sqlite " * 100)
+    config = make_config([BTC], ["1m"])
     runner = EngineRunner(
-        make_config([BTC], ["1m"]), db_path=not_a_db, demo=True, simulator=simulator_factory(120.0)
+        EngineTarget(config, not_a_db, demo=True, simulator=simulator_factory(120.0))
     )
     with pytest.raises(DatabaseError):
         runner.start()

@@ -15,7 +15,7 @@ import pytest
 
 from scalp_radar.app.demo import child_simulator_factory, start_child_simulator
 from scalp_radar.core.snapshot import StreamState
-from scalp_radar.engine.runner import EngineRunner
+from scalp_radar.engine.runner import EngineRunner, EngineTarget
 from scalp_radar.exchange.factory import create_exchange
 from tests.engine_support import BTC, ETH, KEEPALIVE_MS, make_config
 
@@ -96,10 +96,12 @@ def test_child_dies_with_its_parent(tmp_path: Path) -> None:
 
 def test_engine_runs_against_the_child_simulator_and_stop_reaps_it(tmp_path: Path) -> None:
     runner = EngineRunner(
-        make_config([BTC, ETH], ["1m"]),
-        db_path=tmp_path / "runner.db",
-        demo=True,
-        simulator=child_simulator_factory(120.0, contracts=30),
+        EngineTarget(
+            make_config([BTC, ETH], ["1m"]),
+            tmp_path / "runner.db",
+            demo=True,
+            simulator=child_simulator_factory(120.0, contracts=30),
+        ),
         exchange_options={"ws": {"keepAlive": KEEPALIVE_MS}},
     )
     runner.start()

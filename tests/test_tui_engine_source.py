@@ -8,11 +8,18 @@ import pytest
 
 from scalp_radar.app.demo import simulator_factory
 from scalp_radar.core.config import load_config
-from scalp_radar.engine.runner import EngineRunner
+from scalp_radar.engine.runner import EngineRunner, EngineTarget
 from scalp_radar.history.types import BackfillRequest
 from scalp_radar.tui.source import EngineSource, SnapshotSource
 
 HOUR = 3_600_000
+
+
+def _demo_runner(tmp_path) -> EngineRunner:
+    target = EngineTarget(
+        load_config(), tmp_path / "radar.db", demo=True, simulator=simulator_factory()
+    )
+    return EngineRunner(target)
 
 
 def _wait_snapshot(source: EngineSource, timeout_s: float = 10.0):
@@ -26,9 +33,7 @@ def _wait_snapshot(source: EngineSource, timeout_s: float = 10.0):
 
 
 def test_engine_source_plans_runs_and_cancels_backfills(tmp_path):
-    runner = EngineRunner(
-        load_config(), db_path=tmp_path / "radar.db", demo=True, simulator=simulator_factory()
-    )
+    runner = _demo_runner(tmp_path)
     runner.start()
     source = EngineSource(runner)
     try:
@@ -70,9 +75,7 @@ async def test_dashboard_on_the_live_demo_engine_backfills_and_quits(tmp_path):
     from scalp_radar.tui.app import make_app
     from scalp_radar.tui.widgets.market_radar import MarketRadar
 
-    runner = EngineRunner(
-        load_config(), db_path=tmp_path / "radar.db", demo=True, simulator=simulator_factory()
-    )
+    runner = _demo_runner(tmp_path)
     runner.start()
     app = make_app(EngineSource(runner), demo=True, refresh_hz=10)
     try:
@@ -112,9 +115,7 @@ def test_a_dead_engine_never_looks_live(tmp_path):
     # Regression: if the engine thread died, the dashboard kept showing its last snapshot as live.
     from scalp_radar.core.snapshot import StreamState
 
-    runner = EngineRunner(
-        load_config(), db_path=tmp_path / "radar.db", demo=True, simulator=simulator_factory()
-    )
+    runner = _demo_runner(tmp_path)
     runner.start()
     source = EngineSource(runner)
     try:

@@ -608,13 +608,9 @@ def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
         setup_logging(args, ctx, console=True, json_console=args.json)
         return run_blocking(
             run_headless_async(
-                ctx.config,
-                db_path=ctx.db_path,
-                demo=ctx.demo,
-                sim_url=ctx.sim_url,
+                ctx.engine_target(args.sim_speed),
                 status_interval=args.status_interval,
                 json_lines=args.json,
-                sim_speed=args.sim_speed,
                 daemon=options,
             )
         )
@@ -623,15 +619,11 @@ def run_default(args: argparse.Namespace, ctx: RunContext) -> int:
     from scalp_radar.app.dashboard import exit_now, run_dashboard
 
     return run_dashboard(
-        ctx.config,
-        db_path=ctx.db_path,
-        demo=ctx.demo,
-        sim_url=ctx.sim_url,
+        ctx.engine_target(args.sim_speed),
         refresh_hz=args.refresh_hz,
         attach=args.attach,
         no_attach=args.no_attach,
         socket_option=args.socket,
-        sim_speed=args.sim_speed,
         exit_process=exit_now,
     )
 

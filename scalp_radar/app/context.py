@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pydantic models are imported only by commands that load a config
     from scalp_radar.core.config import AppConfig
+    from scalp_radar.engine.runner import EngineTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +20,12 @@ class RunContext:
     log_dir: Path
     sim_url: str | None
     demo: bool
+
+    def engine_target(self, sim_speed: float = 1.0) -> EngineTarget:
+        """Where an engine of this command runs; in demo mode without --sim-url, on a simulator
+        in a child process at `sim_speed`."""
+        from scalp_radar.app.demo import child_simulator_factory
+        from scalp_radar.engine.runner import EngineTarget
+
+        simulator = child_simulator_factory(sim_speed)
+        return EngineTarget(self.config, self.db_path, self.demo, self.sim_url, simulator)

@@ -8,9 +8,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from scalp_radar.engine.runner import EngineTarget
 
 # Textual repaints dirty widgets on a timer of 1/TEXTUAL_FPS (default 60): that timer alone adds
 # up to 17 ms to every key press. 120 measured p50 20 -> 14 ms key->frame in a pty; the cost is
@@ -26,19 +29,15 @@ def configure_textual_env() -> None:
 
 
 def run_dashboard(
-    config: Any,
+    target: EngineTarget,
     *,
-    db_path: Path | str | None,
-    demo: bool = False,
-    sim_url: str | None = None,
     refresh_hz: float = 4.0,
     attach: bool | str | None = None,
     no_attach: bool = False,
     socket_option: str | None = None,
-    sim_speed: float = 1.0,
     exit_process: Callable[[int], NoReturn] | None = None,
 ) -> int:
-    """Run the dashboard until the user quits; returns the process exit code.
+    """Run the dashboard on `target` until the user quits; returns the process exit code.
 
     Attached to the database's daemon when one runs (or `attach` forces it), else standalone.
     With `exit_process` (the command line passes `exit_now`), the process ends through it once
@@ -46,24 +45,17 @@ def run_dashboard(
     """
     configure_textual_env()
     if not no_attach:
-        code = _run_attached(db_path, attach, socket_option, demo, refresh_hz)
+        code = _run_attached(target.db_path, attach, socket_option, target.demo, refresh_hz)
         if code is not None:
             return _finish(code, exit_process)
-    from scalp_radar.app.demo import child_simulator_factory
     from scalp_radar.engine.runner import EngineRunner
     from scalp_radar.tui.app import make_app
     from scalp_radar.tui.source import EngineSource
 
-    runner = EngineRunner(
-        config,
-        db_path=db_path,
-        demo=demo,
-        sim_url=sim_url,
-        simulator=child_simulator_factory(sim_speed),
-    )
+    runner = EngineRunner(target)
     runner.start()
     source = EngineSource(runner)
-    app = make_app(source, demo=demo, refresh_hz=refresh_hz)
+    app = make_app(source, demo=target.demo, refresh_hz=refresh_hz)
     try:
         app.run()
     finally:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import sys
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
@@ -28,7 +27,7 @@ from scalp_radar.core.snapshot import (
 
 if TYPE_CHECKING:
     from scalp_radar.app.daemon import DaemonOptions
-    from scalp_radar.core.config import AppConfig
+    from scalp_radar.engine.runner import EngineTarget
 
 
 def status_dict(snap: EngineSnapshot) -> dict[str, Any]:
@@ -206,46 +205,35 @@ def _why_down(snap: EngineSnapshot) -> str | None:
 
 
 async def run_headless_async(
-    config: AppConfig,
+    target: EngineTarget,
     *,
-    db_path: Path | str | None,
-    demo: bool = False,
-    sim_url: str | None = None,
     status_interval: float = 10.0,
     json_lines: bool = False,
-    sim_speed: float = 1.0,
     out: TextIO | None = None,
     stop_event: asyncio.Event | None = None,
     daemon: DaemonOptions | None = None,
 ) -> int:
-    """Run until SIGINT/SIGTERM (or `stop_event`), printing status; flush and return 0.
+    """Run an engine on `target` until SIGINT/SIGTERM (or `stop_event`), printing status; flush
+    and return 0.
 
     With `daemon`, also serve viewers on its socket (and HTTP, and systemd notifications).
     """
     from scalp_radar.app.daemon import Daemon
-    from scalp_radar.app.demo import child_simulator_factory
     from scalp_radar.core.engine_lock import EngineRole
     from scalp_radar.engine.runner import open_engine
 
     out = out or sys.stdout
     stop = stop_event or asyncio.Event()
     with on_stop_signals(stop.set):
-        stack = await open_engine(
-            config,
-            db_path=db_path,
-            demo=demo,
-            sim_url=sim_url,
-            simulator=child_simulator_factory(sim_speed),
-            role=EngineRole.DAEMON,
-        )
+        stack = await open_engine(target, role=EngineRole.DAEMON)
         served: Daemon | None = None
         try:
-            if daemon is not None and db_path is not None:
-                served = Daemon(stack, daemon, db_path=Path(db_path), demo=demo)
+            if daemon is not None and target.db_path is not None:
+                served = Daemon(stack, daemon, db_path=target.db_path, demo=target.demo)
                 await served.start()
             logger.info(
                 "headless engine running{} (status every {}s; Ctrl-C to stop)",
-                " in DEMO mode" if demo else "",
+                " in DEMO mode" if target.demo else "",
                 status_interval,
             )
             while not stop.is_set():
@@ -255,7 +243,9 @@ async def run_headless_async(
         finally:
             if served is not None:
                 await served.stop()
-            logger.info("stopping: flushing candles to the database{}", " (DEMO)" if demo else "")
+            logger.info(
+                "stopping: flushing candles to the database{}", " (DEMO)" if target.demo else ""
+            )
             await stack.aclose()
             _emit(stack.engine.snapshot(), json_lines, out)
     return 0

@@ -44,6 +44,18 @@ class Simulator(Protocol):
 SimulatorFactory = Callable[[Sequence[str]], Awaitable[Simulator]]
 
 
+@dataclass(frozen=True, slots=True)
+class EngineTarget:
+    """What an engine runs on: its config, its database (None: nothing stored) and its exchange,
+    `sim_url` or the real one; in demo mode without a `sim_url`, the simulator `simulator` starts."""
+
+    config: AppConfig
+    db_path: Path | None
+    demo: bool = False
+    sim_url: str | None = None
+    simulator: SimulatorFactory | None = None
+
+
 @dataclass
 class EngineStack:
     """Everything one engine process owns: optional simulator, database, limiter, engine."""
@@ -70,32 +82,30 @@ class EngineStack:
 
 
 async def open_engine(
-    config: AppConfig,
+    target: EngineTarget,
     *,
-    db_path: Path | str | None,
-    demo: bool = False,
-    sim_url: str | None = None,
-    simulator: SimulatorFactory | None = None,
     clock: Clock | None = None,
     exchange_options: dict[str, Any] | None = None,
     start: bool = True,
     role: EngineRole = EngineRole.DASHBOARD,
 ) -> EngineStack:
-    """Build (and by default start) the engine; with `simulator` and no `sim_url`, start one first.
+    """Build (and by default start) the engine on `target`, starting its simulator first in demo
+    mode without a `sim_url`.
 
     With a database, first take its engine lock (EngineLocked if another engine runs on it),
     before the simulator or the exchange is touched.
     """
     from scalp_radar.core.limiter import RateLimiter
 
+    config, db_path, demo, sim_url = target.config, target.db_path, target.demo, target.sim_url
     sim: Simulator | None = None
     db = None
-    lock = EngineLock(Path(db_path), role).acquire() if db_path is not None else None
+    lock = EngineLock(db_path, role).acquire() if db_path is not None else None
     try:
         if demo and sim_url is None:
-            if simulator is None:
+            if target.simulator is None:
                 raise ValueError("demo mode needs a simulator factory or a sim_url")
-            sim = await simulator(list(config.symbols))
+            sim = await target.simulator(list(config.symbols))
             if sim.url is None:
                 # Never fall back to the real exchange in demo mode.
                 raise RuntimeError("demo simulator started without a URL")
@@ -139,12 +149,8 @@ async def open_engine(
 class EngineRunner:
     """Runs a `DataEngine` on a private loop in a daemon thread; every method is thread-safe."""
 
-    config: AppConfig
+    target: EngineTarget
     _: KW_ONLY
-    db_path: Path | str | None
-    demo: bool = False
-    sim_url: str | None = None
-    simulator: SimulatorFactory | None = None
     exchange_options: dict[str, Any] | None = None
     loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
     stack: EngineStack | None = field(default=None, init=False)
@@ -288,14 +294,7 @@ class EngineRunner:
     async def _main(self) -> None:
         self._stop_event = asyncio.Event()
         try:
-            self.stack = await open_engine(
-                self.config,
-                db_path=self.db_path,
-                demo=self.demo,
-                sim_url=self.sim_url,
-                simulator=self.simulator,
-                exchange_options=self.exchange_options,
-            )
+            self.stack = await open_engine(self.target, exchange_options=self.exchange_options)
         except BaseException as exc:
             self._error = exc
             self._started.set()

@@ -57,9 +57,9 @@ def child(args: argparse.Namespace) -> int:
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     from scalp_radar.core.config import load_config
-    from scalp_radar.engine.runner import EngineRunner
+    from scalp_radar.engine.runner import EngineRunner, EngineTarget
 
-    runner = EngineRunner(load_config(), db_path=args.db, sim_url=args.sim_url)
+    runner = EngineRunner(EngineTarget(load_config(), Path(args.db), sim_url=args.sim_url))
     runner.start()
     result = Path(args.result)
     if args.child == "headless":
