@@ -21,7 +21,14 @@ from scalp_radar.core.snapshot import EngineSnapshot, Incident, TickerRow
 from scalp_radar.engine import wire
 from scalp_radar.engine.data_engine import DataEngine
 from scalp_radar.engine.tickers import UniverseEngine
-from scalp_radar.engine.wire_delta import WireRow, apply_delta, make_delta, splice_of
+from scalp_radar.engine.wire_delta import (
+    WireRow,
+    apply_delta,
+    make_delta,
+    splice_of,
+    ticker_row,
+    wire_row,
+)
 from scalp_radar.sim import SimExchange, SimLimits
 from scalp_radar.tui.attached import AttachedSource
 from scalp_radar.tui.fixtures import healthy_snapshot, many_symbols_snapshot
@@ -186,8 +193,18 @@ def test_splices_cover_a_sliding_window_and_items_pushed_on_top():
     assert splice_of((1,), ()) == ((), 0, 0, ())
 
 
-def test_a_wire_row_has_the_ticker_rows_fields_in_order():
+def test_a_ticker_row_survives_its_array_form_on_the_wire():
+    # Every field set, none to its default: a value in the wrong place or of the wrong type
+    # (an int where a float was, a lost default) would not come back equal.
+    values: dict[str, object] = {
+        f.name: i + 0.5 for i, f in enumerate(dataclasses.fields(TickerRow))
+    }
+    values.update(symbol=BTC, next_funding_ms=7, updated_ms=9, source="rest", shard_id=3)
+    row = TickerRow(**values)
+    wired = msgspec.msgpack.decode(_encode(wire_row(row)), type=WireRow)
     assert WireRow.__struct_fields__ == tuple(f.name for f in dataclasses.fields(TickerRow))
+    assert ticker_row(wired) == row
+    assert type(ticker_row(wired).updated_ms) is int
 
 
 # -- the server: who gets what -----------------------------------------------------------------
