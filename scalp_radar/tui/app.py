@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.clock import Clock
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.screen import Screen
 
 from scalp_radar.core.snapshot import EngineSnapshot
@@ -59,8 +59,10 @@ class ScalpRadarApp(App[None]):
     ]
 
     # always_update: the engine publishes a new object when anything changed, and comparing two
-    # snapshots field by field would cost more than showing one.
-    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    # snapshots field by field would cost more than showing one. A `var`, not a `reactive`: a
+    # reactive repaints its owner, and the app's repaint is the whole screen's, 4 times a second
+    # (the widgets showing the snapshot refresh what changed in them themselves).
+    snapshot: var[EngineSnapshot | None] = var(None, always_update=True, init=False)
     timeframe: reactive[str | None] = reactive(None, init=False)
     selected: reactive[int] = reactive(0, init=False)
     demo: reactive[bool] = reactive(False, init=False)

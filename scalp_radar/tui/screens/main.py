@@ -6,7 +6,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
@@ -47,7 +47,7 @@ class MainScreen(Screen[None]):
         Binding("escape", "radar", "Radar", show=False),
     ]
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    snapshot: var[EngineSnapshot | None] = var(None, always_update=True, init=False)
     timeframe: reactive[str | None] = reactive(None, init=False)
     selected: reactive[int] = reactive(0, init=False)
     demo: reactive[bool] = reactive(False, init=False)

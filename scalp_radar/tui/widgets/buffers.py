@@ -6,6 +6,7 @@ from rich.text import Text
 
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.tui import format as fmt
+from scalp_radar.tui.widgets.paint import set_border_subtitle, set_border_title
 from scalp_radar.tui.widgets.table import Cell, PaneTable
 
 
@@ -45,9 +46,9 @@ class BuffersPane(PaneTable):
             cells["gaps"] = Text(f"{detected}/{healed}/{open_}", style=gap_style)
             rows[symbol] = cells
         self.sync_rows(rows)
-        self.border_title = f"Buffers n/{capacity}" if capacity else "Buffers"
+        set_border_title(self, f"Buffers n/{capacity}" if capacity else "Buffers")
         notes = [f"[bold red]{warnings} open gaps[/]"] if warnings else []
         dropped = fmt.dropped_counts(snapshot.streams)
         if dropped:
             notes.append(f"[yellow]dropped {dropped}[/]")
-        self.border_subtitle = " · ".join(notes)
+        set_border_subtitle(self, " · ".join(notes))

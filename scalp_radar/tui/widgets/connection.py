@@ -9,6 +9,7 @@ from rich.text import Text
 from scalp_radar.core import timefmt
 from scalp_radar.core.snapshot import EngineSnapshot, StreamSnapshot
 from scalp_radar.tui import format as fmt
+from scalp_radar.tui.widgets.paint import set_border_subtitle, set_border_title
 from scalp_radar.tui.widgets.table import Cell, PaneTable
 
 
@@ -52,11 +53,12 @@ class ConnectionPane(PaneTable):
         title = f"Connection {live}/{len(snapshot.streams)} live · {total:.0f} upd/s"
         if c.problem:
             title += f" · [bold red]✖ {escape(c.problem)}[/]"
-        self.border_title = title
+        set_border_title(self, title)
         faults = fmt.fault_counts(c)
-        self.border_subtitle = (
+        set_border_subtitle(
+            self,
             f"up {fmt.duration(c.uptime_s)} · rc {c.reconnects} · clk {timefmt.offset_ms(c.clock_offset_ms)}{ws}{db}"
-            + (f" · [yellow]{faults}[/]" if faults else "")
+            + (f" · [yellow]{faults}[/]" if faults else ""),
         )
 
     def details(self, row_key: str) -> tuple[str, str]:

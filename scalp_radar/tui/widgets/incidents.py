@@ -7,6 +7,7 @@ from rich.text import Text
 from scalp_radar.core import timefmt
 from scalp_radar.core.snapshot import EngineSnapshot, Incident
 from scalp_radar.tui import format as fmt
+from scalp_radar.tui.widgets.paint import set_border_title
 from scalp_radar.tui.widgets.table import Cell, PaneTable
 
 KIND_STYLE = {
@@ -48,7 +49,7 @@ class IncidentsPane(PaneTable):
                 "what": f"{where}{inc.message}",
             }
         self.sync_rows(rows)
-        self.border_title = f"Incidents ({len(snapshot.incidents)})"
+        set_border_title(self, f"Incidents ({len(snapshot.incidents)})")
 
     def details(self, row_key: str) -> tuple[str, str]:
         """The whole incident: when, what kind, where, the full message, how long."""

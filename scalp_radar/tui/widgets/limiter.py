@@ -6,6 +6,7 @@ from rich.text import Text
 
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.tui import format as fmt
+from scalp_radar.tui.widgets.paint import set_border_subtitle
 from scalp_radar.tui.widgets.table import Cell, PaneTable
 
 BAR_WIDTH = 8
@@ -44,4 +45,4 @@ class LimiterPane(PaneTable):
             }
         self.sync_rows(rows)
         waits = max((b.max_wait_s for b in snapshot.limiter), default=0.0)
-        self.border_subtitle = f"max wait {fmt.duration(waits)}" if waits >= 0.5 else ""
+        set_border_subtitle(self, f"max wait {fmt.duration(waits)}" if waits >= 0.5 else "")

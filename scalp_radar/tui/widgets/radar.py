@@ -5,11 +5,12 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.widgets import Sparkline, Static
 
 from scalp_radar.core.snapshot import EngineSnapshot, StreamSnapshot
 from scalp_radar.tui import format as fmt
+from scalp_radar.tui.widgets.paint import is_displayed, set_border_subtitle, set_border_title
 
 
 class RadarRow(Horizontal):
@@ -67,7 +68,7 @@ class RadarRow(Horizontal):
 class RadarPane(Vertical):
     """Every symbol of the snapshot, in config order; rows are rebuilt only if symbols change."""
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    snapshot: var[EngineSnapshot | None] = var(None, always_update=True, init=False)
     timeframe: reactive[str | None] = reactive(None, init=False)
     selected: reactive[int] = reactive(0, init=False)
     demo: reactive[bool] = reactive(False, init=False)
@@ -77,6 +78,7 @@ class RadarPane(Vertical):
         super().__init__(id=id)
         self.border_title = "Radar"
         self._symbols: tuple[str, ...] = ()
+        self._behind = False  # a change arrived while hidden: catch up when shown
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="radar-head"):
@@ -105,11 +107,18 @@ class RadarPane(Vertical):
     def watch_backfill_text(self) -> None:
         self._show()
 
+    def on_show(self) -> None:
+        if self._behind:
+            self._show()
+
     def _show(self) -> None:
-        """Update every row for the selected timeframe."""
+        """Update every row for the selected timeframe (once shown: the market radar hides it)."""
+        self._behind = not is_displayed(self)
+        if self._behind:
+            return
         snapshot, timeframe, demo = self.snapshot, self.timeframe, self.demo
         title = f"Radar · {timeframe or '—'}"
-        self.border_title = f"{title} · [reverse bold] DEMO [/]" if demo else title
+        set_border_title(self, f"{title} · [reverse bold] DEMO [/]" if demo else title)
         if snapshot is None:
             return
         if snapshot.symbols != self._symbols:
@@ -129,7 +138,7 @@ class RadarPane(Vertical):
         parts = [why] if why else ([f"chg over last {points} × {timeframe}"] if points else [])
         if self.backfill_text:
             parts.append(self.backfill_text)
-        self.border_subtitle = " · ".join(parts)
+        set_border_subtitle(self, " · ".join(parts))
         # Scroll once the layout is settled, to the row selected *then*: a burst of j/k queues
         # many of these, and each one reads the current selection, so the last one wins.
         self.call_after_refresh(self._keep_selected_in_view)

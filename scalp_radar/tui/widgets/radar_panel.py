@@ -15,6 +15,7 @@ from scalp_radar.core.user_state import UserState, UserStateError
 from scalp_radar.tui.radar_source import RadarSource
 from scalp_radar.tui.radar_view import PRESET_KEYS, PRESET_TITLES
 from scalp_radar.tui.widgets.market_radar import MarketRadar
+from scalp_radar.tui.widgets.paint import set_border_subtitle, set_border_title
 
 
 class RadarPanel(Vertical):
@@ -105,15 +106,15 @@ class RadarPanel(Vertical):
         market = self.market
         count = f"{len(market.order)}" if market.universe is not None else "…"
         title = f"Radar · {market.view.describe()} · {count} rows"
-        self.border_title = f"{title} · [reverse bold] DEMO [/]" if self.demo else title
+        set_border_title(self, f"{title} · [reverse bold] DEMO [/]" if self.demo else title)
         missing = self.missing_watched() if market.view.preset == "watchlist" else []
         if missing and market.universe is not None:
             names = ", ".join(s.split("/")[0] for s in missing[:3]) + (
                 "…" if len(missing) > 3 else ""
             )
-            self.border_subtitle = f"[bold yellow]no ticker for {escape(names)}[/]"
+            set_border_subtitle(self, f"[bold yellow]no ticker for {escape(names)}[/]")
         else:
-            self.border_subtitle = self._universe_line
+            set_border_subtitle(self, self._universe_line)
 
     # -- actions -------------------------------------------------------------------------------
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widgets import DataTable
 
 from scalp_radar.core.snapshot import EngineSnapshot
+from scalp_radar.tui.widgets.paint import is_displayed
 
 Cell = str | Text
 
@@ -20,7 +21,7 @@ Cell = str | Text
 class PaneTable(DataTable[Cell]):
     """Rows and columns have explicit keys so ticks use `update_cell` instead of rebuilding."""
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    snapshot: var[EngineSnapshot | None] = var(None, always_update=True, init=False)
 
     def __init__(
         self,
@@ -34,11 +35,19 @@ class PaneTable(DataTable[Cell]):
         self._columns_spec: tuple[tuple[str, str, int | None], ...] = ()
         self._cells: dict[tuple[str, str], Cell] = {}
         self._row_order: tuple[str, ...] = ()
+        self._shown_snapshot: EngineSnapshot | None = None
         self.set_columns(columns)
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
-        if snapshot is not None:
+        # A hidden pane (folded away at 80x24) skips snapshots and catches up when shown.
+        if snapshot is not None and is_displayed(self):
+            self._shown_snapshot = snapshot
             self.show(snapshot)
+
+    def on_show(self) -> None:
+        if self.snapshot is not None and self.snapshot is not self._shown_snapshot:
+            self._shown_snapshot = self.snapshot
+            self.show(self.snapshot)
 
     def show(self, snapshot: EngineSnapshot) -> None:
         """Show `snapshot` (each pane its part)."""
