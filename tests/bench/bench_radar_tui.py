@@ -8,7 +8,8 @@ second by a feeder thread (every row a new object, changes jittered so the order
 5 min change (Movers). The parent presses 2 (Surge) and 1 (Movers) in turn and times until the
 new title reaches the terminal. The child reports the per-refresh cost: the app's snapshot tick
 (re-sort of the universe, cursor follow) and the radar's line rendering per frame, plus how many
-rows and sparklines were rendered per refresh (only visible rows may be).
+rows and sparklines were rendered per refresh (only visible rows may be), and its garbage
+collections (count and longest pause per generation).
 Target: key -> frame p95 <= 50 ms.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import statistics
 import sys
@@ -92,6 +94,16 @@ def child(args: argparse.Namespace) -> int:
         return strip
 
     MarketRadar.render_line = timed_render  # type: ignore[method-assign]
+    gc_ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    gc_t0 = [0.0]
+
+    def gc_timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_t0[0] = time.perf_counter()
+        else:
+            gc_ms[info["generation"]].append((time.perf_counter() - gc_t0[0]) * 1000)
+
+    gc.callbacks.append(gc_timer)
     try:
         app.run()
     finally:
@@ -108,6 +120,10 @@ def child(args: argparse.Namespace) -> int:
                     "render_ms_per_refresh": render_s[0] * 1000 / n,
                     "rows_rendered_per_refresh": (radar.lines_rendered / n) if radar else None,
                     "sparklines_per_refresh": source.radar.spark_calls / n,
+                    **{
+                        f"gc_gen{g}": f"{len(v)} collections, max {max(v, default=0):.1f} ms"
+                        for g, v in gc_ms.items()
+                    },
                 }
             )
         )

@@ -44,6 +44,7 @@ SELECTED = Style(reverse=True, bold=True)
 STALE = Style(color="yellow", bold=True)
 WATCHED = Style(color="cyan")
 PLAIN = Style()
+SPACE = Segment(" ")
 
 
 def _num(value: float, fmt_spec: str) -> str:
@@ -366,8 +367,11 @@ class MarketRadar(ScrollView, can_focus=True):
                 text, style = cell(row, column, self.now_ms)
                 text = text[:w].rjust(w)
             segments.append(Segment(text, style))
-            segments.append(Segment(" "))
-        strip = Strip(segments).crop_extend(0, width, None)
+            segments.append(SPACE)
+        segments.pop()  # the sparkline takes what the columns leave: the cells fill the width
+        strip = Strip(segments)
+        if strip.cell_length != width:  # too narrow for the columns: cut (a Strip crop is costly)
+            strip = strip.crop_extend(0, width, None)
         if selected:
             strip = strip.apply_style(SELECTED)
         if len(self._lines) > 4 * max(64, len(self.order)):
