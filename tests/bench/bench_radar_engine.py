@@ -9,14 +9,15 @@ headless run leaves the main thread idle; the dashboard run shows the market rad
 pseudo-terminal (80x24, the real Linux driver), sorted by 5 min change (Movers), refreshing at
 4 Hz. Each child waits until every ticker is live, settles, then counts over the same window the
 ticker updates the engine's metrics applied (MetricsBook.updates) and the candle updates of its
-streams, and its process CPU. Headless runs before and after the dashboard run; their mean is
-the reference (it cancels slow drifts of a shared machine).
+streams, its process CPU and its garbage collections. Headless runs before and after the
+dashboard run; their mean is the reference (it cancels slow drifts of a shared machine).
 Target (issue 12): engine updates/s with the dashboard >= 0.9x without it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -45,8 +46,30 @@ def _counts(runner) -> tuple[int, int]:  # noqa: ANN001
     return engine.universe.book.updates, sum(s.updates for s in list(engine.streams))
 
 
+class GcPauses:
+    """Garbage collections of this process while armed: count and longest pause per generation."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._t0 = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        elif self.armed:
+            self.pauses[info["generation"]].append((time.perf_counter() - self._t0) * 1000)
+
+    def summary(self) -> str:
+        return ", ".join(
+            f"gen{g} {len(v)}x max {max(v, default=0):.0f} ms" for g, v in self.pauses.items()
+        )
+
+
 def _measure(runner, args: argparse.Namespace, result: Path) -> None:  # noqa: ANN001
     """Wait for every ticker live, settle, count over the window; write the figures."""
+    gc_pauses = GcPauses()
     t0 = time.monotonic()
     live_s = float("nan")
     while time.monotonic() - t0 < args.live_timeout:
@@ -58,7 +81,9 @@ def _measure(runner, args: argparse.Namespace, result: Path) -> None:  # noqa: A
         time.sleep(0.1)
     time.sleep(SETTLE_S)
     (tk0, cn0), cpu0, w0 = _counts(runner), time.process_time(), time.monotonic()
+    gc_pauses.armed = True
     time.sleep(args.seconds)
+    gc_pauses.armed = False
     (tk1, cn1), cpu1, w1 = _counts(runner), time.process_time(), time.monotonic()
     snap = runner.snapshot()
     u = snap.universe if snap is not None else None
@@ -72,6 +97,7 @@ def _measure(runner, args: argparse.Namespace, result: Path) -> None:  # noqa: A
                 "ticker_ups": (tk1 - tk0) / (w1 - w0),
                 "candle_ups": (cn1 - cn0) / (w1 - w0),
                 "cpu_pct": (cpu1 - cpu0) / (w1 - w0) * 100,
+                "gc": gc_pauses.summary(),
             }
         )
     )
@@ -159,7 +185,7 @@ def parent(args: argparse.Namespace) -> int:
     ):
         print(
             f"{name:24}{r['ticker_ups']:14.0f}{r['candle_ups']:14.1f}{r['cpu_pct']:8.1f}"
-            f"{r['live_s']:11.1f}s"
+            f"{r['live_s']:11.1f}s   GC {r['gc']}"
         )
     ticker_ratio = tui["ticker_ups"] / mean("ticker_ups") if mean("ticker_ups") else float("nan")
     candle_ratio = tui["candle_ups"] / mean("candle_ups") if mean("candle_ups") else float("nan")

@@ -1,0 +1,94 @@
+"""A snapshot tick repaints only what changed on screen, and folded panes do no work."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from textual._compositor import Compositor
+from textual.geometry import Region
+
+from scalp_radar.tui.widgets.connection import ConnectionPane
+from scalp_radar.tui.widgets.market_radar import MarketRadar
+from tests.tui_fixtures import radar_app, universe_snapshot
+
+SIZE = (80, 24)
+
+
+class RepaintSpy:
+    """Counts the compositor's full-screen repaints and collects the regions of partial ones."""
+
+    def __init__(self, monkeypatch) -> None:  # noqa: ANN001
+        self.full = 0
+        self.regions: list[Region] = []
+        full, partial = Compositor.render_full_update, Compositor.render_partial_update
+
+        def render_full_update(compositor: Compositor, simplify: bool = False):  # noqa: ANN202
+            self.full += 1
+            return full(compositor, simplify)
+
+        def render_partial_update(compositor: Compositor):  # noqa: ANN202
+            self.regions.extend(compositor._dirty_regions)
+            return partial(compositor)
+
+        monkeypatch.setattr(Compositor, "render_full_update", render_full_update)
+        monkeypatch.setattr(Compositor, "render_partial_update", render_partial_update)
+
+    def reset(self) -> None:
+        self.full = 0
+        self.regions.clear()
+
+
+async def test_a_snapshot_tick_repaints_the_radar_rows_not_the_whole_screen(tmp_path, monkeypatch):
+    # Regression: the app's `snapshot` was a reactive, which repaints its owner: for the app that
+    # is the whole screen, 4 times a second (a key press waited behind every full repaint).
+    snap = universe_snapshot(500)
+    app, source = radar_app(snap, state_file=tmp_path / "s.json")
+    spy = RepaintSpy(monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        radar = app.screen.query_one(MarketRadar)
+        spy.reset()
+        # One ticker changed (a new snapshot object), then the same snapshot again.
+        rows = list(snap.universe.rows)
+        rows[0] = dataclasses.replace(rows[0], last=rows[0].last * 1.01)
+        universe = dataclasses.replace(snap.universe, rows=tuple(rows))
+        source.set_snapshot(dataclasses.replace(snap, universe=universe))
+        app.refresh_snapshot()
+        await pilot.pause()
+        app.refresh_snapshot()
+        await pilot.pause()
+        assert spy.full == 0
+        # Nothing but the table's own cells: the panel's border, header and footer are unchanged.
+        assert spy.regions, "the changed row was not repainted"
+        table = radar.content_region
+        assert all(table.contains_region(r) for r in spy.regions), (table, spy.regions)
+
+
+async def test_folded_panes_skip_snapshots_and_catch_up_when_shown(tmp_path, monkeypatch):
+    # Regression: at 80x24 the status panes are folded away under the market radar, yet each
+    # rebuilt its rows and border for every snapshot.
+    shown: list[int] = []
+    show = ConnectionPane.show
+
+    def counting_show(pane: ConnectionPane, snapshot) -> None:  # noqa: ANN001
+        shown.append(snapshot.taken_at_ms)
+        show(pane, snapshot)
+
+    monkeypatch.setattr(ConnectionPane, "show", counting_show)
+    snap = universe_snapshot(60)
+    app, source = radar_app(snap, state_file=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.screen.query_one(ConnectionPane)
+        assert not pane.region  # folded away
+        shown.clear()
+        for k in range(1, 4):
+            source.set_snapshot(dataclasses.replace(snap, taken_at_ms=snap.taken_at_ms + k))
+            app.refresh_snapshot()
+            await pilot.pause()
+        assert shown == []
+        await pilot.press("p")  # unfold: the pane shows the latest snapshot at once
+        await pilot.pause()
+        assert pane.region
+        assert shown and set(shown) == {snap.taken_at_ms + 3}  # (the 4 Hz tick may show it again)
+        assert pane.row_count == len(snap.streams)
