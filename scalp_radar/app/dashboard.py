@@ -55,7 +55,7 @@ def run_dashboard(
     runner = EngineRunner(target)
     runner.start()
     source = EngineSource(runner)
-    app = make_app(source, demo=target.demo, refresh_hz=refresh_hz)
+    app = make_app(source, demo=target.demo, refresh_hz=refresh_hz, freeze_heap=True)
     try:
         app.run()
     finally:
@@ -107,7 +107,12 @@ def _run_attached(
     logger.info(
         "attached to the daemon on {} (pid {})", path, welcome.pid if welcome else "unknown"
     )
-    app = make_app(source, demo=demo or bool(welcome and welcome.demo), refresh_hz=refresh_hz)
+    app = make_app(
+        source,
+        demo=demo or bool(welcome and welcome.demo),
+        refresh_hz=refresh_hz,
+        freeze_heap=True,
+    )
     try:
         app.run()
     finally:

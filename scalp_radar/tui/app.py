@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,6 +44,18 @@ from scalp_radar.tui.widgets.radar_panel import RadarPanel
 DEMO_SUBTITLE = "DEMO · simulated prices, not real"
 
 
+def freeze_startup_heap() -> None:
+    """Collect once, then move every object alive into the permanent generation.
+
+    A full (generation 2) collection walks every tracked object, start-up's too (ccxt's markets,
+    Textual's widgets and styles): with the UI allocating a few times a second it ran every few
+    seconds and paused both the UI and the engine thread for tens to hundreds of ms (the key->frame
+    tail). Frozen, those objects are never walked again; what is built later is collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 class ScalpRadarApp(App[None]):
     """Pulls the engine's latest immutable snapshot `refresh_hz` times a second; never per tick.
 
@@ -75,6 +88,7 @@ class ScalpRadarApp(App[None]):
         refresh_hz: float = 4.0,
         clock: Clock | None = None,
         state_file: Path | None = None,
+        freeze_heap: bool = False,
     ) -> None:
         if refresh_hz <= 0:
             raise ValueError(f"refresh_hz: expected a positive number, got {refresh_hz}")
@@ -97,6 +111,9 @@ class ScalpRadarApp(App[None]):
             self.animation_level = "none"
         self.backfill_job: BackfillJob | None = None
         self._stop_thread: threading.Thread | None = None
+        # The dashboard freezes the start-up heap once the first full picture is on screen
+        # (tests leave it: many apps in one process would pile up frozen garbage).
+        self._freeze_heap_pending = freeze_heap
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen(self.user_state, self.radar_seam, id="main")
@@ -130,6 +147,11 @@ class ScalpRadarApp(App[None]):
             self.title = f"Scalp Radar · {snapshot.connection.exchange}"
             self._show_sub_title(snapshot.connection.problem)
             self.snapshot = snapshot
+        if self._freeze_heap_pending and (
+            snapshot.universe.rows or snapshot.universe.mode == "off"
+        ):
+            self._freeze_heap_pending = False  # start-up is over: markets loaded, screen built
+            self.call_after_refresh(freeze_startup_heap)
 
     def watch_demo(self) -> None:
         self._show_sub_title(self.snapshot.connection.problem if self.snapshot else None)

@@ -130,7 +130,7 @@ def child(args: argparse.Namespace) -> int:
     from scalp_radar.tui.source import EngineSource
 
     threading.Thread(target=_measure, args=(runner, args, result), daemon=True).start()
-    app = make_app(EngineSource(runner), demo=True, refresh_hz=4.0)
+    app = make_app(EngineSource(runner), demo=True, refresh_hz=4.0, freeze_heap=not args.no_freeze)
     try:
         app.run()
     finally:
@@ -147,6 +147,7 @@ def _cmd(mode: str, tmp: Path, args: argparse.Namespace) -> tuple[list[str], Pat
     cmd = [sys.executable, __file__, "--child", mode, "--db", str(result.with_suffix(".db"))]
     cmd += ["--result", str(result), "--seconds", str(args.seconds)]
     cmd += ["--live-timeout", str(args.live_timeout)]
+    cmd += ["--no-freeze"] if args.no_freeze else []
     return cmd, result
 
 
@@ -199,6 +200,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement window per run")
     parser.add_argument("--live-timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="leave the start-up heap to the collector"
+    )
     parser.add_argument("--child", choices=["headless", "tui"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)

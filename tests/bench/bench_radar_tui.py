@@ -71,7 +71,12 @@ def child(args: argparse.Namespace) -> int:
             source.set_snapshot(variants[k % len(variants)])
 
     threading.Thread(target=feed, daemon=True).start()
-    app = make_app(source, refresh_hz=4.0, state_file=Path(args.result + ".state.json"))
+    app = make_app(
+        source,
+        refresh_hz=4.0,
+        state_file=Path(args.result + ".state.json"),
+        freeze_heap=not args.no_freeze,
+    )
     ticks: list[float] = []
     tick = app.refresh_snapshot
 
@@ -135,6 +140,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=500)
     parser.add_argument("--presses", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=3.0, help="idle feed before presses")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="leave the start-up heap to the collector"
+    )
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--result", default="")
     args = parser.parse_args()
@@ -150,6 +158,7 @@ def main() -> int:
             str(args.rows),
             "--result",
             str(result),
+            *(["--no-freeze"] if args.no_freeze else []),
         ]
         term = Pty(cmd, (80, 24))
         term.read_for(WARMUP_S + args.seconds)
