@@ -15,7 +15,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -134,7 +134,7 @@ class _Line:
     """A rendered row and what it was rendered from (reused while all of it is unchanged)."""
 
     row: TickerRow
-    key: tuple[object, ...]
+    key: tuple[tuple[str, Style], bool, bool, int]
     strip: Strip
 
 
@@ -178,6 +178,7 @@ class MarketRadar(ScrollView, can_focus=True):
         self._widths: tuple[int, ...] = ()
         self._laid_out_for = -1
         self._lines: dict[str, _Line] = {}
+        self._painted: dict[int, _Line] = {}  # screen line -> the row line it shows
         self._sparks: dict[str, tuple[int, str]] = {}  # symbol -> (updated_ms, bars)
         self.lines_rendered = 0  # rows rendered from scratch (bench / tests)
         self.spark_fetches = 0
@@ -190,10 +191,16 @@ class MarketRadar(ScrollView, can_focus=True):
         return self.order[self.cursor].symbol if self.order else None
 
     def show(self, universe: UniverseSnapshot, now_ms: int) -> None:
-        """A new snapshot: re-sort (cursor stays on its symbol), repaint the visible rows."""
+        """A new snapshot: re-sort (cursor stays on its symbol), repaint the visible lines that
+        show another row or a changed one (the rest of the screen is left alone)."""
+        rows_before = len(self.order)
         self.universe = universe
         self.now_ms = now_ms
-        self._reorder()
+        self._reorder(repaint=False)
+        if len(self.order) != rows_before or not self.order:
+            self.refresh()  # the scrollbar, or the empty table's message
+        else:
+            self._refresh_changed_lines()
 
     def set_view(self, view: RadarView) -> None:
         """Another sort, filter or preset; the cursor follows its symbol."""
@@ -210,13 +217,14 @@ class MarketRadar(ScrollView, can_focus=True):
         """The sortable columns shown at the current width."""
         return sort_keys(self._columns)
 
-    def _reorder(self) -> None:
+    def _reorder(self, repaint: bool = True) -> None:
         symbol = self.selected_symbol
         rows = self.universe.rows if self.universe is not None else ()
         self.order = visible_rows(rows, self.view, self.watchlist)
         self.cursor = cursor_after_reorder(self.order, symbol, self.cursor)
         self.virtual_size = Size(self.size.width, len(self.order) + 1)
-        self.refresh()
+        if repaint:
+            self.refresh()
         if self.selected_symbol != symbol:
             self.post_message(self.Selected(self.selected_symbol))
 
@@ -306,10 +314,30 @@ class MarketRadar(ScrollView, can_focus=True):
             return self._header(width)
         index = round(self.scroll_y) + y - 1
         if index >= len(self.order):
+            self._painted.pop(y, None)
             if not self.order and y == 1:
                 return Strip([Segment(self._empty_text()[:width], DIM)]).extend_cell_length(width)
             return Strip.blank(width)
-        return self._row_strip(self.order[index], index == self.cursor, width)
+        row = self.order[index]
+        strip = self._row_strip(row, index == self.cursor, width)
+        self._painted[y] = self._lines[row.symbol]
+        return strip
+
+    def _refresh_changed_lines(self) -> None:
+        """Repaint the lines whose row, age, selection or watch mark differ from what they show."""
+        width = self.scrollable_content_region.width
+        top = round(self.scroll_y)
+        for y in range(1, self.scrollable_content_region.height):
+            index = top + y - 1
+            painted = self._painted.get(y)
+            if index >= len(self.order):
+                if painted is not None:
+                    self.refresh(Region(0, y, self.size.width, 1))
+                continue
+            row = self.order[index]
+            key = self._line_key(row, index == self.cursor, width)
+            if painted is None or painted.row is not row or painted.key != key:
+                self.refresh(Region(0, y, self.size.width, 1))
 
     def _empty_text(self) -> str:
         universe = self.universe
@@ -346,10 +374,15 @@ class MarketRadar(ScrollView, can_focus=True):
         self._sparks[row.symbol] = (row.updated_ms, bars)
         return bars
 
+    def _line_key(
+        self, row: TickerRow, selected: bool, width: int
+    ) -> tuple[tuple[str, Style], bool, bool, int]:
+        """What a row's line depends on besides the row itself (its age moves with the clock)."""
+        return (age_cell(row, self.now_ms), selected, row.symbol in self.watchlist, width)
+
     def _row_strip(self, row: TickerRow, selected: bool, width: int) -> Strip:
-        age = age_cell(row, self.now_ms)
-        watched = row.symbol in self.watchlist
-        key = (age, selected, watched, width)
+        key = self._line_key(row, selected, width)
+        age, _, watched, _ = key
         line = self._lines.get(row.symbol)
         if line is not None and line.row is row and line.key == key:
             return line.strip
