@@ -106,8 +106,10 @@ def child(args: argparse.Namespace) -> int:
         if phase == "start":
             gc_t0[0] = time.perf_counter()
         else:
-            gc_ms[info["generation"]].append((time.perf_counter() - gc_t0[0]) * 1000)
+            if time.perf_counter() - started >= WARMUP_S:  # not start-up's (or the freeze's)
+                gc_ms[info["generation"]].append((time.perf_counter() - gc_t0[0]) * 1000)
 
+    started = time.perf_counter()
     gc.callbacks.append(gc_timer)
     try:
         app.run()
