@@ -297,3 +297,22 @@ async def test_refresh_tick_during_modal_teardown_does_not_crash():
         app.refresh_snapshot()
         await pilot.pause()
         assert app.is_running
+
+
+async def test_symbols_changing_in_two_snapshots_in_a_row_do_not_crash_the_radar():
+    """Regression: a second symbol change before the first one's rows were gone queried the
+    dying rows (their cells already removed): NoMatches '.mark' crashed the app. A pinned or hot
+    symbol's streams arriving one timeframe after the other does exactly this."""
+    snapshot = healthy_snapshot()
+    app, source = static_app(snapshot)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        first = snapshot.symbols[0]
+        fewer = dataclasses.replace(
+            snapshot, streams=tuple(s for s in snapshot.streams if s.symbol != first)
+        )
+        for snap in (fewer, snapshot, fewer):  # no pause in between, as snapshots may come
+            source.set_snapshot(snap)
+            app.refresh_snapshot()
+        await pilot.pause()
+        assert [r.symbol for r in rows(app)] == list(fewer.symbols)

@@ -22,6 +22,9 @@ class RadarRow(Horizontal):
         self._shown: dict[str, object] = {}
         self._pending: tuple[StreamSnapshot | None, bool] | None = None
         self._ready = False
+        # Set when the pane removes this row: removal is asynchronous, and a row removed right
+        # after it was mounted still gets its on_mount, with its cells already gone.
+        self.retired = False
 
     def compose(self) -> ComposeResult:
         yield Static("  ", classes="mark")
@@ -44,6 +47,8 @@ class RadarRow(Horizontal):
 
     def show(self, stream: StreamSnapshot | None, selected: bool) -> None:
         """Show one stream (the selected timeframe's) of this symbol."""
+        if self.retired:
+            return
         if not self._ready:
             self._pending = (stream, selected)
             return
@@ -79,6 +84,8 @@ class RadarPane(Vertical):
         self.border_title = "Radar"
         self._symbols: tuple[str, ...] = ()
         self._behind = False  # a change arrived while hidden: catch up when shown
+        # The current rows: a query would also find rows still being removed (their cells gone).
+        self._rows: list[RadarRow] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="radar-head"):
@@ -123,12 +130,15 @@ class RadarPane(Vertical):
             return
         if snapshot.symbols != self._symbols:
             self._symbols = snapshot.symbols
+            for old in self._rows:
+                old.retired = True
             self.query(RadarRow).remove()
             self.query(".radar-empty").remove()
-            self.query_one("#radar-rows").mount_all([RadarRow(s) for s in self._symbols])
+            self._rows = [RadarRow(s) for s in self._symbols]
+            self.query_one("#radar-rows").mount_all(self._rows)
         points = 0
         why: str | None = None
-        for i, row in enumerate(self.query(RadarRow)):
+        for i, row in enumerate(self._rows):
             stream = snapshot.stream(row.symbol, timeframe) if timeframe else None
             points = max(points, len(stream.recent_closes) if stream else 0)
             row.show(stream, i == self.selected)
