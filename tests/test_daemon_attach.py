@@ -226,7 +226,6 @@ def test_the_radar_over_the_wire_universe_sparklines_and_watchlist(daemon):
         assert viewer.set_watchlist((symbol,)) == "sent to the daemon"
         note = wait_for("the daemon's watchlist answer", lambda: viewer.watchlist_note)
         assert "tracked" in note or "adding" in note
-        assert viewer.pin(symbol) is False
     finally:
         viewer.stop()
 
@@ -264,5 +263,87 @@ def test_a_backfill_from_an_attached_dashboard_runs_on_the_daemon(daemon):
         result = viewer.start_backfill(plan, progress.append).result(timeout=60)
         assert result.complete and result.windows_total == plan.requests
         assert progress and progress[-1].windows_done == plan.requests
+    finally:
+        viewer.stop()
+
+
+def _quiet_symbol(viewer: AttachedSource) -> str:
+    """A radar symbol without candle streams, the least likely to turn hot meanwhile."""
+    snap = wait_for(
+        "the universe's rows",
+        lambda: (s := viewer.snapshot()) is not None and s.universe.rows and s,
+    )
+    streamed = set(snap.symbols)
+    rows = [r for r in snap.universe.rows if r.symbol not in streamed]
+    return min(rows, key=lambda r: abs(r.change_5m) if r.change_5m == r.change_5m else 0).symbol
+
+
+def _streams_of(viewer: AttachedSource, symbol: str) -> set[str]:
+    snap = viewer.snapshot()
+    return {s.timeframe for s in snap.streams if s.symbol == symbol} if snap else set()
+
+
+def test_pins_over_the_wire_stream_candles_until_the_last_viewer_lets_go_or_leaves(daemon):
+    a, b = _viewer(daemon), _viewer(daemon)
+    try:
+        symbol = _quiet_symbol(a)
+        other = next(
+            r.symbol
+            for r in a.snapshot().universe.rows  # type: ignore[union-attr]
+            if r.symbol != symbol and r.symbol not in a.snapshot().symbols  # type: ignore[union-attr]
+        )
+        assert a.pin(symbol) is True
+        wait_for("its candle streams on the daemon", lambda: _streams_of(b, symbol))
+        assert b.pin(symbol) is True
+        a.unpin(symbol)
+        # The daemon handles one viewer's requests in order: once a later pin and unpin of
+        # another symbol took effect, so did the unpin above.
+        a.pin(other)
+        wait_for("the other's streams", lambda: _streams_of(a, other))
+        a.unpin(other)
+        wait_for("the other's streams gone", lambda: not _streams_of(a, other))
+        assert _streams_of(a, symbol), "b still pins it: its candles keep streaming"
+        b.stop()  # b leaves without unpinning: the daemon releases its pins
+        wait_for("its streams gone with the last viewer", lambda: not _streams_of(a, symbol))
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def test_the_attached_detail_screen_promotes_its_symbol_as_standalone(daemon):
+    from scalp_radar.tui.app import make_app
+    from scalp_radar.tui.screens.ticker_detail import TickerDetailScreen
+
+    viewer = AttachedSource(str(daemon.socket), rate_hz=10, retry_s=0.1)
+    assert await asyncio.to_thread(viewer.start, 10)
+    app = make_app(viewer, refresh_hz=10)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            symbol = await asyncio.to_thread(_quiet_symbol, viewer)
+            app.refresh_snapshot()
+            app.open_detail(symbol)  # `enter` on the radar's row
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, TickerDetailScreen) and screen.pinned
+            await asyncio.to_thread(
+                wait_for, "its candle streams", lambda: _streams_of(viewer, symbol)
+            )
+            app.refresh_snapshot()
+            await pilot.pause()
+            info = str(screen.query_one("#ticker-info").render())
+            assert "candles: promoted while this screen is open" in info
+            await pilot.press("escape")
+            await pilot.pause()
+            await asyncio.to_thread(
+                wait_for, "its streams gone", lambda: not _streams_of(viewer, symbol)
+            )
+            # Open again while it streams: the candle chart, as standalone.
+            await asyncio.to_thread(viewer.pin, symbol)
+            await asyncio.to_thread(wait_for, "streams", lambda: _streams_of(viewer, symbol))
+            app.refresh_snapshot()
+            app.open_detail(symbol)
+            await pilot.pause()
+            assert type(app.screen).__name__ == "DetailScreen"
+            viewer.unpin(symbol)
     finally:
         viewer.stop()

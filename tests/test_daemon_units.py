@@ -53,6 +53,9 @@ def test_requests_cross_the_wire_unchanged():
         wire.HistoryJob(1, "backfill", streams=(("BTC/USDT:USDT", ("1m",)),), days=2.0),
         wire.SetWatchlist(("ETH/USDT:USDT",)),
         wire.SparklineRequest(("ETH/USDT:USDT",), 30),
+        wire.Pin("ETH/USDT:USDT"),
+        wire.Unpin("ETH/USDT:USDT"),
+        wire.Subscribe(4.0, deltas=True),
         wire.HealthRequest(),
     ):
         assert wire.decode_client(_roundtrip(message)) == message

@@ -1,4 +1,5 @@
-"""Requests viewers send the daemon: backfills (from a dashboard or a CLI) and watchlist edits.
+"""Requests viewers send the daemon: backfills (from a dashboard or a CLI), watchlist edits and
+pins (a dashboard's detail screen promotes its symbol to candle streams while it is open).
 
 Every backfill runs on the daemon's loop with the engine's exchange, database and rate limiter, so
 one limiter governs the IP whoever asked. Progress is sent at most `PROGRESS_HZ` times a second.
@@ -46,6 +47,10 @@ class DaemonJobs:
         self.engine_loop = engine_loop
         self._tasks: dict[tuple[int, int], asyncio.Task[None]] = {}
         self._cancels: dict[tuple[int, int], asyncio.Event] = {}
+        # symbol -> viewers pinning it: the engine pins a symbol once, until its last viewer
+        # lets go (the engine's own pin set has no owners).
+        self._pinned: dict[str, set[int]] = {}
+        self._side: set[asyncio.Task[None]] = set()
 
     def __call__(self, server: DaemonServer, viewer: Viewer, message: wire.ClientMessage) -> None:
         if isinstance(message, wire.SetWatchlist | wire.SparklineRequest):
@@ -81,6 +86,9 @@ class DaemonJobs:
     def _on_engine_loop(
         self, server: DaemonServer, viewer: Viewer, message: wire.ClientMessage
     ) -> None:
+        if isinstance(message, wire.Pin | wire.Unpin):
+            self._pin(viewer, message)
+            return
         if viewer.closed and not isinstance(message, wire.CancelBackfill):
             return  # it left before its request reached the engine's loop
         if isinstance(message, wire.CancelBackfill):
@@ -100,6 +108,34 @@ class DaemonJobs:
             )
             return
         server.send(viewer, wire.Error(f"{type(message).__name__}: not supported by this daemon"))
+
+    def _pin(self, viewer: Viewer, message: wire.Pin | wire.Unpin) -> None:
+        symbol = message.symbol
+        holders = self._pinned.setdefault(symbol, set())
+        was_pinned = bool(holders)
+        if isinstance(message, wire.Pin) and not viewer.closed:
+            holders.add(viewer.id)
+        else:
+            holders.discard(viewer.id)
+        if not holders:
+            del self._pinned[symbol]
+        if bool(holders) == was_pinned:
+            return
+        engine = self.stack.engine
+        call = engine.pin(symbol) if holders else engine.unpin(symbol)
+        # Started in arrival order, and each applies its change to the engine's pin set before
+        # its first await, so a quick pin/unpin/pin ends pinned.
+        task = asyncio.create_task(call, name=f"daemon-pin-{symbol}")
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+        logger.info(
+            "daemon: {} {} for viewer {}", "pinned" if holders else "unpinned", symbol, viewer.id
+        )
+
+    @property
+    def pinned(self) -> dict[str, int]:
+        """Symbols pinned by viewers, and by how many."""
+        return {symbol: len(ids) for symbol, ids in self._pinned.items()}
 
     async def aclose(self) -> None:
         """Cancel every job (the daemon is stopping); what was written stays valid."""

@@ -43,6 +43,8 @@ RATE_SLACK = 0.8
 # A delta viewer whose last snapshot is this many snapshots old gets a full one instead (so the
 # daemon never keeps old snapshots around for it, and its delta would be most of a snapshot).
 MAX_DELTA_BEHIND = 64
+# Symbols one viewer may pin at once (a detail screen pins one; each pin costs candle streams).
+MAX_PINS_PER_VIEWER = 8
 
 
 @dataclass(eq=False)
@@ -59,6 +61,7 @@ class Viewer:
     owing_since: float | None = None
     closed: bool = False
     jobs: set[int] = field(default_factory=set)
+    pins: set[str] = field(default_factory=set)  # symbols this viewer keeps streaming candles
 
     def owed(self) -> int:
         """Bytes written but not yet taken by the viewer's socket."""
@@ -333,9 +336,31 @@ class DaemonServer:
             if was_open and viewer.rate_hz > 0:
                 logger.info("daemon: viewer {} left ({} attached)", viewer.id, self.attached())
             if self.handler is not None:
-                # Its jobs die with it, like a CLI backfill cancelled with Ctrl-C.
+                # Its jobs die with it, like a CLI backfill cancelled with Ctrl-C; its pins too.
                 for job in list(viewer.jobs):
                     self.handler(self, viewer, wire.CancelBackfill(job))
+                for symbol in sorted(viewer.pins):
+                    self.handler(self, viewer, wire.Unpin(symbol))
+                viewer.pins.clear()
+
+    def _pin(self, viewer: Viewer, message: wire.Pin | wire.Unpin) -> None:
+        """Track the viewer's pins (released when it goes) and hand changes to the handler."""
+        if isinstance(message, wire.Pin):
+            if message.symbol in viewer.pins:
+                return
+            if len(viewer.pins) >= MAX_PINS_PER_VIEWER:
+                self.send(
+                    viewer,
+                    wire.Error(f"pin {message.symbol}: {MAX_PINS_PER_VIEWER} pins at most"),
+                )
+                return
+            viewer.pins.add(message.symbol)
+        elif message.symbol in viewer.pins:
+            viewer.pins.discard(message.symbol)
+        else:
+            return
+        if self.handler is not None:
+            self.handler(self, viewer, message)
 
     def _dispatch(self, viewer: Viewer, message: wire.ClientMessage) -> None:
         if isinstance(message, wire.Subscribe):
@@ -349,6 +374,8 @@ class DaemonServer:
                 logger.info("daemon: viewer {} attached ({} attached)", viewer.id, self.attached())
         elif isinstance(message, wire.HealthRequest):
             self.send(viewer, wire.HealthReport(self.health()))
+        elif isinstance(message, wire.Pin | wire.Unpin):
+            self._pin(viewer, message)
         elif self.handler is not None:
             self.handler(self, viewer, message)
         else:

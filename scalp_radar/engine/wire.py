@@ -31,7 +31,7 @@ from scalp_radar.history.types import (
 )
 
 PROTOCOL_MAJOR = 1
-# 1.1: Subscribe(deltas=True) -> DeltaFrame after the first full snapshot.
+# 1.1: Subscribe(deltas=True) -> DeltaFrame after the first full snapshot; Pin / Unpin.
 PROTOCOL_MINOR = 1
 PROTOCOL = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 HELLO_PREFIX = "scalp-radar-protocol"
@@ -206,6 +206,20 @@ class SparklineRequest(msgspec.Struct, frozen=True, tag="sparkline_request"):
     points: int = 60
 
 
+class Pin(msgspec.Struct, frozen=True, tag="pin"):
+    """Stream `symbol`'s candles while this viewer looks at it (its detail screen is open); the
+    daemon releases the viewer's pins when it disconnects or is dropped."""
+
+    symbol: str
+
+
+class Unpin(msgspec.Struct, frozen=True, tag="unpin"):
+    """Release this viewer's pin of `symbol` (its candles stop unless watched, hot or pinned by
+    another viewer)."""
+
+    symbol: str
+
+
 class HealthRequest(msgspec.Struct, frozen=True, tag="health"):
     """Ask for the daemon's health (answered with HealthReport)."""
 
@@ -218,6 +232,8 @@ ClientMessage = (
     | CancelBackfill
     | SetWatchlist
     | SparklineRequest
+    | Pin
+    | Unpin
     | HealthRequest
 )
 

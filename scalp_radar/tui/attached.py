@@ -112,6 +112,7 @@ class AttachedSource:
         self._wanted: dict[str, int] = {}
         self.watchlist_note: str | None = None  # the daemon's answer to the last watchlist
         self._watchlist: tuple[str, ...] | None = None
+        self._pins: set[str] = set()  # symbols pinned on the daemon (detail screens open)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -180,10 +181,16 @@ class AttachedSource:
         return "kept in your watchlist; the daemon gets it when attached"
 
     def pin(self, symbol: str) -> bool:
-        return False  # the daemon streams candles for its own hot set; no pins over the wire
+        """Ask the daemon to stream `symbol`'s candles while it is looked at (sent again after a
+        re-attach; the daemon releases it when this viewer goes)."""
+        self._pins = self._pins | {symbol}  # a new set: the reader thread iterates it
+        self._send_threadsafe(wire.Pin(symbol))
+        return True
 
     def unpin(self, symbol: str) -> None:
-        return None
+        if symbol in self._pins:
+            self._pins = self._pins - {symbol}
+            self._send_threadsafe(wire.Unpin(symbol))
 
     def _ask_sparklines(self, conn: wire.DaemonConnection) -> None:
         wanted, self._wanted = self._wanted, {}
@@ -293,6 +300,10 @@ class AttachedSource:
                     self._lost_at = None
                     self.attaches += 1
                     self._first_try.set()
+                    # Pins die with a connection: pin again (pin() sends its own from now on;
+                    # one sent twice is ignored by the daemon).
+                    for symbol in sorted(self._pins):
+                        await conn.send(wire.Pin(symbol))
         except (asyncio.IncompleteReadError, ConnectionError, OSError, wire.ProtocolError):
             pass
         finally:
