@@ -1,8 +1,8 @@
 """What the market radar asks of an engine beyond snapshots: sparklines on demand, the user's
 watchlist and pinning a symbol to full candle streams while its detail screen is open.
 
-A separate protocol (not SnapshotSource) so sources that cannot do it (an attached viewer, test
-stand-ins) still work: the radar then shows no sparkline and keeps the watchlist in the UI only.
+A separate protocol (not SnapshotSource) so sources that cannot do it (test stand-ins) still
+work: the radar then shows no sparkline and keeps the watchlist in the UI only.
 """
 
 from __future__ import annotations
