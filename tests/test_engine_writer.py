@@ -7,7 +7,19 @@ import pytest
 
 from scalp_radar.core.store import Database
 from scalp_radar.engine.writer import CandleWriter
-from tests.engine_support import BTC, STEP, T0, candle, row, scripted_engine
+from tests.engine_support import (
+    BTC,
+    ETH,
+    STEP,
+    T0,
+    all_live,
+    candle,
+    make_config,
+    rig,
+    row,
+    scripted_engine,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -72,6 +84,22 @@ async def test_outage_without_overflow_loses_nothing(tmp_path):
         assert "resumed" in reports[-1][1] and "dropped" not in reports[-1][1]
     finally:
         await reopened.close()
+
+
+async def test_subscription_snapshots_over_the_bound_are_written_not_dropped(tmp_path):
+    """Each subscription snapshot queues its ~500 closes at once: a healthy database used to drop
+    all but `max_backlog` of them (reported as 'database down'), sorting the whole queue once
+    per candle. With the database up a full queue is flushed at once and nothing is dropped."""
+    cfg = make_config([BTC, ETH], ["1m", "5m"], flush_interval_s=30.0)
+    async with rig(tmp_path, cfg) as r:
+        r.engine.writer.max_backlog = 300
+        await wait_for(lambda: all_live(r.engine), 15, "streams live")
+        await wait_for(lambda: r.engine.writer.backlog < 300, 10, "early flush")
+        assert r.engine.writer.dropped == 0
+        assert not [i for i in r.engine.incidents if "backlog full" in i.message]
+        for symbol in (BTC, ETH):
+            rows = await r.db.get_candles(symbol, "5m")
+            assert len(rows) >= 450, f"{symbol}: only {len(rows)} of the snapshot's closes stored"
 
 
 # ----- replacing a stored candle is one transaction

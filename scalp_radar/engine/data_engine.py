@@ -656,9 +656,14 @@ class DataEngine:
             await asyncio.sleep(stream.backoff.next_delay())
 
     async def _flush_loop(self) -> None:
+        """Flush every `flush_interval_s`, or at once when the write queue is full."""
         interval = self.engine_cfg.flush_interval_s
+        full = self.writer.full
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await full.wait()
+            full.clear()
             with contextlib.suppress(Exception):
                 await self.flush()
 

@@ -2,7 +2,8 @@
 
 While the database is down the queue keeps a bounded backlog and retries at every flush; the
 outage is an incident. If the backlog is full the oldest new candles are dropped, counted and
-reported (they become a hole a backfill fills), never silently.
+reported (they become a hole a backfill fills), never silently. With the database up a full
+backlog is written at once (`full` wakes the flush loop) instead: nothing is dropped.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class CandleWriter:
         self._dropped_this_outage = 0
         # Seconds the last successful flush spent in the database (None before the first).
         self.last_write_s: float | None = None
+        # Set when the backlog outgrows `max_backlog` with the database up: flush now, not later
+        # (400 subscription snapshots queue ~200k closed candles within seconds of a start).
+        self.full = asyncio.Event()
 
     @property
     def backlog(self) -> int:
@@ -75,7 +79,7 @@ class CandleWriter:
     def queue(self, candle: Candle) -> None:
         """Queue a closed candle (its latest state wins until it is written)."""
         self._pending[candle_key(candle)] = candle
-        self._bound()
+        self._bound(slack=self.max_backlog // 10)
 
     def queue_fix(self, candle: Candle) -> None:
         """Queue a later state of a closed candle so the database ends up holding it.
@@ -88,7 +92,7 @@ class CandleWriter:
         if key in self._upserts or key not in self._pending:
             self._upserts[key] = candle
         self._pending[key] = candle
-        self._bound()
+        self._bound(slack=self.max_backlog // 10)
 
     def is_queued(self, key: CandleKey) -> bool:
         """True while a new candle with this key waits for a flush."""
@@ -135,6 +139,7 @@ class CandleWriter:
             except Exception as exc:  # noqa: BLE001 - keep data and retry at the next flush
                 self._requeue(pending, upserts, incidents)
                 self._went_down(exc)
+                self._bound()
                 if final:
                     raise
                 return written
@@ -154,12 +159,21 @@ class CandleWriter:
         for k, v in upserts.items():
             self._upserts.setdefault(k, v)
         self._incidents[:0] = incidents
-        self._bound()
 
-    def _bound(self) -> None:
-        """Keep the backlog within `max_backlog`: drop the oldest new candles, counted and said."""
+    def _bound(self, *, slack: int = 0) -> None:
+        """Keep the backlog within `max_backlog`: with the database up ask for a flush now; while
+        it is down drop the oldest new candles, counted and said.
+
+        Queueing allows `slack` candles over the bound before dropping, so a full backlog is
+        sorted once per `slack` candles, not once per candle; a failed flush trims it exactly.
+        """
         excess = self.backlog - self.max_backlog
         if excess <= 0:
+            return
+        if self.database_ok:
+            self.full.set()
+            return
+        if excess <= slack:
             return
         # Oldest first by open time: a hole in old history is what a backfill fills best.
         victims = sorted(self._pending, key=lambda k: k[2])[:excess]
