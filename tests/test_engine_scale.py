@@ -64,6 +64,22 @@ async def test_many_streams_shard_over_sockets_and_all_go_live_without_violation
         assert all(s.state is StreamState.LIVE for s in snap.streams)
 
 
+async def test_a_busy_server_never_reads_a_burst_of_subscribes(tmp_path: Path) -> None:
+    """A server busy for 2.5 s reads the frames sent meanwhile at once, counting them as it reads:
+    subscribes spaced at 5/s queued 12 deep and tripped 30007 (10 a second). One subscribe in
+    flight per socket (the next waits for the answer to the last) never queues a burst."""
+    from scalp_radar.sim.universe import build_universe
+
+    symbols = [spec.symbol for spec in build_universe(8, seed=7)]
+    cfg = _sharded_config(symbols, per_connection=50, subscribes_per_hour=200)
+    async with rig(tmp_path, cfg, sim_symbols=symbols, limits=_limits()) as r:
+        await wait_for(lambda: bool(r.sim.connections()), 10, "the first socket")
+        r.sim.faults.inject("busy", duration=2.5)
+        await wait_for(lambda: all_live(r.engine), 30, "all 16 streams live")
+        assert not r.sim.violations, dict(r.sim.violations)
+        assert sum(s.holder.recycles for s in r.engine.shards.shards) == 0
+
+
 async def test_a_dropped_socket_costs_only_its_own_shard(tmp_path: Path) -> None:
     """Dropping one shard's socket re-dials that shard alone: every other stream stays live."""
     symbols = [BTC, ETH, SOL]

@@ -10,6 +10,7 @@ shard's instance. Dials go through the per-IP `ConnectionGate` shared with the t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, InitVar, dataclass, field
@@ -22,6 +23,8 @@ from scalp_radar.exchange.shards import ConnectionGate, SubscribeBudget
 
 MarketsSource = Callable[[Any], Awaitable[None]]
 _BUDGET_POLL_S = 1.0  # how often a shard out of subscribe budget looks again
+# The longest a subscribe waits for the answer (snapshot, ack) to the previous one on its socket.
+SUBSCRIBE_ANSWER_S = 5.0
 
 
 class CandleShard:
@@ -48,17 +51,27 @@ class CandleShard:
         self._next_at = 0.0
         self._lock = asyncio.Lock()
         self._admitted: int | None = None  # holder generation the gate admitted
+        self._in_flight = asyncio.Event()  # set once the last frame sent got its answer
+        self._in_flight.set()
         self.subscribes = 0
         self.unsubscribes = 0
 
-    async def pace_subscribe(self) -> None:
+    async def pace_subscribe(self) -> asyncio.Event:
         """Wait for the right to send one (un)subscribe frame on this shard's socket.
 
         The first frame of a new instance (first dial, or after a re-creation) first takes a
         connection from the gate; frames are spaced at `subscribe_interval_s` and counted
-        against the connection's hourly budget.
+        against the connection's hourly budget. One frame is in flight at a time: the caller
+        sets the returned event once its frame got an answer (or failed), and the next frame
+        waits for that (at most `SUBSCRIBE_ANSWER_S`). A server counts frames as it reads them:
+        frames sent on time while it was busy writing would be read, and counted, at once
+        (30007 at 10 a second), however evenly they were spaced when sent.
         """
         async with self._lock:
+            if not self._in_flight.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SUBSCRIBE_ANSWER_S):
+                        await self._in_flight.wait()
             generation = self.holder.generation
             if self._admitted != generation:
                 if self._admitted is not None:
@@ -76,6 +89,8 @@ class CandleShard:
             if at > now:
                 await asyncio.sleep(at - now)
             self.budget.record()
+            self._in_flight = answered = asyncio.Event()
+            return answered
 
     async def load_markets(self, exchange: Any) -> None:
         """Give `exchange` the markets, loading them over REST once for every shard."""
@@ -86,12 +101,14 @@ class CandleShard:
         ex = self.holder.exchange
         if ex is None:
             return
-        await self.pace_subscribe()
+        answered = await self.pace_subscribe()
         self.unsubscribes += 1
         try:
             await asyncio.wait_for(ex.un_watch_ohlcv(symbol, timeframe), 5.0)
         except Exception as exc:  # noqa: BLE001 - a late push of an unwatched stream is harmless
             logger.debug("shard {}: unwatch {} {}: {!r}", self.shard_id, symbol, timeframe, exc)
+        finally:
+            answered.set()
 
     def release(self) -> None:
         """The shard's socket is closed for good: give its connection back to the gate."""

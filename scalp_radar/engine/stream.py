@@ -55,7 +55,7 @@ class Connection(Protocol):
 
     holder: ExchangeHolder
 
-    async def pace_subscribe(self) -> None: ...
+    async def pace_subscribe(self) -> asyncio.Event: ...
     async def load_markets(self, exchange: Any) -> None: ...
 
 
@@ -172,6 +172,7 @@ class StreamWorker:
             ex = holder.ensure()
             gen = holder.generation
             loading_markets = False
+            answered: asyncio.Event | None = None  # set when our subscribe got its answer
             try:
                 if resync:
                     if not ex.markets:
@@ -179,13 +180,17 @@ class StreamWorker:
                         loading_markets = True
                         await asyncio.wait_for(self.connection.load_markets(ex), CONNECT_GRACE_S)
                         loading_markets = False
-                    await self.connection.pace_subscribe()
+                    answered = await self.connection.pace_subscribe()
                     timeout = self.stale_timeout_s() + CONNECT_GRACE_S
                 else:
                     timeout = self.stale_timeout_s()
-                # asyncio.timeout costs a timer handle; wait_for would wrap every call in a Task.
-                async with asyncio.timeout(timeout):
-                    rows = await ex.watch_ohlcv(self.symbol, self.timeframe.value)
+                try:
+                    # asyncio.timeout costs a timer handle; wait_for would wrap each call in a Task.
+                    async with asyncio.timeout(timeout):
+                        rows = await ex.watch_ohlcv(self.symbol, self.timeframe.value)
+                finally:
+                    if answered is not None:
+                        answered.set()  # the socket's next subscribe may go
             except asyncio.CancelledError:
                 if _really_cancelled():
                     raise

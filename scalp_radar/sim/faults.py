@@ -41,6 +41,11 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, float]]] = {
         {"duration": 0},
     ),
     "nopong": ("open sockets swallow pings (duration s, 0=forever)", {"duration": 0}),
+    "busy": (
+        "open sockets stop reading client frames for duration s (a server busy elsewhere), then"
+        " read the queued ones at once, counting them against the limits as they are read",
+        {"duration": 2},
+    ),
     "error": ("websocket error event with code (30007 also closes)", {"code": 30001}),
     "e30001": ("error event 30001 (channel/instrument doesn't exist)", {"code": 30001}),
     "e30006": ("error event 30006 (request too many)", {"code": 30006}),
@@ -72,6 +77,7 @@ CONNECTION_KINDS = {
     "recycle",
     "stale",
     "nopong",
+    "busy",
     "error",
     "e30001",
     "e30006",

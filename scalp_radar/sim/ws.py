@@ -79,6 +79,7 @@ class WsSession:
         self.subscribed = False
         self.stale_until = 0.0
         self.nopong_until = 0.0
+        self.busy_until = 0.0  # client frames wait unread until then (the "busy" fault)
         limits = hub.limits
         self.msg_window = SlidingWindow(limits.ws_msgs_per_s, 1.0) if limits.ws_msgs_per_s else None
         self.sub_window = (
@@ -138,6 +139,9 @@ class WsSession:
             async for msg in self.ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
+                pause = self.busy_until - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
                 await self._on_text(msg.data)
                 if self.closing:
                     break
@@ -404,6 +408,8 @@ class WsSession:
             self.stale_until = until
         elif kind == "nopong":
             self.nopong_until = until
+        elif kind == "busy":
+            self.busy_until = time.monotonic() + duration
         else:  # error events
             code = int(params.get("code", 30001))
             if code == 30001:
