@@ -92,9 +92,10 @@ async def test_subscription_snapshots_over_the_bound_are_written_not_dropped(tmp
     per candle. With the database up a full queue is flushed at once and nothing is dropped."""
     cfg = make_config([BTC, ETH], ["1m", "5m"], flush_interval_s=30.0)
     async with rig(tmp_path, cfg) as r:
-        r.engine.writer.max_backlog = 300
+        r.engine.writer.max_backlog = r.engine.writer.flush_at = 300
         await wait_for(lambda: all_live(r.engine), 15, "streams live")
         await wait_for(lambda: r.engine.writer.backlog < 300, 10, "early flush")
+        await r.engine.flush()  # waits for a flush still writing
         assert r.engine.writer.dropped == 0
         assert not [i for i in r.engine.incidents if "backlog full" in i.message]
         for symbol in (BTC, ETH):

@@ -26,6 +26,9 @@ CandleKey = tuple[str, str, int]  # (symbol, timeframe, open time)
 MAX_BACKLOG = 20_000
 # Incidents kept for a database that is down (the newest ones win).
 MAX_INCIDENT_BACKLOG = 2_000
+# With the database up, a queue this long is written at once rather than at the next flush:
+# four subscription snapshots' worth, so a start's ~200k closes never pile up as candle objects.
+FLUSH_AT = 2_000
 
 
 def candle_key(candle: Candle) -> CandleKey:
@@ -47,12 +50,14 @@ class CandleWriter:
         report: Callable[[str, str], None],
         on_written: Callable[[list[Candle]], None] = lambda _batch: None,
         max_backlog: int = MAX_BACKLOG,
+        flush_at: int = FLUSH_AT,
     ) -> None:
         """`report(kind, message)` raises an incident; `on_written` sees each stored batch."""
         self.db = db
         self._report = report
         self._on_written = on_written
         self.max_backlog = max_backlog
+        self.flush_at = min(flush_at, max_backlog)
         self._pending: dict[CandleKey, Candle] = {}
         self._upserts: dict[CandleKey, Candle] = {}
         self._incidents: list[Incident] = []
@@ -63,7 +68,7 @@ class CandleWriter:
         self._dropped_this_outage = 0
         # Seconds the last successful flush spent in the database (None before the first).
         self.last_write_s: float | None = None
-        # Set when the backlog outgrows `max_backlog` with the database up: flush now, not later
+        # Set when the backlog reaches `flush_at` with the database up: flush now, not later
         # (400 subscription snapshots queue ~200k closed candles within seconds of a start).
         self.full = asyncio.Event()
 
@@ -161,18 +166,18 @@ class CandleWriter:
         self._incidents[:0] = incidents
 
     def _bound(self, *, slack: int = 0) -> None:
-        """Keep the backlog within `max_backlog`: with the database up ask for a flush now; while
-        it is down drop the oldest new candles, counted and said.
+        """With the database up ask for a flush once `flush_at` candles wait; while it is down
+        keep the backlog within `max_backlog` by dropping the oldest new candles, counted and said.
 
         Queueing allows `slack` candles over the bound before dropping, so a full backlog is
         sorted once per `slack` candles, not once per candle; a failed flush trims it exactly.
         """
-        excess = self.backlog - self.max_backlog
-        if excess <= 0:
-            return
+        backlog = self.backlog
         if self.database_ok:
-            self.full.set()
+            if backlog >= self.flush_at:
+                self.full.set()
             return
+        excess = backlog - self.max_backlog
         if excess <= slack:
             return
         # Oldest first by open time: a hole in old history is what a backfill fills best.
