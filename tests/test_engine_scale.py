@@ -80,6 +80,23 @@ async def test_a_busy_server_never_reads_a_burst_of_subscribes(tmp_path: Path) -
         assert sum(s.holder.recycles for s in r.engine.shards.shards) == 0
 
 
+async def test_streams_queued_to_subscribe_follow_a_recreated_shard(tmp_path: Path) -> None:
+    """Streams waiting their turn to subscribe held the instance they saw before queueing; one
+    re-created meanwhile (an error event) was closed, and their subscribes dialled it again: a
+    socket nobody closes, outside the gate's count. They subscribe on the current instance."""
+    from scalp_radar.sim.universe import build_universe
+
+    symbols = [spec.symbol for spec in build_universe(8, seed=7)]
+    cfg = _sharded_config(symbols, per_connection=50, subscribes_per_hour=200)
+    async with rig(tmp_path, cfg, sim_symbols=symbols, limits=_limits()) as r:
+        await wait_for(lambda: sum(c.channels for c in r.sim.connections()) >= 3, 10, "3 subs")
+        r.sim.faults.inject("e30006")
+        await wait_for(lambda: all_live(r.engine), 30, "all 16 streams live")
+        assert r.engine.shards.shards[0].holder.recycles == 1
+        await wait_for(lambda: len(r.sim.connections()) == 1, 5, "the old socket closed")
+        assert [c.channels for c in r.sim.connections()] == [16]
+
+
 async def test_a_dropped_socket_costs_only_its_own_shard(tmp_path: Path) -> None:
     """Dropping one shard's socket re-dials that shard alone: every other stream stays live."""
     symbols = [BTC, ETH, SOL]

@@ -181,6 +181,10 @@ class StreamWorker:
                         await asyncio.wait_for(self.connection.load_markets(ex), CONNECT_GRACE_S)
                         loading_markets = False
                     answered = await self.connection.pace_subscribe()
+                    # Re-created while we queued? Its old instance is closed: a subscribe there
+                    # would dial a socket nobody closes. Subscribe on the current one.
+                    ex = holder.ensure()
+                    gen = holder.generation
                     timeout = self.stale_timeout_s() + CONNECT_GRACE_S
                 else:
                     timeout = self.stale_timeout_s()
