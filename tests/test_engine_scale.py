@@ -24,7 +24,11 @@ def _limits(**overrides: object) -> SimLimits:
 
 
 def _sharded_config(
-    symbols: list[str], per_connection: int, subscribes_per_hour: int, stale_min_s: float = 1.0
+    symbols: list[str],
+    per_connection: int,
+    subscribes_per_hour: int,
+    stale_min_s: float = 1.0,
+    rate_per_s: float = 5,
 ) -> object:
     cfg = make_config(symbols, ["1m", "5m"], stale_min_s=stale_min_s)
     ws = cfg.exchange.websocket.model_copy(
@@ -32,7 +36,7 @@ def _sharded_config(
             "streams_per_connection": per_connection,
             "subscribes_per_hour": subscribes_per_hour,
             "dial_spacing_s": 0.05,
-            "subscribe_rate_per_s": 5,
+            "subscribe_rate_per_s": rate_per_s,
         }
     )
     return type(cfg).model_construct(
@@ -65,16 +69,16 @@ async def test_many_streams_shard_over_sockets_and_all_go_live_without_violation
 
 
 async def test_a_busy_server_never_reads_a_burst_of_subscribes(tmp_path: Path) -> None:
-    """A server busy for 2.5 s reads the frames sent meanwhile at once, counting them as it reads:
-    subscribes spaced at 5/s queued 12 deep and tripped 30007 (10 a second). One subscribe in
+    """A server busy for 1.6 s reads the frames sent meanwhile at once, counting them as it reads:
+    subscribes spaced at 8/s queued 13 deep and tripped 30007 (10 a second). One subscribe in
     flight per socket (the next waits for the answer to the last) never queues a burst."""
     from scalp_radar.sim.universe import build_universe
 
     symbols = [spec.symbol for spec in build_universe(8, seed=7)]
-    cfg = _sharded_config(symbols, per_connection=50, subscribes_per_hour=200)
+    cfg = _sharded_config(symbols, per_connection=50, subscribes_per_hour=200, rate_per_s=8)
     async with rig(tmp_path, cfg, sim_symbols=symbols, limits=_limits()) as r:
         await wait_for(lambda: bool(r.sim.connections()), 10, "the first socket")
-        r.sim.faults.inject("busy", duration=2.5)
+        r.sim.faults.inject("busy", duration=1.6)
         await wait_for(lambda: all_live(r.engine), 30, "all 16 streams live")
         assert not r.sim.violations, dict(r.sim.violations)
         assert sum(s.holder.recycles for s in r.engine.shards.shards) == 0
