@@ -6,10 +6,13 @@ this module (the CLI checks `--sim-url` with it) is cheap.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    import ssl
+
     from pydantic import SecretStr
 
     from scalp_radar.core.config_models import AppConfig
@@ -27,6 +30,18 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+@functools.cache
+def shared_ssl_context(cafile: str) -> ssl.SSLContext:
+    """The TLS context ccxt would build for each instance (its CA bundle), built once.
+
+    Every shard's instance (and every re-creation) otherwise loads the bundle again: ~0.9 MB
+    and ~40 ms each. An `SSLContext` is made to be shared between connections.
+    """
+    import ssl
+
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -105,6 +120,8 @@ def create_exchange(
     exchange = (exchange_class or ccxtpro.bitget)(params)
     # Instance level only: skips the 333 ms /spot/public/coins call of load_markets.
     exchange.has["fetchCurrencies"] = False
+    if exchange.verify is True and exchange.ssl_context is None:
+        exchange.ssl_context = shared_ssl_context(exchange.cafile)
     if sim_url:
         point_at_simulator(exchange, sim_url)
         # close() sleeps timeout_on_exit (250 ms) to let TLS transports shut down; plain
