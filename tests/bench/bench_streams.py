@@ -39,7 +39,14 @@ def _serve(urls: mp.Queue, control: mp.Queue, replies: mp.Queue) -> None:
         sim = SimExchange(contracts=CONTRACTS, limits=SimLimits())
         t0 = time.monotonic()
         seen: list[tuple[float, str]] = []
-        sim.hub.on_violation = lambda kind: seen.append((time.monotonic() - t0, kind))
+        count = sim.hub.on_violation  # the simulator's own count (sim.violations) stays on
+
+        def seen_violation(kind: str) -> None:
+            seen.append((time.monotonic() - t0, kind))
+            if count is not None:
+                count(kind)
+
+        sim.hub.on_violation = seen_violation
         cpu: list[tuple[float, float]] = []
 
         async def sample() -> None:  # the simulator's own CPU, 1 s windows
