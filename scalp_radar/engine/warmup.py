@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from loguru import logger
@@ -95,26 +96,20 @@ def merge(candle_points: list[HistoryPoint], stored: list[HistoryPoint]) -> list
     return [by_ts[ts] for ts in sorted(by_ts)]
 
 
+@dataclass(eq=False)
 class Warmup:
     """One pass at start: seed every universe symbol's history from the table, then REST."""
 
-    def __init__(
-        self,
-        book: MetricsBook,
-        limiter: RateLimiter,
-        fetch_candles: CandleFetch,
-        clock: Clock,
-        db: StatsSource | None = None,
-    ) -> None:
-        self.book = book
-        self.limiter = limiter
-        self.fetch_candles = fetch_candles
-        self.clock = clock
-        self.db = db
-        self.from_table = 0  # symbols seeded from stored rows alone
-        self.from_rest = 0  # symbols seeded from candles (requests made)
-        self.failed = 0
-        self.done = False  # the pass is over: rankings see every symbol's filled windows
+    book: MetricsBook
+    limiter: RateLimiter
+    fetch_candles: CandleFetch
+    clock: Clock
+    db: StatsSource | None = None
+    from_table: int = field(default=0, init=False)  # symbols seeded from stored rows alone
+    from_rest: int = field(default=0, init=False)  # symbols seeded from candles (requests made)
+    failed: int = field(default=0, init=False)
+    # The pass is over: rankings see every symbol's filled windows.
+    done: bool = field(default=False, init=False)
 
     async def run(self, symbols: Sequence[str]) -> None:
         """Seed `symbols` (most liquid first); returns when every one is done or given up."""
