@@ -112,11 +112,12 @@ def child(args: argparse.Namespace) -> int:
     configure_textual_env()  # as `scalp-radar` does, before textual is imported
     from scalp_radar.app.demo import child_simulator_factory
     from scalp_radar.core.config import load_config
-    from scalp_radar.engine.runner import EngineRunner
+    from scalp_radar.engine.runner import EngineRunner, EngineTarget
 
-    runner = EngineRunner(
-        load_config(), db_path=args.db, demo=True, simulator=child_simulator_factory()
+    target = EngineTarget(
+        load_config(), Path(args.db), demo=True, simulator=child_simulator_factory()
     )
+    runner = EngineRunner(target)
     runner.start()
     result = Path(args.result)
     if args.child == "headless":
