@@ -226,3 +226,44 @@ def test_rate_meter_shows_nothing_until_a_full_window_after_the_first_update():
     assert meter.rate(1, 1005, now_ms=1600, speed=1.0) == pytest.approx(5.0)
     # Virtual time: a 60x clock measures per real second.
     assert meter.rate(1, 1011, now_ms=1600 + 60_000, speed=60.0) == pytest.approx(6.0)
+
+
+def test_view_cache_follows_every_change_of_the_forming_and_closed_candles():
+    # The snapshot's views are cached per stream: each change must show, an unchanged stream
+    # reuses its views.
+    from scalp_radar.engine.snapshot_build import ViewCache, candle_views
+
+    buf = CandleBuffer(SYM, TF, maxlen=5)
+    cache = ViewCache()
+    for i in range(3):
+        buf.apply(candle(i))
+    first = cache.views(buf, 3)
+    assert first == (candle_views(buf, 3), tuple(v.close for v in candle_views(buf, 3)))
+    assert cache.views(buf, 3)[0] is first[0]  # nothing changed: the same views
+    buf.apply(candle(2, h=102.0, c=101.5))  # the forming candle moved
+    views, closes = cache.views(buf, 3)
+    assert views == candle_views(buf, 3) and closes[-1] == 101.5
+    buf.apply(candle(3))  # candle 2 closed, 3 forms
+    views, closes = cache.views(buf, 3)
+    assert [v.timestamp for v in views] == [T0 + i * STEP for i in (1, 2, 3)]
+    assert [v.closed for v in views] == [True, True, False] and closes[1] == 101.5
+
+
+def test_validated_rows_equal_validated_models():
+    # The per-update constructor skips pydantic: its candles must be the models pydantic builds.
+    got = DataValidator.validate_candle(row(0, c=100.25), SYM, TF)
+    want = Candle(
+        symbol=SYM,
+        timeframe=TF,
+        timestamp=T0,
+        open=100.0,
+        high=101.0,
+        low=99.0,
+        close=100.25,
+        volume=10.0,
+    )
+    assert got == want and hash(got) == hash(want) and got.model_dump() == want.model_dump()
+    buf = CandleBuffer(SYM, TF)
+    buf.apply(got)
+    buf.apply(candle(1))
+    assert buf.closed[0] == want and buf.apply(candle(1)).outcome is Outcome.FORMING

@@ -95,12 +95,17 @@ def candle_views(buf: CandleBuffer, n: int) -> tuple[CandleView, ...]:
 
 
 class ViewCache:
-    """Per stream, the closed candles' views of the last snapshot, rebuilt only when the closed
-    history changed (about once a candle); each snapshot adds just the forming candle's view."""
+    """Per stream, the views of the last snapshot: the closed candles' part is rebuilt only when
+    the closed history changed (about once a candle), the forming candle's view only when the
+    forming candle did; an unchanged stream costs two lookups."""
 
     def __init__(self) -> None:
         # id(buffer) -> (closed version, points, views, closes)
         self._closed: dict[int, tuple[int, int, tuple[CandleView, ...], tuple[float, ...]]] = {}
+        # id(buffer) -> (closed views it extends, forming candle, views, closes)
+        self._full: dict[
+            int, tuple[tuple[CandleView, ...], Candle, tuple[CandleView, ...], tuple[float, ...]]
+        ] = {}
 
     def views(self, buf: CandleBuffer, n: int) -> tuple[tuple[CandleView, ...], tuple[float, ...]]:
         """(the last `n` views, their closes), forming one last."""
@@ -118,11 +123,18 @@ class ViewCache:
         _, _, views, closes = cached
         if f is None:
             return views, closes
-        return (*views, _forming_view(f)), (*closes, f.close)
+        full = self._full.get(key)
+        # Candles are immutable: the same forming object over the same closed views is the
+        # same picture.
+        if full is None or full[0] is not views or full[1] is not f:
+            full = (views, f, (*views, _forming_view(f)), (*closes, f.close))
+            self._full[key] = full
+        return full[2], full[3]
 
     def forget(self, buf: CandleBuffer) -> None:
         """Drop a removed stream's views."""
         self._closed.pop(id(buf), None)
+        self._full.pop(id(buf), None)
 
 
 def stream_snapshot(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scalp_radar.core.models import Candle, TimeFrame
+from scalp_radar.core.store.codec import trusted_candle_maker
 
 _EPS = 1e-9
 
@@ -65,14 +66,20 @@ class DataValidator:
                     if not ts.is_integer():
                         return None, f"timestamp {ts!r} is not an integer"
                     ts = int(ts)
-                values = [float(v) for v in row[1:6]]
+                o, h, low, c, v = (
+                    float(row[1]),
+                    float(row[2]),
+                    float(row[3]),
+                    float(row[4]),
+                    float(row[5]),
+                )
             except (TypeError, ValueError) as exc:
                 return None, f"unreadable row: {exc}"
             if not isinstance(ts, int) or isinstance(ts, bool):
                 return None, f"timestamp {ts!r} is not an integer"
-            if any(not math.isfinite(v) for v in values):
+            isfinite = math.isfinite
+            if not (isfinite(o) and isfinite(h) and isfinite(low) and isfinite(c) and isfinite(v)):
                 return None, "non-finite value"
-            o, h, low, c, v = values
             tf = timeframe if isinstance(timeframe, TimeFrame) else _tf(timeframe)
             if tf is None:
                 return None, f"unknown timeframe {timeframe!r}"
@@ -83,17 +90,19 @@ class DataValidator:
                 return None, "empty symbol"
             # Every rule of `Candle` was just checked (finite, aligned, positive, OHLC order):
             # built without pydantic validating it a second time (this runs for every update).
-            candle = Candle.model_construct(
-                symbol=symbol,
-                timeframe=tf,
-                timestamp=ts,
-                open=o,
-                high=h,
-                low=low,
-                close=c,
-                volume=v,
-                vwap=None,
-                mark_price=None,
+            candle = trusted_candle_maker()(
+                {
+                    "symbol": symbol,
+                    "timeframe": tf,
+                    "timestamp": ts,
+                    "open": o,
+                    "high": h,
+                    "low": low,
+                    "close": c,
+                    "volume": v,
+                    "vwap": None,
+                    "mark_price": None,
+                }
             )
         if candle.high < candle.low:
             return None, f"high {candle.high} below low {candle.low}"

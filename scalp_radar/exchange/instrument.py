@@ -105,9 +105,10 @@ def inspect_candle_frames(exchange: Any, on_fault: FrameFault) -> None:
         return  # a stand-in without ccxt's bitget message handlers
     last: dict[tuple[str, str], tuple[Any, Any]] = {}  # (instId, channel) -> (ts, data)
     newest: dict[tuple[str, str], int] = {}
+    streams: dict[tuple[str, str], tuple[str, str]] = {}  # resolved (symbol, timeframe)
 
     def handle_ohlcv(client: Any, message: Any) -> None:
-        found = _frame_fault(exchange, message, last, newest)
+        found = _frame_fault(exchange, message, last, newest, streams)
         original(client, message)
         if found is not None:
             on_fault(*found)
@@ -120,6 +121,7 @@ def _frame_fault(
     message: Any,
     last: dict[tuple[str, str], tuple[Any, Any]],
     newest: dict[tuple[str, str], int],
+    streams: dict[tuple[str, str], tuple[str, str]] | None = None,
 ) -> tuple[str, str, str] | None:
     try:
         arg = message["arg"]
@@ -136,9 +138,14 @@ def _frame_fault(
     top = newest.get(key)
     if stamps and (top is None or max(stamps) > top):
         newest[key] = max(stamps)
-    stream = _stream_of(exchange, key)
+    # An instance's markets never change once loaded: resolve each channel once, not per frame.
+    stream = streams.get(key) if streams is not None else None
     if stream is None:
-        return None
+        stream = _stream_of(exchange, key)
+        if stream is None:
+            return None
+        if streams is not None:
+            streams[key] = stream
     if previous is not None and previous == (message.get("ts"), data):
         return (*stream, "duplicate")
     if stamps and top is not None and max(stamps) < top:
