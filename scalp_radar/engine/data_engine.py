@@ -34,6 +34,7 @@ from scalp_radar.core.snapshot import (
 from scalp_radar.core.timefmt import utc_minute
 from scalp_radar.engine.candle_shards import CandleShardPool
 from scalp_radar.engine.demand import StreamDemand
+from scalp_radar.engine.gc_tuning import tune_gc
 from scalp_radar.engine.healer import Healer
 from scalp_radar.engine.history_ahead import reseed_without_future
 from scalp_radar.engine.hot import HotChange, HotSet
@@ -248,6 +249,7 @@ class DataEngine:
         self._running = True
         self._stopping = False
         self._started_ms = self.clock.now_ms()
+        tune_gc()  # see engine/gc_tuning.py: young collections promoted snapshot garbage
         if self.db is not None:
             await self._load_history(self.db)
             if self.clock_sync.injected:

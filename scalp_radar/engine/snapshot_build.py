@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any, TypedDict
@@ -11,6 +12,32 @@ from scalp_radar.core.snapshot import CandleView, StreamSnapshot
 from scalp_radar.engine.buffer import CandleBuffer
 from scalp_radar.engine.problem import ConnectionProblem
 from scalp_radar.exchange.holder import ExchangeHolder
+
+# StreamSnapshot is a frozen dataclass: its generated __init__ stores each field through
+# object.__setattr__ (two lookups and a call, ~4x a plain store), 1600 times a second at 400
+# streams and 4 Hz. Storing through the slots' descriptors builds the same frozen object at about
+# half the cost. A field not given takes its default (a required one raises KeyError).
+_NO_DEFAULT = object()
+_SNAPSHOT_SLOTS = tuple(
+    (
+        f.name,
+        getattr(StreamSnapshot, f.name).__set__,
+        _NO_DEFAULT if f.default is dataclasses.MISSING else f.default,
+    )
+    for f in dataclasses.fields(StreamSnapshot)
+)
+assert all(f.default_factory is dataclasses.MISSING for f in dataclasses.fields(StreamSnapshot))
+
+
+def new_stream_snapshot(**fields: Any) -> StreamSnapshot:
+    """`StreamSnapshot(**fields)`, built without its frozen init (same object, half the cost)."""
+    snap: StreamSnapshot = object.__new__(StreamSnapshot)
+    for name, store, default in _SNAPSHOT_SLOTS:
+        value = fields.get(name, default)
+        if value is _NO_DEFAULT:
+            raise KeyError(f"StreamSnapshot field {name!r} is required")
+        store(snap, value)
+    return snap
 
 
 class FailureFacts(TypedDict):
@@ -156,7 +183,7 @@ def stream_snapshot(
         views, closes = cache.views(buf, points)
     age = None if s.last_update_ms is None else max(0.0, (now_ms - s.last_update_ms) / 1000 / speed)
     retry = None if s.next_retry_at is None else max(0.0, s.next_retry_at - time.monotonic())
-    return StreamSnapshot(
+    return new_stream_snapshot(
         symbol=s.symbol,
         timeframe=s.timeframe.value,
         state=s.state,

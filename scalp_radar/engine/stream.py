@@ -17,6 +17,7 @@ from scalp_radar.core.snapshot import StreamState
 from scalp_radar.engine.buffer import CandleBuffer, Outcome
 from scalp_radar.engine.problem import ConnectionProblem, IncidentSink
 from scalp_radar.engine.validator import DataValidator
+from scalp_radar.engine.watchdog import Watchdog
 from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.errors import Failure, FailureKind, classify, describe
 from scalp_radar.exchange.holder import ExchangeHolder
@@ -164,6 +165,14 @@ class StreamWorker:
         if self.timeframe.value not in WATCHABLE:
             self.fail(f"bitget cannot stream {self.timeframe.value} candles")
             return
+        watchdog = Watchdog()
+        try:
+            await self._watch(watchdog)
+        finally:
+            watchdog.close()
+
+    async def _watch(self, watchdog: Watchdog) -> None:
+        """The watch loop proper, each watch guarded by `watchdog` (the stale timeout)."""
         import ccxt  # lazy: ccxt costs ~0.7 s to import
 
         resync = True  # the first batch of a subscription is the snapshot
@@ -189,8 +198,8 @@ class StreamWorker:
                 else:
                     timeout = self.stale_timeout_s()
                 try:
-                    # asyncio.timeout costs a timer handle; wait_for would wrap each call in a Task.
-                    async with asyncio.timeout(timeout):
+                    # One lazily re-armed timer per stream (asyncio.timeout costs one per update).
+                    with watchdog.guard(timeout):
                         rows = await ex.watch_ohlcv(self.symbol, self.timeframe.value)
                 finally:
                     if answered is not None:

@@ -144,6 +144,11 @@ async def engine(url: str, cfg, seconds: float, db_dir: Path) -> tuple[float, in
 
 
 async def run(args, url: str) -> None:
+    from scalp_radar.engine.gc_tuning import tune_gc
+
+    # The engine sets the collector's thresholds when it starts: set them for the whole run, so
+    # the bare rounds (the first one runs before any engine) are measured under the same ones.
+    tune_gc()
     cfg = _config(args.symbols)
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
