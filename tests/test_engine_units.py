@@ -251,7 +251,7 @@ def test_view_cache_follows_every_change_of_the_forming_and_closed_candles():
 
 def test_validated_rows_equal_validated_models():
     # The per-update constructor skips pydantic: its candles must be the models pydantic builds.
-    got = DataValidator.validate_candle(row(0, c=100.25), SYM, TF)
+    got, _ = DataValidator.check_candle(row(0, c=100.25), SYM, TF)
     want = Candle(
         symbol=SYM,
         timeframe=TF,
