@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import sqlite3
 import stat
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -102,21 +104,23 @@ def test_socket_is_0600_in_a_0700_directory(daemon):
 
 
 def test_status_exit_0_when_healthy_and_json_says_why(daemon):
-    # A feed a stalled machine let go stale is degraded (exit 1) until it is fresh again.
-    wait_for("a healthy daemon", lambda: (h := daemon.health()) and h.verdict == "healthy")
-    human = run_cli(
-        "status", "--db", str(daemon.db), "--socket", str(daemon.socket), cwd=daemon.dir
-    )
-    assert human.returncode == 0, human.stdout + human.stderr
+    # The radar promotes hot symbols (2 streams each) once 5 min changes exist (~10 s at 60x):
+    # while their streams connect the verdict is degraded, so wait for a healthy moment.
+    def healthy(*flags: str) -> subprocess.CompletedProcess[str] | None:
+        where = ("--db", str(daemon.db), "--socket", str(daemon.socket))
+        out = run_cli("status", *flags, *where, cwd=daemon.dir)
+        return out if out.returncode == 0 else None
+
+    human = wait_for("a healthy status", healthy, 60.0)
     assert "HEALTHY" in human.stdout and "DEMO" in human.stdout
-    assert "feeds: 22/22 fresh" in human.stdout  # 12 candle streams, 10 ticker shards
-    doc = run_cli(
-        "status", "--json", "--db", str(daemon.db), "--socket", str(daemon.socket), cwd=daemon.dir
-    )
+    # 12 candle streams and 10 ticker shards, plus 2 streams per hot symbol promoted by then.
+    fresh = re.search(r"feeds: (\d+)/(\d+) fresh", human.stdout)
+    assert fresh is not None and fresh[1] == fresh[2] and (int(fresh[2]) - 22) % 2 == 0
+    doc = wait_for("a healthy status --json", lambda: healthy("--json"), 60.0)
     health = json.loads(doc.stdout)
-    assert doc.returncode == 0 and health["verdict"] == "healthy"
+    assert health["verdict"] == "healthy"
     assert health["engine_connected"] is True and health["database_ok"] is True
-    assert health["pid"] == daemon.pid and health["feeds_total"] == 22
+    assert health["pid"] == daemon.pid and health["feeds_total"] >= 22
     assert "incidents_last_hour" in health and health["uptime_s"] >= 0
 
 
