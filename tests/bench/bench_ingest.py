@@ -131,15 +131,17 @@ async def engine(url: str, cfg, seconds: float, db_dir: Path) -> tuple[float, in
     await db.init()
     eng = DataEngine(cfg, db, RateLimiter.from_exchange_config(cfg.exchange), sim_url=url)
     await eng.start()
-    await _wait_for(lambda: all(s.state.value == "live" for s in eng.streams), "engine streams")
-    # The start's close verifications are not ingest.
-    await _wait_for(lambda: not eng.pending_repairs, "engine start-up repairs")
-    await asyncio.sleep(2.0)
-    n0, c0 = sum(s.raw_rows for s in eng.streams), time.process_time()
-    await asyncio.sleep(seconds)
-    cpu, rows = time.process_time() - c0, sum(s.raw_rows for s in eng.streams) - n0
-    await eng.stop()
-    await db.close()
+    try:
+        await _wait_for(lambda: all(s.state.value == "live" for s in eng.streams), "engine streams")
+        # The start's close verifications are not ingest.
+        await _wait_for(lambda: not eng.pending_repairs, "engine start-up repairs")
+        await asyncio.sleep(2.0)
+        n0, c0 = sum(s.raw_rows for s in eng.streams), time.process_time()
+        await asyncio.sleep(seconds)
+        cpu, rows = time.process_time() - c0, sum(s.raw_rows for s in eng.streams) - n0
+    finally:  # a timed-out wait must not leave the database's thread to hang the exit
+        await eng.stop()
+        await db.close()
     return cpu, rows
 
 
