@@ -78,7 +78,8 @@ def test_help_and_version_import_no_heavy_library(tmp_path, argv):
 
 def test_status_imports_neither_the_store_models_nor_the_exchange(tmp_path):
     # Regression: `status` imported the store package (its pydantic candle models, ~0.1 s) to
-    # check a database it never opens, and the quick_check read every page of the history.
+    # check a database it never opens, and the quick_check read every page of the history; with
+    # an explicit --db it still loaded the whole config (pydantic, YAML, .env), which it ignores.
     db = tmp_path / "history.db"
     code = (
         "import sys, contextlib, io\n"
@@ -86,7 +87,7 @@ def test_status_imports_neither_the_store_models_nor_the_exchange(tmp_path):
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    code = main(['status', '--db', {str(db)!r}])\n"
         "assert code == 2, code\n"
-        "heavy = ('ccxt', 'textual', 'aiohttp', 'scalp_radar.core.models', 'scalp_radar.sim')\n"
+        "heavy = ('ccxt', 'textual', 'aiohttp', 'pydantic', 'scalp_radar.core.models', 'scalp_radar.sim')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_RUNTIME_DIR": str(tmp_path / "run")}
@@ -100,6 +101,14 @@ def test_status_imports_neither_the_store_models_nor_the_exchange(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_status_with_an_explicit_db_still_refuses_a_bad_sim_url_in_one_line(tmp_path):
+    result = run_cli("status", "--db", str(tmp_path / "h.db"), "--sim-url", "ftp://x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("scalp-radar: error: --sim-url:"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "h.db").exists()
 
 
 def test_help_lists_every_command(tmp_path):

@@ -33,7 +33,7 @@ class Setup(Enum):
 
     NONE = "none"  # the function gets the arguments only (config init, sim)
     CONTEXT = "context"  # config, paths and the exchange target resolved into a RunContext
-    NAMES_DB = "names_db"  # a RunContext for a command that never opens the database (status)
+    NAMES_DB = "names_db"  # only the database path, for a command that never opens it (status)
     FILE_LOGS = "file_logs"  # a RunContext, and logs to files only (the terminal shows progress)
 
 
@@ -517,6 +517,28 @@ def resolve_context(args: argparse.Namespace, *, opens_db: bool = True) -> RunCo
     return RunContext(config, db_path, log_dir, sim_url, demo)
 
 
+def resolve_db_path(args: argparse.Namespace) -> Path:
+    """The database a command names without opening it (`status` finds its daemon by it).
+
+    An explicit --db is the path whatever the config says, so the config (pydantic, YAML, .env:
+    about half of `status`'s time) is read only to find the default path.
+    """
+    if args.db is None:
+        return resolve_context(args, opens_db=False).db_path
+    from scalp_radar.core import paths
+    from scalp_radar.core.store.ownership import check_database_header
+    from scalp_radar.exchange.factory import check_sim_url
+
+    if args.sim_url:  # still one line when wrong, though it does not choose the path here
+        try:
+            check_sim_url(args.sim_url)
+        except ValueError as exc:
+            raise UsageError(f"--sim-url: {str(exc).removeprefix('sim_url: ')}") from None
+    db_path = paths.database_path(args.db, None, None)
+    check_database_header(db_path)
+    return db_path
+
+
 def setup_logging(
     args: argparse.Namespace, ctx: RunContext, *, console: bool, json_console: bool = False
 ) -> None:
@@ -633,7 +655,9 @@ def _run(args: argparse.Namespace) -> int:
     function = command.function()
     if command.setup is Setup.NONE:
         return function(args)
-    ctx = resolve_context(args, opens_db=command.setup is not Setup.NAMES_DB)
+    if command.setup is Setup.NAMES_DB:
+        return function(args, resolve_db_path(args))
+    ctx = resolve_context(args)
     if command.setup is Setup.FILE_LOGS:
         setup_logging(args, ctx, console=False)
     return function(args, ctx)

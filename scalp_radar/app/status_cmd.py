@@ -12,7 +12,6 @@ from pathlib import Path
 
 import msgspec
 
-from scalp_radar.app.context import RunContext
 from scalp_radar.app.daemon_client import daemon_socket, open_daemon
 from scalp_radar.engine import wire
 from scalp_radar.engine.health import EXIT_NO_DAEMON, Health
@@ -106,6 +105,6 @@ def run_status(db_path: Path, socket_option: str | None, *, as_json: bool) -> in
     return health.exit_code
 
 
-def run_status_command(args: argparse.Namespace, ctx: RunContext) -> int:
+def run_status_command(args: argparse.Namespace, db_path: Path) -> int:
     """`scalp-radar status [--json]` for the database the common options select."""
-    return run_status(ctx.db_path, args.socket, as_json=args.json)
+    return run_status(db_path, args.socket, as_json=args.json)
