@@ -95,7 +95,10 @@ def reference_close(sim: SimExchange, symbol: str, updated_ms: int, back_slots: 
 async def test_changes_are_filled_within_seconds_and_the_planted_trend_leads_movers() -> None:
     async with history_sim() as sim, running(sim) as engine:
         snap = await until(
-            engine, lambda s: filled(s, CONTRACTS) and filled(s, CONTRACTS, "change_5m")
+            engine,
+            lambda s: all(
+                filled(s, CONTRACTS, c) for c in ("change_5m", "change_15m", "change_1h")
+            ),
         )
         trend = next(e for e in sim.events if e.kind == "trend" and e.active(sim.clock.now_ms()))
         assert snap.preset("movers", limit=1)[0].symbol == trend.symbol
@@ -106,7 +109,8 @@ async def test_changes_are_filled_within_seconds_and_the_planted_trend_leads_mov
         assert not sim.violations
         # The seeded changes are the exchange's own prices, over at least the full window.
         btc = next(r for r in snap.rows if r.symbol == "BTC/USDT:USDT")
-        for column, slots in (("change_5m", 60), ("change_15m", 180)):
+        # Regression: 61 candles (60 closed) reached back 59-60 min, so 1h stayed blank at start.
+        for column, slots in (("change_5m", 60), ("change_15m", 180), ("change_1h", 720)):
             then = reference_close(sim, btc.symbol, btc.updated_ms, slots)
             assert math.isclose(getattr(btc, column), (btc.last / then - 1) * 100, rel_tol=1e-9)
         # Candles carry no open interest: its 15 min change stays blank until measured.

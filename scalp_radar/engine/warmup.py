@@ -24,7 +24,7 @@ from scalp_radar.engine.metrics import DAY_MS, NAN, HistoryPoint, MetricsBook
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
-CANDLES = 61  # one hour of closed 1m candles plus the forming one
+CANDLES = 62  # 61 closed 1m candles (the oldest ends a full hour before now) + the forming one
 # The table covers a symbol when its rows reach back the hour and up to this close to now
 # (a daemon restart); the minutes in between stay blank rather than come from REST.
 FRESH_MS = 3 * MINUTE_MS
