@@ -234,6 +234,45 @@ def test_the_radar_over_the_wire_universe_sparklines_and_watchlist(daemon):
         viewer.stop()
 
 
+def test_sparklines_are_asked_again_once_a_second_not_after_every_snapshot(daemon):
+    """Five viewers each asking after every snapshot cost the daemon a request per viewer per
+    snapshot; the shown rows' sparklines are asked again once SPARKLINE_REFRESH_S has passed."""
+    from scalp_radar.tui.attached import SPARKLINE_REFRESH_S
+
+    now = [100.0]
+    viewer = AttachedSource(str(daemon.socket), rate_hz=10, retry_s=0.1, clock=lambda: now[0])
+    assert viewer.start(wait_s=10), "viewer did not attach"
+    try:
+        rows = wait_for(
+            "the universe's rows",
+            lambda: (
+                (s := viewer.snapshot()) is not None and s.universe.rows[1:] and s.universe.rows
+            ),
+        )
+        first, second = rows[0].symbol, rows[1].symbol
+        wait_for("a sparkline", lambda: viewer.sparkline(first, 30))
+        asked = viewer.sparkline_requests
+
+        def pictures(n: int, *shown: str) -> None:  # n more snapshots, the UI asking on each
+            for _ in range(n):
+                before = viewer.snapshot()
+                wait_for("a new snapshot", lambda b=before: viewer.snapshot() is not b)
+                for symbol in shown:
+                    viewer.sparkline(symbol, 30)
+
+        pictures(5, first)
+        assert viewer.sparkline_requests == asked  # the clock stood still: nothing new to ask
+        viewer.sparkline(second, 30)  # a row not asked before (a scroll): asked at once
+        wait_for("the new row's sparkline", lambda: viewer.sparkline(second, 30))
+        pictures(2, first, second)
+        assert viewer.sparkline_requests == asked + 1
+        now[0] += SPARKLINE_REFRESH_S
+        pictures(3, first, second)
+        assert viewer.sparkline_requests == asked + 2  # refreshed once, not once per snapshot
+    finally:
+        viewer.stop()
+
+
 async def test_the_attached_dashboard_says_so_in_its_header(daemon):
     from scalp_radar.tui.app import make_app
 

@@ -32,6 +32,10 @@ from scalp_radar.history.types import (
 ProgressCallback = Callable[[BackfillProgress], None]
 RETRY_S = 0.5
 CONNECT_TIMEOUT_S = 2.0
+# Sparklines are 60 minutes of prices: the shown rows' are asked again at most this often (at
+# once for a symbol not asked before), not after every snapshot, which cost the daemon a request
+# per viewer per snapshot.
+SPARKLINE_REFRESH_S = 1.0
 
 
 @runtime_checkable
@@ -83,11 +87,13 @@ class AttachedSource:
         rate_hz: float = 4.0,
         retry_s: float = RETRY_S,
         wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.socket_path = socket_path
         self.rate_hz = rate_hz
         self.retry_s = retry_s
         self._wall = wall_clock
+        self._clock = clock
         self.welcome: wire.Welcome | None = None
         self.connected = False
         self.attaches = 0  # successful attaches so far (re-attaches count)
@@ -110,6 +116,9 @@ class AttachedSource:
         # Radar seams: sparklines asked for by the UI, fetched after the next snapshot.
         self._sparks: dict[str, tuple[float, ...]] = {}
         self._wanted: dict[str, int] = {}
+        self._asked: dict[str, int] = {}  # the last sparkline request: symbols and points
+        self._asked_at = -SPARKLINE_REFRESH_S  # self._clock() when it was sent
+        self.sparkline_requests = 0  # sent so far
         self.watchlist_note: str | None = None  # the daemon's answer to the last watchlist
         self._watchlist: tuple[str, ...] | None = None
         self._pins: set[str] = set()  # symbols pinned on the daemon (detail screens open)
@@ -193,10 +202,20 @@ class AttachedSource:
             self._send_threadsafe(wire.Unpin(symbol))
 
     def _ask_sparklines(self, conn: wire.DaemonConnection) -> None:
-        wanted, self._wanted = self._wanted, {}
-        if wanted:
-            request = wire.SparklineRequest(tuple(wanted), max(wanted.values()))
-            asyncio.ensure_future(self._send(conn, request))
+        """Ask for the wanted sparklines if one was not asked last time (or wants more points),
+        else once SPARKLINE_REFRESH_S has passed since the last request."""
+        wanted, now = self._wanted, self._clock()
+        if not wanted:
+            return
+        # A copy taken in one step: the UI thread adds to `wanted` meanwhile.
+        new = any(self._asked.get(symbol, 0) < points for symbol, points in tuple(wanted.items()))
+        if not new and now - self._asked_at < SPARKLINE_REFRESH_S:
+            return  # the UI goes on asking for them: they stay wanted until the next request
+        self._wanted = {}
+        self._asked, self._asked_at = wanted, now
+        self.sparkline_requests += 1
+        request = wire.SparklineRequest(tuple(wanted), max(wanted.values()))
+        asyncio.ensure_future(self._send(conn, request))
 
     # -- backfills (run on the daemon) ---------------------------------------------------------
 
@@ -282,6 +301,7 @@ class AttachedSource:
         self.refusal = None
         try:
             self._base = None
+            self._asked = {}  # a new connection (maybe a new daemon): ask at once
             await conn.send(wire.Subscribe(self.rate_hz, deltas=True))
             watchlist = self._watchlist
             if watchlist is not None:  # a re-attach: the daemon may be a new one

@@ -1,6 +1,6 @@
 """Attach benchmark: dashboards attached to a daemon under the simulator's firehose.
 
-Run: `.venv/bin/python tests/bench/bench_attach.py [--seconds 8] [--presses 40] [--viewers 5]`
+Run: `.venv/bin/python tests/bench/bench_attach.py [--seconds 12] [--presses 40] [--viewers 5]`
 
 A firehose simulator (no limits, pushes as fast as it can) runs in its own process, and the daemon
 (`scalp-radar --headless --sim-url ...`) in another. Measured:
@@ -349,7 +349,7 @@ def _drain(term: Pty, stop: threading.Event) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="attached dashboards: latency and daemon cost")
-    parser.add_argument("--seconds", type=float, default=8.0, help="CPU measurement window")
+    parser.add_argument("--seconds", type=float, default=12.0, help="CPU measurement window")
     parser.add_argument("--presses", type=int, default=40, help="key presses timed")
     parser.add_argument("--viewers", type=int, default=5, help="dashboards attached")
     parser.add_argument("--refresh-hz", type=float, default=4.0)
