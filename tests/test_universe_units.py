@@ -4,6 +4,7 @@ selection, the `universe:` config section, the connection gate and the status li
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import shutil
 from pathlib import Path
@@ -206,28 +207,8 @@ def test_parse_ticker_row_reads_bitgets_strings() -> None:
 
 
 def _row(symbol: str, **values: float) -> TickerRow:
-    base = {
-        name: NAN
-        for name in [
-            "last",
-            "bid",
-            "ask",
-            "mark",
-            "index",
-            "change_1m",
-            "change_5m",
-            "change_15m",
-            "change_1h",
-            "change_24h",
-            "quote_volume_24h",
-            "volume_surge",
-            "spread_bps",
-            "funding_rate",
-            "open_interest",
-            "oi_change_15m",
-            "basis_bps",
-        ]
-    }
+    # Every float column blank (NaN) unless given: the columns are TickerRow's own.
+    base = {f.name: NAN for f in dataclasses.fields(TickerRow) if f.type in ("float", float)}
     base.update(values)
     return TickerRow(symbol=symbol, next_funding_ms=None, updated_ms=0, **base)  # type: ignore[arg-type]
 
