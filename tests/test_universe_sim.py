@@ -5,21 +5,17 @@ symbol leaving only its shard, stats rows stored once per symbol per minute."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scalp_radar.core.config import AppConfig, load_config
-from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.snapshot import ShardState, UniverseSnapshot
 from scalp_radar.core.store import Database
 from scalp_radar.engine.tickers import StatsStore, UniverseEngine
 from scalp_radar.sim import SimExchange, SimLimits
+from tests.universe_support import running_universe, until
 
 SYMBOLS = [f"U{i:03d}/USDT:USDT" for i in range(57)] + [
     "BTC/USDT:USDT",
@@ -36,51 +32,20 @@ def sim_options() -> dict[str, Any]:
     return {"symbols": SYMBOLS, "limits": SimLimits(ticker_min_interval_s=0.5)}
 
 
-def universe_config(**keys: Any) -> AppConfig:
-    config = load_config()
-    update = {
-        "channels_per_shard": SHARD,
-        "stale_after_s": 5.0,
-        "rest_fallback_s": 1.0,
-        "dial_spacing_s": 0.1,
-        **keys,
-    }
-    return config.model_copy(update={"universe": config.universe.model_copy(update=update)})
+# Small shards, quick stale/fallback/dial timings, so recoveries take seconds.
+SETTINGS: dict[str, Any] = {
+    "channels_per_shard": SHARD,
+    "stale_after_s": 5.0,
+    "rest_fallback_s": 1.0,
+    "dial_spacing_s": 0.1,
+}
 
 
-@asynccontextmanager
-async def running(
+def running(
     sim: SimExchange, db: StatsStore | None = None, **keys: Any
-) -> AsyncIterator[UniverseEngine]:
-    """A started UniverseEngine on the simulator, stopped on exit."""
-    config = universe_config(**keys)
-    engine = UniverseEngine(
-        config,
-        RateLimiter.from_exchange_config(config.exchange),
-        sim_url=sim.url,
-        clock=sim.clock,
-        db=db,
-    )
-    await engine.start()
-    try:
-        yield engine
-    finally:
-        await engine.stop()
-
-
-async def until(engine: UniverseEngine, check: Any, timeout_s: float = 20.0) -> UniverseSnapshot:
-    """Poll the engine's snapshot until `check(snapshot)` (a bound, not a timing assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        snap = engine.snapshot()
-        if check(snap):
-            return snap
-        if time.monotonic() > deadline:
-            shards = [(s.shard_id, s.state.value, s.reason) for s in snap.shards]
-            raise AssertionError(
-                f"timed out: live {snap.tickers_live}/{snap.symbols} {shards} {snap.problem}"
-            )
-        await asyncio.sleep(0.1)
+) -> AbstractAsyncContextManager[UniverseEngine]:
+    """A started UniverseEngine on the simulator with SETTINGS (and `keys` over them)."""
+    return running_universe(sim, db, **{**SETTINGS, **keys})
 
 
 def all_live(snap: UniverseSnapshot) -> bool:

@@ -4,17 +4,13 @@ symbols they cover. Real ccxt.pro against the simulator, real SQLite."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
 
-from scalp_radar.core.config import load_config
-from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.market_stats import MarketStatRow
 from scalp_radar.core.snapshot import UniverseSnapshot
 from scalp_radar.core.store import Database
@@ -22,6 +18,7 @@ from scalp_radar.engine.metrics import SLOT_MS
 from scalp_radar.engine.tickers import UniverseEngine
 from scalp_radar.sim import SimClock, SimExchange, SimLimits
 from scalp_radar.sim.events import ROUND_MS
+from tests.universe_support import running_universe, until
 
 MINUTE = 60_000
 WATCHED = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
@@ -41,40 +38,18 @@ def history_sim() -> SimExchange:
     )
 
 
-@asynccontextmanager
-async def running(sim: SimExchange, db: Database | None = None) -> AsyncIterator[UniverseEngine]:
-    config = load_config()
-    universe = config.universe.model_copy(
-        update={"channels_per_shard": 20, "dial_spacing_s": 0.1, "store_stats": db is not None}
+def running(
+    sim: SimExchange, db: Database | None = None
+) -> AbstractAsyncContextManager[UniverseEngine]:
+    """The radar on the simulator, storing stats when given a database."""
+    return running_universe(
+        sim, db, channels_per_shard=20, dial_spacing_s=0.1, store_stats=db is not None
     )
-    config = config.model_copy(update={"universe": universe})
-    engine = UniverseEngine(
-        config,
-        RateLimiter.from_exchange_config(config.exchange),
-        sim_url=sim.url,
-        clock=sim.clock,
-        db=db,
-    )
-    await engine.start()
-    try:
-        yield engine
-    finally:
-        await engine.stop()
 
 
-async def until(
-    engine: UniverseEngine, check: Callable[[UniverseSnapshot], bool], timeout_s: float = 20.0
-) -> UniverseSnapshot:
-    """Poll until `check(snapshot)` (a bound, not a timing assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        snap = engine.snapshot()
-        if check(snap):
-            return snap
-        if time.monotonic() > deadline:
-            blank = [r.symbol for r in snap.rows if r.change_15m != r.change_15m]
-            raise AssertionError(f"timed out: {len(snap.rows)} rows, blank 15m: {blank[:5]}")
-        await asyncio.sleep(0.1)
+def blank_15m(snap: UniverseSnapshot) -> str:
+    blank = [r.symbol for r in snap.rows if r.change_15m != r.change_15m]
+    return f"{len(snap.rows)} rows, blank 15m: {blank[:5]}"
 
 
 def filled(snap: UniverseSnapshot, n: int, column: str = "change_15m") -> bool:
@@ -99,6 +74,7 @@ async def test_changes_are_filled_within_seconds_and_the_planted_trend_leads_mov
             lambda s: all(
                 filled(s, CONTRACTS, c) for c in ("change_5m", "change_15m", "change_1h")
             ),
+            explain=blank_15m,
         )
         trend = next(e for e in sim.events if e.kind == "trend" and e.active(sim.clock.now_ms()))
         assert snap.preset("movers", limit=1)[0].symbol == trend.symbol
@@ -142,7 +118,7 @@ async def test_a_restart_seeds_from_stored_stats_without_rest_for_those_symbols(
             unstored = symbols[:3]
             await db.insert_market_stats(stored_rows(sim, symbols[3:], sim.clock.now_ms()))
             async with running(sim, db) as engine:
-                snap = await until(engine, lambda s: filled(s, CONTRACTS))
+                snap = await until(engine, lambda s: filled(s, CONTRACTS), explain=blank_15m)
                 # Only the symbols the table lacks went to REST.
                 assert sim.rest.counts["candles"] == len(unstored)
                 assert engine.warmup.from_table == CONTRACTS - len(unstored)
