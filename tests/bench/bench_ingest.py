@@ -1,23 +1,27 @@
 """Ingest cost: CPU seconds per delivered candle update, the engine vs a bare ccxt.pro loop.
 
-Run: .venv/bin/python tests/bench/bench_ingest.py [--symbols 100] [--seconds 15] [--rounds 2]
+Run: .venv/bin/python tests/bench/bench_ingest.py [--symbols 100] [--seconds 10] [--rounds 5]
 One simulator process (limits off, a FIXED feed: every channel pushes every `--push` seconds,
-so both consumers are offered the same work) serves 500 contracts. In one run, alternating per
-round, this process consumes the watchlist's streams (symbols x 1m/5m/15m/1h) with
+so both consumers are offered the same work) serves 500 contracts. Two consumer processes run
+AT THE SAME TIME against it, each subscribed to the watchlist's streams (symbols x
+1m/5m/15m/1h):
   bare:   `while True: rows = await ex.watch_ohlcv(symbol, tf)`, one loop per stream reading
-          every row it gets, over the same sockets the engine uses (50 streams per ccxt.pro
+          every row it gets, over sockets laid out as the engine's (50 streams per ccxt.pro
           instance, the engine's websocket options), and
-  engine: the full DataEngine (validation, buffers, gap checks, SQLite, 4 Hz snapshots).
+  engine: the full DataEngine (validation, buffers, gap checks, SQLite, snapshots; no reader).
 A delivered update is one row `watch_ohlcv` returned to the consumer (ccxt parses every frame
-whoever consumes it, so frames counted inside ccxt measured nothing). The figure is CPU seconds
-of this process per delivered update, engine / bare, each measured over the same length of
-steady state (all streams live, start-up repairs done). Target (issue 12): <= 1.5x. Prints figures.
+whoever consumes it, so frames counted inside ccxt measured nothing). Each round measures both
+processes' CPU over the same window of steady state (all streams live, start-up repairs done):
+measured side by side, a slower or busier moment of this shared machine slows both, where
+measured one after the other it moved the ratio by +-0.4. The figure is CPU seconds per delivered
+update, engine / bare, the median of the rounds. Target (issue 12): <= 1.5x. Prints figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import statistics
 import sys
@@ -73,96 +77,147 @@ def _config(n_symbols: int):
     return type(base).model_construct(**dict(base.__dict__, assets=assets))
 
 
-async def bare(url: str, cfg, seconds: float) -> tuple[float, int]:
-    """(CPU seconds, rows delivered) of plain watch loops over 50-stream instances."""
-    from scalp_radar.exchange.factory import create_exchange
+class Bare:
+    """Plain watch loops over 50-stream instances; `rows` counts the rows they were given."""
 
-    per = cfg.exchange.websocket.streams_per_connection
-    streams = [(s, tf.value) for s, tf in cfg.streams]
-    groups = [streams[i : i + per] for i in range(0, len(streams), per)]
-    # The engine's websocket options (its ping interval), so both send the same pings.
-    ping_ms = int(cfg.exchange.websocket.ping_interval_s * 1000)
-    exchanges = [create_exchange(cfg, url, options={"ws": {"keepAlive": ping_ms}}) for _ in groups]
-    await exchanges[0].load_markets()
-    for ex in exchanges[1:]:
-        ex.set_markets_from_exchange(exchanges[0])
-    count = 0
-    ready = 0
-    newest: dict[tuple[str, str], tuple[float, float]] = {}  # what the loop keeps of each row
+    def __init__(self, url: str, cfg) -> None:
+        self.url, self.cfg = url, cfg
+        self.rows = 0
+        self.ready = 0
+        self.tasks: list[asyncio.Task] = []
+        self.exchanges: list = []
+        self.newest: dict[tuple[str, str], tuple[float, float]] = {}  # what a loop keeps of a row
 
-    async def loop(ex, symbol: str, tf: str) -> None:
-        nonlocal count, ready
+    async def start(self) -> None:
+        from scalp_radar.exchange.factory import create_exchange
+
+        cfg = self.cfg
+        per = cfg.exchange.websocket.streams_per_connection
+        streams = [(s, tf.value) for s, tf in cfg.streams]
+        groups = [streams[i : i + per] for i in range(0, len(streams), per)]
+        # The engine's websocket options (its ping interval), so both send the same pings.
+        ping_ms = int(cfg.exchange.websocket.ping_interval_s * 1000)
+        self.exchanges = [
+            create_exchange(cfg, self.url, options={"ws": {"keepAlive": ping_ms}}) for _ in groups
+        ]
+        await self.exchanges[0].load_markets()
+        for ex in self.exchanges[1:]:
+            ex.set_markets_from_exchange(self.exchanges[0])
+        self.tasks = [
+            asyncio.create_task(self._loop(ex, s, tf))
+            for ex, group in zip(self.exchanges, groups, strict=True)
+            for s, tf in group
+        ]
+        await _wait_for(lambda: self.ready == len(self.tasks), "bare loops")
+
+    async def _loop(self, ex, symbol: str, tf: str) -> None:
         await ex.watch_ohlcv(symbol, tf)  # the snapshot is history, not an update
-        ready += 1
+        self.ready += 1
         while True:
-            rows = await ex.watch_ohlcv(symbol, tf)  # awaited first: `count +=` must not span it
+            rows = await ex.watch_ohlcv(symbol, tf)  # awaited first: `+=` must not span it
             for row in rows:  # a consumer reads what it receives
-                newest[symbol, tf] = (row[0], row[4])
-            count += len(rows)
+                self.newest[symbol, tf] = (row[0], row[4])
+            self.rows += len(rows)
 
-    tasks = [
-        asyncio.create_task(loop(ex, s, tf))
-        for ex, group in zip(exchanges, groups, strict=True)
-        for s, tf in group
-    ]
-    await _wait_for(lambda: ready == len(tasks), "bare loops")
-    await asyncio.sleep(2.0)
-    n0, c0 = count, time.process_time()
-    await asyncio.sleep(seconds)
-    cpu, rows = time.process_time() - c0, count - n0
-    dead = [t for t in tasks if t.done()]
-    if dead:
-        print(f"bare: {len(dead)} loops died: {dead[0].exception()!r}")
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for ex in exchanges:
-        await ex.close()
-    return cpu, rows
+    def delivered(self) -> int:
+        dead = [t for t in self.tasks if t.done()]
+        if dead:
+            raise SystemExit(f"bare: {len(dead)} loops died: {dead[0].exception()!r}")
+        return self.rows
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for ex in self.exchanges:
+            await ex.close()
 
 
-async def engine(url: str, cfg, seconds: float, db_dir: Path) -> tuple[float, int]:
-    """(CPU seconds, rows delivered) through the full engine."""
-    from scalp_radar.core.limiter import RateLimiter
-    from scalp_radar.core.store import Database
-    from scalp_radar.engine.data_engine import DataEngine
+class Engine:
+    """The full engine on a fresh database; `delivered()` sums its streams' raw rows."""
 
-    db = Database(db_dir / f"ingest-{time.monotonic_ns()}.db")
-    await db.init()
-    eng = DataEngine(cfg, db, RateLimiter.from_exchange_config(cfg.exchange), sim_url=url)
-    await eng.start()
-    try:
+    def __init__(self, url: str, cfg, db_dir: Path) -> None:
+        self.url, self.cfg, self.db_dir = url, cfg, db_dir
+        self.db = None
+        self.eng = None
+
+    async def start(self) -> None:
+        from scalp_radar.core.limiter import RateLimiter
+        from scalp_radar.core.store import Database
+        from scalp_radar.engine.data_engine import DataEngine
+
+        self.db = Database(self.db_dir / "ingest.db")
+        await self.db.init()
+        cfg = self.cfg
+        eng = DataEngine(
+            cfg, self.db, RateLimiter.from_exchange_config(cfg.exchange), sim_url=self.url
+        )
+        self.eng = eng
+        await eng.start()
         await _wait_for(lambda: all(s.state.value == "live" for s in eng.streams), "engine streams")
         # The start's close verifications are not ingest.
         await _wait_for(lambda: not eng.pending_repairs, "engine start-up repairs")
-        await asyncio.sleep(2.0)
-        n0, c0 = sum(s.raw_rows for s in eng.streams), time.process_time()
-        await asyncio.sleep(seconds)
-        cpu, rows = time.process_time() - c0, sum(s.raw_rows for s in eng.streams) - n0
-    finally:  # a timed-out wait must not leave the database's thread to hang the exit
-        await eng.stop()
-        await db.close()
-    return cpu, rows
+
+    def delivered(self) -> int:
+        return sum(s.raw_rows for s in self.eng.streams)
+
+    async def stop(self) -> None:
+        if self.eng is not None:
+            await self.eng.stop()
+        if self.db is not None:
+            await self.db.close()
 
 
-async def run(args, url: str) -> None:
+def _consume(kind: str, url: str, n_symbols: int, conn) -> None:
+    """Subprocess: start one consumer, then answer each "measure S" with (CPU s, rows) over S s."""
     from scalp_radar.engine.gc_tuning import tune_gc
 
-    # The engine sets the collector's thresholds when it starts: set them for the whole run, so
-    # the bare rounds (the first one runs before any engine) are measured under the same ones.
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+    # The engine sets the collector's thresholds when it starts: the bare side runs under the
+    # same ones.
     tune_gc()
-    cfg = _config(args.symbols)
-    ratios = []
+
+    async def serve(tmp: Path) -> None:
+        cfg = _config(n_symbols)
+        consumer = Bare(url, cfg) if kind == "bare" else Engine(url, cfg, tmp)
+        try:
+            await consumer.start()
+            conn.send("ready")
+            loop = asyncio.get_running_loop()
+            while True:
+                command = await loop.run_in_executor(None, conn.recv)
+                if command == "stop":
+                    break
+                seconds = float(command)
+                n0, c0 = consumer.delivered(), time.process_time()
+                await asyncio.sleep(seconds)
+                conn.send((time.process_time() - c0, consumer.delivered() - n0))
+        finally:  # a timed-out wait must not leave the database's thread to hang the exit
+            await consumer.stop()
+
     with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(serve(Path(tmp)))
+
+
+def run(args, url: str) -> None:
+    ctx = mp.get_context("spawn")
+    sides = {}
+    for kind in ("bare", "engine"):
+        mine, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_consume, args=(kind, url, args.symbols, theirs), daemon=True)
+        proc.start()
+        sides[kind] = (proc, mine)
+    try:
+        for kind, (_, pipe) in sides.items():
+            if not pipe.poll(READY_TIMEOUT_S * 2) or pipe.recv() != "ready":
+                raise SystemExit(f"{kind} consumer not ready (machine overloaded?)")
+        time.sleep(2.0)
+        ratios = []
         for i in range(args.rounds):
-            order = ("bare", "engine") if i % 2 == 0 else ("engine", "bare")
-            got = {}
-            for kind in order:
-                if kind == "bare":
-                    got[kind] = await bare(url, cfg, args.seconds)
-                else:
-                    got[kind] = await engine(url, cfg, args.seconds, Path(tmp))
-            (bc, br), (ec, er) = got["bare"], got["engine"]
+            for _, pipe in sides.values():
+                pipe.send(str(args.seconds))
+            (bc, br), (ec, er) = (pipe.recv() for _, pipe in sides.values())
             b_us, e_us = bc / max(1, br) * 1e6, ec / max(1, er) * 1e6
             ratios.append(e_us / b_us)
             print(
@@ -171,9 +226,18 @@ async def run(args, url: str) -> None:
                 f"| ratio {e_us / b_us:.2f}",
                 flush=True,
             )
+    finally:
+        for _, pipe in sides.values():
+            with contextlib.suppress(OSError):
+                pipe.send("stop")
+        for proc, _ in sides.values():
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+    streams = len(_config(args.symbols).streams)
     print(
-        f"\n{len(cfg.streams)} streams, feed: every channel every {args.push:g} s, "
-        f"{args.rounds} rounds x {args.seconds:.0f} s\n"
+        f"\n{streams} streams, feed: every channel every {args.push:g} s, "
+        f"{args.rounds} rounds x {args.seconds:.0f} s, both consumers measured side by side\n"
         f"engine / bare CPU per delivered update: {statistics.median(ratios):.2f} "
         "(median of the rounds; target <= 1.5)"
     )
@@ -182,8 +246,8 @@ async def run(args, url: str) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--symbols", type=int, default=100)
-    p.add_argument("--seconds", type=float, default=15.0)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--push", type=float, default=0.25, help="seconds between pushes of a channel")
     args = p.parse_args()
     logger.remove()
@@ -193,7 +257,7 @@ def main() -> None:
     proc = ctx.Process(target=_serve, args=(queue, args.push), daemon=True)
     proc.start()
     try:
-        asyncio.run(run(args, queue.get(timeout=60)))
+        run(args, queue.get(timeout=60))
     finally:
         proc.kill()
         proc.join(5)
