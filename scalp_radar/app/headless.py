@@ -239,7 +239,9 @@ async def run_headless_async(
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), max(0.05, status_interval))
-                _emit(stack.engine.snapshot(), json_lines, out)
+                # Built now (this is the engine's loop): unread snapshots are refreshed only
+                # once a second, and the status line's ages must be those of this moment.
+                _emit(stack.engine.snapshot(fresh=True), json_lines, out)
         finally:
             if served is not None:
                 await served.stop()

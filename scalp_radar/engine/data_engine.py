@@ -45,6 +45,7 @@ from scalp_radar.engine.snapshot_build import (
     failure_facts,
     stream_snapshot,
 )
+from scalp_radar.engine.snapshot_demand import SnapshotDemand
 from scalp_radar.engine.stream import StreamWorker
 from scalp_radar.engine.tickers import UniverseEngine
 from scalp_radar.engine.validator import DataValidator
@@ -176,6 +177,7 @@ class DataEngine:
         self._running = False
         self._stopping = False
         self._snapshot_listeners: list[Callable[[], None]] = []
+        self._snapshot_demand = SnapshotDemand()
         self._snapshot = self._build_snapshot()
 
     # ----- public API -------------------------------------------------------------------------
@@ -184,6 +186,7 @@ class DataEngine:
         """Call `listener()` on the engine's loop after each periodic snapshot is published.
 
         For the daemon: viewers get a snapshot as soon as it exists, without polling for it.
+        Snapshots come `snapshot_hz` times a second while someone reads them, else once a second.
         """
         self._snapshot_listeners.append(listener)
 
@@ -198,7 +201,9 @@ class DataEngine:
         """The latest immutable snapshot (safe to read from any thread).
 
         `fresh=True` rebuilds it now; call that only from the engine's loop (tests, status).
+        Unread for a while, it is rebuilt once a second instead of `snapshot_hz` times.
         """
+        self._snapshot_demand.read()
         if fresh:
             self._snapshot = self._build_snapshot()
         return self._snapshot
@@ -673,6 +678,8 @@ class DataEngine:
         interval = 1.0 / max(0.1, self.engine_cfg.snapshot_hz)
         while True:
             await asyncio.sleep(interval)
+            if not self._snapshot_demand.due():
+                continue
             try:
                 self._snapshot = self._build_snapshot()
             except Exception:  # noqa: BLE001 - never let the UI feed die
@@ -699,6 +706,7 @@ class DataEngine:
                 logger.debug("clock offset check failed: {}", exc)
 
     def _build_snapshot(self) -> EngineSnapshot:
+        self._snapshot_demand.built()
         now = self.clock.now_ms()
         speed = clock_speed(self.clock)
         points = self.engine_cfg.sparkline_points
