@@ -265,6 +265,11 @@ class CandleBuffer:
         self.forming = candle
         return ApplyResult(Outcome.CLOSED, closed=[closed], gap=gap)
 
+    def replace_forming(self, candle: Candle) -> None:
+        """Take `candle` as the forming candle's new state (checked by `next_forming_state`)."""
+        self.forming = candle
+        self.version += 1
+
     def _apply_to_last_closed(self, candle: Candle) -> ApplyResult:
         held = self.closed
         if not held or held.ts[-1] != candle.timestamp:

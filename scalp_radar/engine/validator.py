@@ -40,6 +40,57 @@ def _check_values(
     return None
 
 
+def next_forming_state(forming: Candle, row: Sequence[Any]) -> Candle | None:
+    """The common push, checked in one pass: `row` as a later state of `forming` (same ts).
+
+    Returns `forming` itself when the row repeats it, a new Candle when the row is valid by the
+    rules of `DataValidator.check_candle` and a progression of `forming` (`is_progression`), and
+    None for anything else (another ts, a malformed or invalid row, a stale state): the caller
+    then takes the general path, which says why.
+    """
+    if len(row) != 6:
+        return None
+    ts, o, h, low, c, v = row
+    if type(ts) is not int or ts != forming.timestamp:
+        return None
+    if type(o) is not float or type(h) is not float or type(low) is not float:
+        return None
+    if type(c) is not float or type(v) is not float:
+        return None
+    d = forming.__dict__
+    if (o, h, low, c, v, None, None) == (
+        d["open"], d["high"], d["low"], d["close"], d["volume"], d["vwap"], d["mark_price"]
+    ):  # fmt: skip
+        return forming  # a repeat (forming holds no NaN, so a NaN row never equals it)
+    # Finite and in order: NaN fails every comparison, inf fails `< math.inf`.
+    if not (
+        0.0 < low <= h < math.inf
+        and 0.0 < o < math.inf
+        and 0.0 < c < math.inf
+        and 0.0 <= v < math.inf
+    ):
+        return None
+    if low > min(o, c) + _EPS or h < max(o, c) - _EPS:
+        return None
+    # A progression: same open, the range only widens, the volume only grows.
+    if o != d["open"] or h < d["high"] - _EPS or low > d["low"] + _EPS or v < d["volume"] - _EPS:
+        return None
+    return trusted_candle_maker()(
+        {
+            "symbol": d["symbol"],
+            "timeframe": d["timeframe"],
+            "timestamp": ts,
+            "open": o,
+            "high": h,
+            "low": low,
+            "close": c,
+            "volume": v,
+            "vwap": None,
+            "mark_price": None,
+        }
+    )
+
+
 class DataValidator:
     """Stateless checks on candles: shape and values, gaps, duplicates."""
 
