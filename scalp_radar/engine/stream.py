@@ -16,7 +16,7 @@ from scalp_radar.core.models import Candle, TimeFrame
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.engine.buffer import CandleBuffer, Outcome
 from scalp_radar.engine.problem import ConnectionProblem, IncidentSink
-from scalp_radar.engine.validator import DataValidator
+from scalp_radar.engine.validator import DataValidator, next_forming_state
 from scalp_radar.engine.watchdog import Watchdog
 from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.errors import Failure, FailureKind, classify, describe
@@ -176,6 +176,8 @@ class StreamWorker:
         import ccxt  # lazy: ccxt costs ~0.7 s to import
 
         resync = True  # the first batch of a subscription is the snapshot
+        stale_s = self.stale_timeout_s()  # recomputed per subscription, not per update
+        symbol, tf = self.symbol, self.timeframe.value
         while True:
             holder = self.connection.holder
             ex = holder.ensure()
@@ -194,13 +196,14 @@ class StreamWorker:
                     # would dial a socket nobody closes. Subscribe on the current one.
                     ex = holder.ensure()
                     gen = holder.generation
-                    timeout = self.stale_timeout_s() + CONNECT_GRACE_S
+                    stale_s = self.stale_timeout_s()
+                    timeout = stale_s + CONNECT_GRACE_S
                 else:
-                    timeout = self.stale_timeout_s()
+                    timeout = stale_s
                 try:
                     # One lazily re-armed timer per stream (asyncio.timeout costs one per update).
                     with watchdog.guard(timeout):
-                        rows = await ex.watch_ohlcv(self.symbol, self.timeframe.value)
+                        rows = await ex.watch_ohlcv(symbol, tf)
                 finally:
                     if answered is not None:
                         answered.set()  # the socket's next subscribe may go
@@ -270,14 +273,17 @@ class StreamWorker:
                 logger.debug("{} batch {} rows resync={}", self.key, len(rows), resync)
             # A big batch is a snapshot even when an update beat it to the first call.
             snapshot = resync or len(rows) > SNAPSHOT_MIN_ROWS
-            if self.ingest(rows, resync=snapshot):
+            if self.ingest(rows, resync=snapshot) and (
+                self._state is not StreamState.LIVE or self.backoff.attempt or self._own_errors
+            ):
                 # Live only on data we kept: rejected rows alone prove nothing about the stream.
+                # (Already live with nothing to reset, the common case, there is nothing to do.)
                 self._on_data()
             forming = self.buffer.forming
             if snapshot or (rows and forming is not None and rows[-1][0] < forming.timestamp):
                 self._repair_ccxt_cache(ex)
             if snapshot:
-                _trim_ccxt_cache(ex, self.symbol, self.timeframe.value)
+                _trim_ccxt_cache(ex, symbol, tf)
             resync = False
 
     def ingest(self, rows: Sequence[Sequence[Any]], *, resync: bool = False) -> bool:
@@ -286,6 +292,18 @@ class StreamWorker:
         Returns True when at least one row was accepted (the forming candle updating counts);
         only then is `last_update_ms` refreshed.
         """
+        forming = self.buffer.forming
+        if not resync and forming is not None and len(rows) == 1:
+            # Most pushes are a new state of the forming candle: checked and applied in one pass.
+            state = next_forming_state(forming, rows[0])
+            if state is not None:
+                self.raw_rows += 1
+                self.updates += 1
+                if state is not forming:
+                    self.buffer.replace_forming(state)
+                self._replay_counted = False
+                self.last_update_ms = self.host.clock.now_ms()
+                return True
         host = self.host
         tf = self.timeframe
         self.raw_rows += len(rows)

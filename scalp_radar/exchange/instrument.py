@@ -103,12 +103,10 @@ def inspect_candle_frames(exchange: Any, on_fault: FrameFault) -> None:
     original: Callable[[Any, Any], None] | None = getattr(exchange, "handle_ohlcv", None)
     if original is None:
         return  # a stand-in without ccxt's bitget message handlers
-    last: dict[tuple[str, str], tuple[Any, Any]] = {}  # (instId, channel) -> (ts, data)
-    newest: dict[tuple[str, str], int] = {}
-    streams: dict[tuple[str, str], tuple[str, str]] = {}  # resolved (symbol, timeframe)
+    channels: dict[tuple[str, str], _Channel] = {}  # (instId, channel) -> what it pushed
 
     def handle_ohlcv(client: Any, message: Any) -> None:
-        found = _frame_fault(exchange, message, last, newest, streams)
+        found = _frame_fault(exchange, message, channels)
         original(client, message)
         if found is not None:
             on_fault(*found)
@@ -116,39 +114,46 @@ def inspect_candle_frames(exchange: Any, on_fault: FrameFault) -> None:
     exchange.handle_ohlcv = handle_ohlcv
 
 
+@dataclass(slots=True)
+class _Channel:
+    """One candle channel of one instance: its last frame, newest ts and (symbol, timeframe)."""
+
+    last: tuple[Any, Any] | None = None  # (ts, data) of the last frame
+    newest: int | None = None
+    stream: tuple[str, str] | None = None  # resolved once: an instance's markets never change
+
+
 def _frame_fault(
-    exchange: Any,
-    message: Any,
-    last: dict[tuple[str, str], tuple[Any, Any]],
-    newest: dict[tuple[str, str], int],
-    streams: dict[tuple[str, str], tuple[str, str]] | None = None,
+    exchange: Any, message: Any, channels: dict[tuple[str, str], _Channel]
 ) -> tuple[str, str, str] | None:
+    """(symbol, timeframe, "duplicate" | "late") when ccxt will merge `message` silently."""
     try:
         arg = message["arg"]
         key = (str(arg["instId"]), str(arg["channel"]))
         data = message["data"]
-        stamps = [int(row[0]) for row in data]
+        # A push carries one row (the forming candle) but for a close or a snapshot.
+        stamps = [int(data[0][0])] if len(data) == 1 else [int(row[0]) for row in data]
     except (KeyError, TypeError, ValueError, IndexError):
         return None  # not a candle push we understand: ccxt decides
-    if message.get("action") == "snapshot":
-        last.pop(key, None)
-        newest.pop(key, None)
-    previous = last.get(key)
-    last[key] = (message.get("ts"), data)
-    top = newest.get(key)
-    if stamps and (top is None or max(stamps) > top):
-        newest[key] = max(stamps)
-    # An instance's markets never change once loaded: resolve each channel once, not per frame.
-    stream = streams.get(key) if streams is not None else None
+    channel = channels.get(key)
+    if channel is None:
+        channel = channels[key] = _Channel()
+    elif message.get("action") == "snapshot":
+        channel.last = channel.newest = None
+    frame = (message.get("ts"), data)
+    previous, channel.last = channel.last, frame
+    top = channel.newest
+    high = max(stamps) if stamps else None
+    if high is not None and (top is None or high > top):
+        channel.newest = high
+    stream = channel.stream
     if stream is None:
-        stream = _stream_of(exchange, key)
+        stream = channel.stream = _stream_of(exchange, key)
         if stream is None:
-            return None
-        if streams is not None:
-            streams[key] = stream
-    if previous is not None and previous == (message.get("ts"), data):
+            return None  # not ours; asked again next frame (as cheap as it is rare)
+    if previous is not None and previous == frame:
         return (*stream, "duplicate")
-    if stamps and top is not None and max(stamps) < top:
+    if high is not None and top is not None and high < top:
         try:
             cached = exchange.ohlcvs[stream[0]][stream[1]].hashmap
         except (KeyError, AttributeError, TypeError):
