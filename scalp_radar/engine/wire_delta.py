@@ -32,6 +32,7 @@ from scalp_radar.core.snapshot import (
     TickerRow,
     UniverseSnapshot,
 )
+from scalp_radar.engine.snapshot_build import stream_snapshot_without_candles
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -189,7 +190,7 @@ def _stream_patch(
     c = splice_of(b.recent_candles, s.recent_candles)
     f = splice_of(b.recent_closes, s.recent_closes)
     return StreamPatch(
-        dataclasses.replace(s, recent_candles=(), recent_closes=()),
+        stream_snapshot_without_candles(s),
         at,
         Splice(*c),
         Splice(*f),
