@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import socket
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from scalp_radar.app.arg_types import http_bind
+from scalp_radar.app.loop_thread import LoopThread
 from scalp_radar.app.sd_notify import Notifier
 from scalp_radar.core.daemon_paths import SocketPathError, check_socket_path, socket_path_for
 from scalp_radar.core.engine_lock import EngineLock, EngineLocked, EngineRole, holder_of
@@ -285,3 +289,19 @@ async def test_the_socket_server_stops_while_snapshots_keep_waking_it():
             stop_waking.set()
             await task
         assert not (base / f"{round_}.sock").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the OS thread name is Linux's")
+def test_the_socket_loop_thread_is_named_where_top_and_proc_show_it():
+    serving = LoopThread("daemon-socket")
+    serving.start()
+    try:
+        tid = serving.submit(_native_id()).result(5)
+        comm = Path(f"/proc/{os.getpid()}/task/{tid}/comm").read_text().strip()
+    finally:
+        serving.stop()
+    assert comm == "daemon-socket"
+
+
+async def _native_id() -> int:
+    return threading.get_native_id()

@@ -54,7 +54,7 @@ class Daemon:
         self.jobs = DaemonJobs(stack, asyncio.get_running_loop())
         # Viewers, `status` and HTTP are served from their own thread and loop: they answer in
         # milliseconds while the engine's loop is busy, and can never stall it.
-        self.serving = LoopThread("scalp-radar-daemon-socket")
+        self.serving = LoopThread("daemon-socket")  # the OS shows 15 bytes of a thread name
         self.ready = False
         self._seen_live: set[str] = set()
         self.server = DaemonServer(

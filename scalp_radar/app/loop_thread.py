@@ -5,11 +5,24 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread `name` where the OS shows it (`top -H`, /proc/PID/task/*/comm;
+    Linux keeps 15 bytes); best effort, silently nothing elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_name = 15
+        libc.prctl(pr_set_name, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 class LoopThread:
@@ -25,6 +38,7 @@ class LoopThread:
         self._thread.start()
 
     def _run(self) -> None:
+        name_os_thread(self.name)
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_forever()
