@@ -8,7 +8,8 @@ AT THE SAME TIME against it, each subscribed to the watchlist's streams (symbols
   bare:   `while True: rows = await ex.watch_ohlcv(symbol, tf)`, one loop per stream reading
           every row it gets, over sockets laid out as the engine's (50 streams per ccxt.pro
           instance, the engine's websocket options), and
-  engine: the full DataEngine (validation, buffers, gap checks, SQLite, snapshots; no reader).
+  engine: the full DataEngine (validation, buffers, gap checks, SQLite, snapshots; nobody reads
+          them, as headless, or `--reader-hz 4` as a dashboard does).
 A delivered update is one row `watch_ohlcv` returned to the consumer (ccxt parses every frame
 whoever consumes it, so frames counted inside ccxt measured nothing). Each round measures both
 processes' CPU over the same window of steady state (all streams live, start-up repairs done):
@@ -136,10 +137,12 @@ class Bare:
 class Engine:
     """The full engine on a fresh database; `delivered()` sums its streams' raw rows."""
 
-    def __init__(self, url: str, cfg, db_dir: Path) -> None:
+    def __init__(self, url: str, cfg, db_dir: Path, reader_hz: float = 0.0) -> None:
         self.url, self.cfg, self.db_dir = url, cfg, db_dir
+        self.reader_hz = reader_hz
         self.db = None
         self.eng = None
+        self.reader: asyncio.Task | None = None
 
     async def start(self) -> None:
         from scalp_radar.core.limiter import RateLimiter
@@ -157,18 +160,28 @@ class Engine:
         await _wait_for(lambda: all(s.state.value == "live" for s in eng.streams), "engine streams")
         # The start's close verifications are not ingest.
         await _wait_for(lambda: not eng.pending_repairs, "engine start-up repairs")
+        if self.reader_hz > 0:
+            self.reader = asyncio.create_task(self._read(eng))
+
+    async def _read(self, eng) -> None:
+        """A dashboard's pull: the latest snapshot `reader_hz` times a second."""
+        while True:
+            eng.snapshot()
+            await asyncio.sleep(1 / self.reader_hz)
 
     def delivered(self) -> int:
         return sum(s.raw_rows for s in self.eng.streams)
 
     async def stop(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
         if self.eng is not None:
             await self.eng.stop()
         if self.db is not None:
             await self.db.close()
 
 
-def _consume(kind: str, url: str, n_symbols: int, conn) -> None:
+def _consume(kind: str, url: str, n_symbols: int, reader_hz: float, conn) -> None:
     """Subprocess: start one consumer, then answer each "measure S" with (CPU s, rows) over S s."""
     from scalp_radar.engine.gc_tuning import tune_gc
 
@@ -180,7 +193,7 @@ def _consume(kind: str, url: str, n_symbols: int, conn) -> None:
 
     async def serve(tmp: Path) -> None:
         cfg = _config(n_symbols)
-        consumer = Bare(url, cfg) if kind == "bare" else Engine(url, cfg, tmp)
+        consumer = Bare(url, cfg) if kind == "bare" else Engine(url, cfg, tmp, reader_hz)
         try:
             await consumer.start()
             conn.send("ready")
@@ -205,7 +218,9 @@ def run(args, url: str) -> None:
     sides = {}
     for kind in ("bare", "engine"):
         mine, theirs = ctx.Pipe()
-        proc = ctx.Process(target=_consume, args=(kind, url, args.symbols, theirs), daemon=True)
+        proc = ctx.Process(
+            target=_consume, args=(kind, url, args.symbols, args.reader_hz, theirs), daemon=True
+        )
         proc.start()
         sides[kind] = (proc, mine)
     try:
@@ -237,7 +252,8 @@ def run(args, url: str) -> None:
     streams = len(_config(args.symbols).streams)
     print(
         f"\n{streams} streams, feed: every channel every {args.push:g} s, "
-        f"{args.rounds} rounds x {args.seconds:.0f} s, both consumers measured side by side\n"
+        f"{args.rounds} rounds x {args.seconds:.0f} s, both consumers measured side by side, "
+        f"snapshot read {args.reader_hz:g} times a second\n"
         f"engine / bare CPU per delivered update: {statistics.median(ratios):.2f} "
         "(median of the rounds; target <= 1.5)"
     )
@@ -249,6 +265,12 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--push", type=float, default=0.25, help="seconds between pushes of a channel")
+    p.add_argument(
+        "--reader-hz",
+        type=float,
+        default=0.0,
+        help="read the engine's snapshot this often, as a dashboard does (0: no reader, headless)",
+    )
     args = p.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
