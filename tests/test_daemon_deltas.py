@@ -20,7 +20,6 @@ from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.snapshot import EngineSnapshot, Incident, TickerRow
 from scalp_radar.engine import wire
 from scalp_radar.engine.data_engine import DataEngine
-from scalp_radar.engine.snapshot_build import stream_snapshot_without_candles
 from scalp_radar.engine.tickers import UniverseEngine
 from scalp_radar.engine.wire_delta import (
     WireRow,
@@ -317,5 +316,5 @@ async def test_attached_viewers_at_two_rates_see_exactly_the_engines_snapshots()
 def test_a_stream_without_its_candles_is_the_stream_with_empty_candles():
     stream = _stream("BTC/USDT:USDT", "1m", 4, reason="why", last_error="HTTP 503", tick_size=0.1)
     assert stream.recent_candles and stream.recent_closes
-    stripped = stream_snapshot_without_candles(stream)
+    stripped = stream.without_candles()
     assert stripped == dataclasses.replace(stream, recent_candles=(), recent_closes=())

@@ -6,7 +6,7 @@ other threads only ever see a complete, frozen object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 # BucketStats lives with the limiter; re-exported here so market/ and tui/ import it from one place.
@@ -71,6 +71,19 @@ class StreamSnapshot:
     def key(self) -> str:
         """The stream's name, e.g. "BTC/USDT:USDT 1m"."""
         return f"{self.symbol} {self.timeframe}"
+
+    def without_candles(self) -> StreamSnapshot:
+        """This stream with no candles or closes (the daemon's deltas splice those): the same as
+        `dataclasses.replace(..., recent_candles=(), recent_closes=())` at a fifth of its cost,
+        copied through the slots (once per stream per snapshot sent)."""
+        copy: StreamSnapshot = object.__new__(StreamSnapshot)
+        for name, slot in _STREAM_SLOTS:
+            slot.__set__(copy, () if name in _CANDLE_FIELDS else slot.__get__(self))
+        return copy
+
+
+_STREAM_SLOTS = tuple((f.name, getattr(StreamSnapshot, f.name)) for f in fields(StreamSnapshot))
+_CANDLE_FIELDS = frozenset({"recent_candles", "recent_closes"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,6 @@ from scalp_radar.exchange.holder import ExchangeHolder
 # streams and 4 Hz. Storing through the slots' descriptors builds the same frozen object at half
 # the cost, and a constructor generated from the fields (as dataclasses generate __init__) skips
 # the loop and the keyword dict too: a third of the cost of __init__.
-_SNAPSHOT_SLOTS = tuple(
-    (f.name, getattr(StreamSnapshot, f.name).__set__) for f in dataclasses.fields(StreamSnapshot)
-)
 assert all(f.default_factory is dataclasses.MISSING for f in dataclasses.fields(StreamSnapshot))
 
 
@@ -45,18 +42,6 @@ def _snapshot_constructor() -> Callable[..., StreamSnapshot]:
 
 
 new_stream_snapshot = _snapshot_constructor()
-
-
-def stream_snapshot_without_candles(s: StreamSnapshot) -> StreamSnapshot:
-    """`dataclasses.replace(s, recent_candles=(), recent_closes=())` at a fifth of its cost (the
-    daemon's deltas make one per stream per snapshot)."""
-    snap: StreamSnapshot = object.__new__(StreamSnapshot)
-    for name, store in _SNAPSHOT_SLOTS:
-        store(snap, () if name in _CANDLE_FIELDS else getattr(s, name))
-    return snap
-
-
-_CANDLE_FIELDS = frozenset({"recent_candles", "recent_closes"})
 
 
 class FailureFacts(TypedDict):

@@ -32,7 +32,6 @@ from scalp_radar.core.snapshot import (
     TickerRow,
     UniverseSnapshot,
 )
-from scalp_radar.engine.snapshot_build import stream_snapshot_without_candles
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -190,7 +189,7 @@ def _stream_patch(
     c = splice_of(b.recent_candles, s.recent_candles)
     f = splice_of(b.recent_closes, s.recent_closes)
     return StreamPatch(
-        stream_snapshot_without_candles(s),
+        s.without_candles(),
         at,
         Splice(*c),
         Splice(*f),
