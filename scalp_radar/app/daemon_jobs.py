@@ -185,8 +185,9 @@ class DaemonJobs:
             viewer.jobs.discard(message.job)
 
     def _now_ms(self) -> int:
-        # "Now" on the engine's clock (the simulator's in demo mode), as the planner expects.
-        return self.stack.engine.snapshot().taken_at_ms
+        # "Now" on the engine's clock (the simulator's in demo mode), as the planner expects;
+        # read from the clock, not an unwatched daemon's snapshot (refreshed once a second).
+        return self.stack.engine.clock.now_ms()
 
     def _rate(self) -> float:
         return self.stack.limiter.bucket(MARKET_DATA).rate_per_s
