@@ -56,6 +56,9 @@ def _rows() -> list[list]:
         [t, o, h, lo, 0.0, v],
         [t, o, h, -1.0, c, v],
         [True, o, h, lo, c, v],
+        (t, o, h, lo, c, v),  # a tuple: not ccxt's shape
+        None,
+        [],
     ]
     rng = random.Random(12)
     jittered = [
@@ -72,7 +75,10 @@ def test_fast_path_takes_a_row_exactly_when_the_general_path_keeps_it_as_forming
         fast = next_forming_state(forming, row)
         outcome, general = _general(row)
         ccxt_shaped = (
-            len(row) == 6 and type(row[0]) is int and all(type(x) is float for x in row[1:])
+            type(row) is list
+            and len(row) == 6
+            and type(row[0]) is int
+            and all(type(x) is float for x in row[1:])
         )
         if outcome == Outcome.FORMING.value and ccxt_shaped:
             assert fast == general, row  # taken, with the same candle

@@ -203,9 +203,11 @@ class DataEngine:
         `fresh=True` rebuilds it now; call that only from the engine's loop (tests, status).
         Unread for a while, it is rebuilt once a second instead of `snapshot_hz` times.
         """
-        self._snapshot_demand.read()
         if fresh:
+            # A reader that builds its own (the headless status line) asks no periodic ones.
             self._snapshot = self._build_snapshot()
+        else:
+            self._snapshot_demand.read()
         return self._snapshot
 
     def get_data(self, symbol: str, *, include_forming: bool = True) -> MultiTimeframeData:

@@ -48,8 +48,8 @@ def next_forming_state(forming: Candle, row: Sequence[Any]) -> Candle | None:
     None for anything else (another ts, a malformed or invalid row, a stale state): the caller
     then takes the general path, which says why.
     """
-    if len(row) != 6:
-        return None
+    if type(row) is not list or len(row) != 6:
+        return None  # ccxt's rows are lists of six; anything else is the general path's
     ts, o, h, low, c, v = row
     if type(ts) is not int or ts != forming.timestamp:
         return None
