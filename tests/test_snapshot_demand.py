@@ -32,17 +32,31 @@ def test_unread_snapshots_are_built_once_per_idle_interval() -> None:
     assert not demand.due()
 
 
-def test_a_read_keeps_every_tick_building_for_the_read_window() -> None:
+def test_a_reader_that_keeps_reading_gets_every_tick_until_it_stops() -> None:
     now = Ticks()
     demand = SnapshotDemand(read_window_s=2.0, idle_s=1.0, now=now)
     demand.built()
     demand.read()
-    for _ in range(8):  # 2 s of 4 Hz ticks after one read
+    now.t += 0.25
+    assert not demand.due()  # one read alone is a one-off (`status`, /metrics)
+    demand.read()  # it came back: a dashboard
+    for _ in range(8):  # 2 s of 4 Hz ticks after its last read
         now.t += 0.25
         assert demand.due()
         demand.built()
     now.t += 0.25
     assert not demand.due()  # the reader went away
+
+
+def test_reads_seconds_apart_are_one_offs() -> None:
+    now = Ticks()
+    demand = SnapshotDemand(read_window_s=2.0, idle_s=1.0, now=now)
+    for _ in range(5):  # sd_notify's STATUS every 10 s
+        demand.read()
+        demand.built()
+        now.t += 0.25
+        assert not demand.due()
+        now.t += 9.75
 
 
 def test_reading_the_engine_snapshot_counts_as_demand_building_one_does_not() -> None:
@@ -58,5 +72,8 @@ def test_reading_the_engine_snapshot_counts_as_demand_building_one_does_not() ->
     engine._snapshot_demand.built()
     now.t += 0.25
     assert not engine._snapshot_demand.due()
-    engine.snapshot()  # a reader on another thread (a dashboard, a daemon's viewers)
+    engine.snapshot()  # a reader on another thread (a dashboard, a daemon's viewers)...
+    assert not engine._snapshot_demand.due()
+    now.t += 0.25
+    engine.snapshot()  # ...that reads again
     assert engine._snapshot_demand.due()

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-# Nobody read a snapshot for this long: build one only every IDLE_S (a headless engine or a
-# daemon without viewers reads every few seconds, and each build costs every stream's views).
+# Full rate while reads come at most this far apart (a dashboard, a daemon's viewers); else one
+# build every IDLE_S: a headless engine or a daemon without viewers is read once in a while
+# (`status`, sd_notify's STATUS, /metrics), and each build costs every stream's views.
 READ_WINDOW_S = 2.0
 IDLE_S = 1.0
 
 
 class SnapshotDemand:
-    """Tracks reads of the snapshot (from any thread) and says whether a periodic tick builds."""
+    """Tracks reads of the snapshot (from any thread) and says whether a periodic tick builds:
+    every tick while someone reads again and again, else once per idle interval."""
 
     def __init__(
         self,
@@ -25,16 +27,20 @@ class SnapshotDemand:
         self.idle_s = idle_s
         self._now = now
         self._read_at = -float("inf")
+        self._read_before = -float("inf")  # the read before the last: a reader that came back
         self._built_at = -float("inf")
 
     def read(self) -> None:
-        """A reader took the snapshot: keep building at full rate for a while."""
-        self._read_at = self._now()
+        """A reader took the snapshot."""
+        self._read_before, self._read_at = self._read_at, self._now()
 
     def due(self) -> bool:
-        """True when this tick should build: read lately, or the idle interval has passed."""
+        """True when this tick should build: read lately by a reader that keeps reading (one
+        read alone is a one-off), or the idle interval has passed."""
         now = self._now()
-        return now - self._read_at <= self.read_window_s or now - self._built_at >= self.idle_s
+        window = self.read_window_s
+        reading = now - self._read_at <= window and self._read_at - self._read_before <= window
+        return reading or now - self._built_at >= self.idle_s
 
     def built(self) -> None:
         """A snapshot was just built."""
