@@ -15,7 +15,7 @@ TS = 1_700_000_040_000 // 60_000 * 60_000
 FORMING = [TS, 100.0, 101.0, 99.0, 100.5, 10.0]
 
 
-def _general(row: list) -> tuple[str, object]:
+def _general(row: object) -> tuple[str, object]:
     """What the general path does with `row` after FORMING: ("forming", candle) or why not."""
     buf = CandleBuffer(SYM, TF)
     buf.apply(DataValidator.check_candle(FORMING, SYM, TF)[0])
@@ -26,7 +26,7 @@ def _general(row: list) -> tuple[str, object]:
     return result.outcome.value, buf.forming
 
 
-def _rows() -> list[list]:
+def _rows() -> list:
     """Repeats, progressions and every kind of row the fast path must leave to the general one."""
     t, o, h, lo, c, v = FORMING
     fixed = [

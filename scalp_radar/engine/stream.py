@@ -273,11 +273,8 @@ class StreamWorker:
                 logger.debug("{} batch {} rows resync={}", self.key, len(rows), resync)
             # A big batch is a snapshot even when an update beat it to the first call.
             snapshot = resync or len(rows) > SNAPSHOT_MIN_ROWS
-            if self.ingest(rows, resync=snapshot) and (
-                self._state is not StreamState.LIVE or self.backoff.attempt or self._own_errors
-            ):
+            if self.ingest(rows, resync=snapshot):
                 # Live only on data we kept: rejected rows alone prove nothing about the stream.
-                # (Already live with nothing to reset, the common case, there is nothing to do.)
                 self._on_data()
             forming = self.buffer.forming
             if snapshot or (rows and forming is not None and rows[-1][0] < forming.timestamp):
@@ -399,6 +396,8 @@ class StreamWorker:
         self.cache_repairs += 1
 
     def _on_data(self) -> None:
+        if self._state is StreamState.LIVE and not self.backoff.attempt and not self._own_errors:
+            return  # live with nothing to reset: the common case, once per update
         if self.state is not StreamState.LIVE:
             if self._down_since_ms is not None:
                 down_s = (self.host.clock.now_ms() - self._down_since_ms) / 1000

@@ -40,6 +40,28 @@ def _check_values(
     return None
 
 
+def _checked_candle(
+    symbol: str, tf: TimeFrame, ts: int, o: float, h: float, low: float, c: float, v: float
+) -> Candle:
+    """A Candle from values every rule of `Candle` was just checked against (finite, aligned,
+    positive, OHLC order): built without pydantic validating them a second time, as this runs
+    for every update."""
+    return trusted_candle_maker()(
+        {
+            "symbol": symbol,
+            "timeframe": tf,
+            "timestamp": ts,
+            "open": o,
+            "high": h,
+            "low": low,
+            "close": c,
+            "volume": v,
+            "vwap": None,
+            "mark_price": None,
+        }
+    )
+
+
 def next_forming_state(forming: Candle, row: Sequence[Any]) -> Candle | None:
     """The common push, checked in one pass: `row` as a later state of `forming` (same ts).
 
@@ -75,20 +97,7 @@ def next_forming_state(forming: Candle, row: Sequence[Any]) -> Candle | None:
     # A progression: same open, the range only widens, the volume only grows.
     if o != d["open"] or h < d["high"] - _EPS or low > d["low"] + _EPS or v < d["volume"] - _EPS:
         return None
-    return trusted_candle_maker()(
-        {
-            "symbol": d["symbol"],
-            "timeframe": d["timeframe"],
-            "timestamp": ts,
-            "open": o,
-            "high": h,
-            "low": low,
-            "close": c,
-            "volume": v,
-            "vwap": None,
-            "mark_price": None,
-        }
-    )
+    return _checked_candle(d["symbol"], d["timeframe"], ts, o, h, low, c, v)
 
 
 class DataValidator:
@@ -139,22 +148,7 @@ class DataValidator:
                 return None, why
             if not symbol:
                 return None, "empty symbol"
-            # Every rule of `Candle` was just checked (finite, aligned, positive, OHLC order):
-            # built without pydantic validating it a second time (this runs for every update).
-            candle = trusted_candle_maker()(
-                {
-                    "symbol": symbol,
-                    "timeframe": tf,
-                    "timestamp": ts,
-                    "open": o,
-                    "high": h,
-                    "low": low,
-                    "close": c,
-                    "volume": v,
-                    "vwap": None,
-                    "mark_price": None,
-                }
-            )
+            candle = _checked_candle(symbol, tf, ts, o, h, low, c, v)
         if candle.high < candle.low:
             return None, f"high {candle.high} below low {candle.low}"
         if now_ms is not None and candle.timestamp > candle.timeframe.align(now_ms):
