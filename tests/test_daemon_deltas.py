@@ -80,7 +80,7 @@ async def radar_engine() -> AsyncIterator[tuple[DataEngine, list[EngineSnapshot]
     universe = UniverseEngine(cfg, limiter, sim_url=sim.url, clock=sim.clock)
     engine = DataEngine(cfg, None, limiter, sim_url=sim.url, clock=sim.clock, universe=universe)
     published: list[EngineSnapshot] = []
-    engine.on_snapshot(lambda: published.append(engine.snapshot()))
+    engine.on_snapshot(published.append)
     try:
         await engine.start()
         yield engine, published
@@ -271,7 +271,7 @@ async def test_attached_viewers_at_two_rates_see_exactly_the_engines_snapshots()
             demo=True,
         )
         await server.start()
-        engine.on_snapshot(server.wake)
+        engine.on_snapshot(server.publish)
         viewers = [
             AttachedSource(str(server.socket_path), rate_hz=rate, retry_s=0.1) for rate in (20, 3)
         ]

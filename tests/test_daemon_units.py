@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import os
 import socket
 import sys
@@ -258,36 +259,50 @@ def test_the_socket_path_is_the_same_before_and_after_the_daemon_creates_its_dir
         assert stat_module.S_IMODE(directory.stat().st_mode) == 0o700, directory
 
 
-async def test_the_socket_server_stops_while_snapshots_keep_waking_it():
+async def test_the_socket_server_stops_while_snapshots_keep_coming():
     """Regression: stop() cancelled the pump inside wait_for while the engine woke it; Python
-    3.11's wait_for can swallow that cancellation, and the daemon's SIGTERM never finished."""
+    3.11's wait_for can swallow that cancellation, and the daemon's SIGTERM never finished.
+    Here a delta viewer is attached, so every publish wakes the pump and a delta is sent."""
     import asyncio
     import tempfile
     from pathlib import Path
 
     from scalp_radar.app.daemon_server import DaemonServer
 
-    snap = healthy_snapshot()
+    snaps = [healthy_snapshot(), many_symbols_snapshot()]
+    current = [snaps[0]]
     base = Path(tempfile.mkdtemp(prefix="sr-"))
     for round_ in range(30):
         server = DaemonServer(
-            lambda: snap, socket_path=base / f"{round_}.sock", db_path=base / "x.db", demo=True
+            lambda: current[0],
+            socket_path=base / f"{round_}.sock",
+            db_path=base / "x.db",
+            demo=True,
         )
         await server.start()
-        stop_waking = asyncio.Event()
+        conn = await wire.connect(str(server.socket_path))
+        await conn.send(wire.Subscribe(20.0, deltas=True))
+        while not isinstance(await asyncio.wait_for(conn.receive(), 5), wire.SnapshotFrame):
+            pass  # the Welcome, then the first snapshot: attached
+        stop_publishing = asyncio.Event()
 
-        async def waker(server: DaemonServer = server, stop_waking: asyncio.Event = stop_waking):
-            while not stop_waking.is_set():
-                server.wake()  # as the engine does with every snapshot, here without pause
+        async def engine(server: DaemonServer = server, stop: asyncio.Event = stop_publishing):
+            for i in itertools.count():
+                if stop.is_set():
+                    return
+                current[0] = snaps[i % 2]
+                server.publish(current[0])  # as the engine does with every snapshot, no pause
                 await asyncio.sleep(0)
 
-        task = asyncio.create_task(waker())
+        task = asyncio.create_task(engine())
         await asyncio.sleep(0.01)
         try:
             await asyncio.wait_for(server.stop(), 5)  # hung forever before the fix
         finally:
-            stop_waking.set()
+            stop_publishing.set()
             await task
+            await conn.close()
+        assert server.frames_encoded > 0
         assert not (base / f"{round_}.sock").exists()
 
 

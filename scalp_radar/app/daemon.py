@@ -66,7 +66,7 @@ class Daemon:
             stall_timeout_s=options.stall_timeout_s,
             ready=lambda: self.ready,
         )
-        stack.engine.on_snapshot(self.server.wake)
+        stack.engine.on_snapshot(self.server.publish)
         self.http: HealthHttp | None = None
         if options.http is not None:
             self.http = HealthHttp(

@@ -4,10 +4,10 @@ It runs on its own thread and loop (`serve_in_thread`), so viewers and `status` 
 milliseconds even while the engine's loop is saturated, and a viewer can never stall the engine.
 Nothing here waits on a viewer: each snapshot is encoded once (a full frame for new and 1.0
 viewers, one delta per distinct base for viewers that asked for deltas, shared by every viewer on
-that base) and written to every due viewer whose previous frame has left; a viewer still holding an unsent
-frame skips snapshots (it always gets the latest, never a backlog), and one that has not taken a
-byte for `stall_timeout_s` (or whose buffer passes `MAX_VIEWER_BUFFER`) is dropped. So a slow
-viewer sees fewer frames, a stuck one is cut off, and neither grows the daemon's memory.
+that base) and written to every due viewer whose previous frame has left; a viewer still holding
+an unsent frame skips snapshots (it always gets the latest, never a backlog), and one that has not
+taken a byte for `stall_timeout_s` (or whose buffer passes `MAX_VIEWER_BUFFER`) is dropped. So a
+slow viewer sees fewer frames, a stuck one is cut off, and neither grows the daemon's memory.
 """
 
 from __future__ import annotations
@@ -102,14 +102,13 @@ class DaemonServer:
         self.frames_encoded = 0  # snapshot and delta frames encoded (each once, however shared)
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
-        self._pump: asyncio.Task[None] | None = None
         self._seq = 0
         self._last: EngineSnapshot | None = None
         self._frame: bytes | None = None  # the latest snapshot's full frame, once needed
         # Snapshots delta viewers last received (their bases), by seq; and this seq's deltas.
         self._bases: dict[int, EngineSnapshot] = {}
         self._deltas: dict[int, bytes] = {}
-        self._wake = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -132,23 +131,16 @@ class DaemonServer:
         finally:
             os.umask(old)
         os.chmod(self.socket_path, SOCKET_MODE)
-        self._pump = asyncio.create_task(self._pump_loop(), name="daemon-pump")
+        self._tick()
         logger.info("daemon: viewers attach on {}", self.socket_path)
 
     async def stop(self) -> None:
         """Stop accepting, close every viewer, remove the socket file."""
+        self._closing = True  # snapshots published from now on are not sent
         if self._server is not None:
             self._server.close()
-        if self._pump is not None:
-            # A flag, then cancel: on Python 3.11 wait_for can swallow a cancellation that lands
-            # as its wake-up fires (the engine wakes the pump 4 times a second), and the pump
-            # would go on forever while the daemon waits for it to stop.
-            self._closing = True
-            self._wake.set()
-            done, _ = await asyncio.wait({self._pump}, timeout=1.0)
-            if not done:
-                self._pump.cancel()
-                await asyncio.wait({self._pump}, timeout=1.0)
+        if self._timer is not None:
+            self._timer.cancel()
         for viewer in list(self.viewers.values()):
             self._close(viewer, None)
         with contextlib.suppress(FileNotFoundError):
@@ -194,24 +186,26 @@ class DaemonServer:
         except (ConnectionError, RuntimeError) as exc:
             self._close(viewer, f"gone ({type(exc).__name__})")
 
-    async def _pump_loop(self) -> None:
-        """Send each due viewer the latest snapshot; check stuck viewers; never await a viewer.
+    def _tick(self) -> None:
+        """Every STUCK_CHECK_S, published snapshots or not: drop stuck viewers, serve due ones."""
+        if self._closing or self._loop is None:
+            return
+        try:
+            self.pump()
+        finally:
+            self._timer = self._loop.call_later(STUCK_CHECK_S, self._tick)
 
-        Woken by the engine when it publishes a snapshot (`wake`) and by new subscriptions, so a
-        snapshot leaves as soon as it exists; at least every STUCK_CHECK_S for stuck viewers.
-        """
-        while not self._closing:
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), STUCK_CHECK_S)
-            if not self._closing:
-                self.pump()
+    def publish(self, snap: EngineSnapshot) -> None:
+        """The engine published `snap` (called on its thread): send it to due viewers."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._closing or not self.attached():
+            return  # nobody to send it to (the tick still checks for stuck viewers)
+        with contextlib.suppress(RuntimeError):  # the server loop already closed
+            loop.call_soon_threadsafe(self._published)
 
-    def wake(self) -> None:
-        """A new snapshot exists (called from the engine's thread): send it to due viewers."""
-        if self._loop is not None and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._wake.set)
+    def _published(self) -> None:
+        if not self._closing:
+            self.pump()
 
     def pump(self) -> None:
         """One round: encode the latest snapshot once, write it to every due viewer."""
@@ -369,7 +363,7 @@ class DaemonServer:
             viewer.rate_hz = min(MAX_RATE_HZ, rate) if rate == rate and rate > 0 else 0.0
             viewer.deltas = message.deltas
             viewer.next_due = 0.0
-            self._wake.set()
+            self.pump()
             if first and viewer.rate_hz > 0:
                 logger.info("daemon: viewer {} attached ({} attached)", viewer.id, self.attached())
         elif isinstance(message, wire.HealthRequest):

@@ -176,14 +176,15 @@ class DataEngine:
         self._rates = RateMeter()
         self._running = False
         self._stopping = False
-        self._snapshot_listeners: list[Callable[[], None]] = []
+        self._snapshot_listeners: list[Callable[[EngineSnapshot], None]] = []
         self._snapshot_demand = SnapshotDemand()
         self._snapshot = self._build_snapshot()
 
     # ----- public API -------------------------------------------------------------------------
 
-    def on_snapshot(self, listener: Callable[[], None]) -> None:
-        """Call `listener()` on the engine's loop after each periodic snapshot is published.
+    def on_snapshot(self, listener: Callable[[EngineSnapshot], None]) -> None:
+        """Call `listener(snapshot)` on the engine's loop as each periodic snapshot is published
+        (handing it over is not a read: it keeps no full-rate builds going).
 
         For the daemon: viewers get a snapshot as soon as it exists, without polling for it.
         Snapshots come `snapshot_hz` times a second while someone reads them, else once a second.
@@ -683,13 +684,13 @@ class DataEngine:
             if not self._snapshot_demand.due():
                 continue
             try:
-                self._snapshot = self._build_snapshot()
+                snap = self._snapshot = self._build_snapshot()
             except Exception:  # noqa: BLE001 - never let the UI feed die
                 logger.exception("snapshot build failed")
                 continue
             for listener in self._snapshot_listeners:
                 try:
-                    listener()
+                    listener(snap)
                 except Exception:  # noqa: BLE001 - a listener's bug must not stop snapshots
                     logger.exception("snapshot listener failed")
 
