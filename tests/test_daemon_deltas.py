@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -162,17 +161,17 @@ def test_a_delta_of_joined_left_and_reordered_rows_and_streams():
         TickerRow(f"S{i}/USDT:USDT", *([float(i)] * 14), None, 1.0, 2.0, 3.0, 1000 + i)
         for i in range(6)
     )
-    base = dataclasses.replace(base, universe=dataclasses.replace(base.universe, rows=rows))
-    moved = dataclasses.replace(rows[4], last=99.0)
-    joined = dataclasses.replace(rows[0], symbol="NEW/USDT:USDT")
+    base = msgspec.structs.replace(base, universe=msgspec.structs.replace(base.universe, rows=rows))
+    moved = msgspec.structs.replace(rows[4], last=99.0)
+    joined = msgspec.structs.replace(rows[0], symbol="NEW/USDT:USDT")
     # S1 and S3 left, S4 moved first and changed, a new symbol joined; streams reversed, one gone.
     new_rows = (moved, rows[0], rows[2], joined, rows[5])
     news = (Incident(2, "gap", "S9/USDT:USDT", "1m", "new"), Incident(1, "heal", None, None, "x"))
-    new = dataclasses.replace(
+    new = msgspec.structs.replace(
         base,
         incidents=(*news, *base.incidents[:-1]),  # two new on top, the oldest fell off
         streams=tuple(reversed(base.streams[1:])),
-        universe=dataclasses.replace(base.universe, rows=new_rows, symbols=5),
+        universe=msgspec.structs.replace(base.universe, rows=new_rows, symbols=5),
     )
     frame = over_the_wire(make_delta(base, 4, new, 5))
     assert isinstance(frame, wire.DeltaFrame)
@@ -198,12 +197,12 @@ def test_a_ticker_row_survives_its_array_form_on_the_wire():
     # Every field set, none to its default: a value in the wrong place or of the wrong type
     # (an int where a float was, a lost default) would not come back equal.
     values: dict[str, object] = {
-        f.name: i + 0.5 for i, f in enumerate(dataclasses.fields(TickerRow))
+        f.name: i + 0.5 for i, f in enumerate(msgspec.structs.fields(TickerRow))
     }
     values.update(symbol=BTC, next_funding_ms=7, updated_ms=9, source="rest", shard_id=3)
     row = TickerRow(**values)
     wired = msgspec.msgpack.decode(_encode(wire_row(row)), type=WireRow)
-    assert WireRow.__struct_fields__ == tuple(f.name for f in dataclasses.fields(TickerRow))
+    assert WireRow.__struct_fields__ == tuple(f.name for f in msgspec.structs.fields(TickerRow))
     assert ticker_row(wired) == row
     assert type(ticker_row(wired).updated_ms) is int
 
@@ -317,4 +316,40 @@ def test_a_stream_without_its_candles_is_the_stream_with_empty_candles():
     stream = _stream("BTC/USDT:USDT", "1m", 4, reason="why", last_error="HTTP 503", tick_size=0.1)
     assert stream.recent_candles and stream.recent_closes
     stripped = stream.without_candles()
-    assert stripped == dataclasses.replace(stream, recent_candles=(), recent_closes=())
+    assert stripped.recent_candles == () and stripped.recent_closes == ()
+    assert msgspec.structs.replace(stripped, recent_candles=stream.recent_candles,
+                                   recent_closes=stream.recent_closes) == stream  # fmt: skip
+
+
+# sha256 (first 16 hex digits) of these frames as the dataclass snapshots of protocol 1.1's first
+# release encoded them: the Struct snapshots must send the very same bytes, so a daemon and a
+# dashboard of either release still understand each other.
+WIRE_OF_THE_DATACLASS_RELEASE = {
+    "healthy": "ba476de01cc0a751",
+    "many_symbols": "47498e43c138eec8",
+    "degraded": "28ce7b31534abd48",
+    "delta healthy->degraded": "64ea282d01d1d523",
+    "delta healthy->many_symbols": "cf429ec947dc18f6",
+}
+
+
+def test_snapshot_frames_are_byte_for_byte_those_of_the_dataclass_release():
+    import hashlib
+
+    from scalp_radar.tui.fixtures import degraded_snapshot
+
+    snaps = {
+        "healthy": healthy_snapshot(),
+        "many_symbols": many_symbols_snapshot(),
+        "degraded": degraded_snapshot(),
+    }
+    frames: dict[str, wire.ServerMessage] = {
+        name: wire.SnapshotFrame(7, snap) for name, snap in snaps.items()
+    }
+    for name in ("degraded", "many_symbols"):
+        frames[f"delta healthy->{name}"] = make_delta(snaps["healthy"], 3, snaps[name], 4)
+    got = {
+        name: hashlib.sha256(wire.encode_frame(frame)).hexdigest()[:16]
+        for name, frame in frames.items()
+    }
+    assert got == WIRE_OF_THE_DATACLASS_RELEASE

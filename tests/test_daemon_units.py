@@ -4,7 +4,6 @@ socket paths, the --http value."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import os
 import socket
@@ -12,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from scalp_radar.app.arg_types import http_bind
@@ -91,8 +91,8 @@ def test_health_is_healthy_with_fresh_feeds_and_names_every_reason_when_degraded
     assert degraded.verdict is Verdict.DEGRADED and degraded.exit_code == 1
     assert any("candle streams stale or failed" in r for r in degraded.reasons)
     snap = healthy_snapshot()
-    broken = dataclasses.replace(
-        snap, connection=dataclasses.replace(snap.connection, database_ok=False)
+    broken = msgspec.structs.replace(
+        snap, connection=msgspec.structs.replace(snap.connection, database_ok=False)
     )
     assert assess(broken).reasons == ("database: writes failing",)
 
@@ -105,7 +105,7 @@ def test_health_counts_only_the_last_hours_incidents():
         Incident(now - 3_000_000, "reconnect", None, None, "reconnected"),
         Incident(now - 4_000_000, "reconnect", None, None, "old"),
     )
-    health = assess(dataclasses.replace(snap, incidents=incidents))
+    health = assess(msgspec.structs.replace(snap, incidents=incidents))
     assert health.incidents_last_hour == 2
     assert health.incident_kinds == {"gap": 1, "reconnect": 1}
     assert health.last_incident == "gap healed"
@@ -114,10 +114,10 @@ def test_health_counts_only_the_last_hours_incidents():
 def test_one_feed_of_twenty_stale_is_tolerated_three_are_not():
     snap = many_symbols_snapshot()
     streams = list(snap.streams[:20])
-    assert assess(dataclasses.replace(snap, streams=tuple(streams))).verdict is Verdict.HEALTHY
+    assert assess(msgspec.structs.replace(snap, streams=tuple(streams))).verdict is Verdict.HEALTHY
     for i in range(3):
-        streams[i] = dataclasses.replace(streams[i], state=StreamState.STALE)
-    verdict = assess(dataclasses.replace(snap, streams=tuple(streams)))
+        streams[i] = msgspec.structs.replace(streams[i], state=StreamState.STALE)
+    verdict = assess(msgspec.structs.replace(snap, streams=tuple(streams)))
     assert verdict.verdict is Verdict.DEGRADED and verdict.feeds_fresh == 17
 
 
@@ -128,7 +128,7 @@ def test_ticker_shards_are_feeds_too():
         ShardSnapshot(1, ShardState.RECONNECTING, 50, 2, 3, 75.0, reason="HTTP 503"),
     )
     universe = UniverseSnapshot(mode="all", symbols=100, shards=shards, tickers_live=50)
-    health = assess(dataclasses.replace(snap, universe=universe))
+    health = assess(msgspec.structs.replace(snap, universe=universe))
     assert health.verdict is Verdict.DEGRADED
     shard_feeds = [f for f in health.feeds if f.kind == "shard"]
     assert [(f.name, f.fresh, f.reason) for f in shard_feeds] == [

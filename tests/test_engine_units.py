@@ -269,22 +269,6 @@ def test_validated_rows_equal_validated_models():
     assert buf.closed[0] == want and buf.apply(candle(1)).outcome is Outcome.FORMING
 
 
-def test_fast_stream_snapshot_is_the_dataclass_it_replaces():
-    from scalp_radar.core.snapshot import StreamSnapshot, StreamState
-    from scalp_radar.engine.snapshot_build import new_stream_snapshot
-
-    fields = dict(
-        symbol=SYM, timeframe="1m", state=StreamState.LIVE, last_candle=None,
-        recent_closes=(1.0, 2.0), buffer_len=3, buffer_capacity=4, gaps_detected=5,
-        gaps_healed=6, gaps_open=7, invalid_dropped=8, duplicates_dropped=9,
-        last_update_age_s=0.5, updates_per_s=10.0, reconnects=11, attempt=12,
-    )  # fmt: skip
-    fast, slow = new_stream_snapshot(**fields), StreamSnapshot(**fields)
-    assert fast == slow and repr(fast) == repr(slow) and hash(fast) == hash(slow)
-    with pytest.raises(TypeError, match="symbol"):
-        new_stream_snapshot(**{k: v for k, v in fields.items() if k != "symbol"})
-
-
 def test_engine_gc_thresholds_are_raised_never_lowered():
     import gc
 

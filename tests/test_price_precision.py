@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import msgspec
 
 from scalp_radar.app.headless import status_line
 from scalp_radar.core.snapshot import EngineSnapshot
@@ -15,10 +15,10 @@ def _sol_with_tick(tick: float, close: float) -> EngineSnapshot:
     streams = []
     for s in snap.streams:
         if s.symbol.startswith("SOL") and s.last_candle is not None:
-            last = dataclasses.replace(s.last_candle, close=close)
-            s = dataclasses.replace(s, tick_size=tick, last_candle=last)
+            last = msgspec.structs.replace(s.last_candle, close=close)
+            s = msgspec.structs.replace(s, tick_size=tick, last_candle=last)
         streams.append(s)
-    return dataclasses.replace(snap, streams=tuple(streams))
+    return msgspec.structs.replace(snap, streams=tuple(streams))
 
 
 def test_headless_status_line_prints_sol_at_its_tick_like_the_dashboard():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
+import msgspec
 import pytest
 
 from scalp_radar.core.snapshot import TickerRow
@@ -167,4 +167,6 @@ class TestUserState:
 
 def test_fixture_rows_are_deterministic():
     again = universe_snapshot().universe.rows
-    assert [dataclasses.astuple(r) for r in again[:5]] == [dataclasses.astuple(r) for r in ROWS[:5]]
+    assert [msgspec.structs.astuple(r) for r in again[:5]] == [
+        msgspec.structs.astuple(r) for r in ROWS[:5]
+    ]

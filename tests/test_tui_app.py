@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec
 from textual.widgets import Sparkline, Static
 
 from scalp_radar.core.snapshot import EngineSnapshot
@@ -106,14 +105,14 @@ async def test_new_snapshot_updates_cells_in_place():
         row_keys = [r.key for r in buffers.ordered_rows]
         btc = snapshot.stream("BTC/USDT:USDT", "1m")
         closes = (*btc.recent_closes[1:], 99_999.9)
-        changed = dataclasses.replace(
+        changed = msgspec.structs.replace(
             btc,
             recent_closes=closes,
-            last_candle=dataclasses.replace(btc.last_candle, close=99_999.9),
+            last_candle=msgspec.structs.replace(btc.last_candle, close=99_999.9),
             buffer_len=321,
         )
         streams = tuple(changed if s is btc else s for s in snapshot.streams)
-        source.set_snapshot(dataclasses.replace(snapshot, streams=streams))
+        source.set_snapshot(msgspec.structs.replace(snapshot, streams=streams))
         app.refresh_snapshot()
         await pilot.pause()
         assert row_text(rows(app)[0], "price") == "99,999.9"
@@ -173,8 +172,10 @@ async def test_detail_redraw_is_throttled_to_the_app_clock():
         assert isinstance(screen, DetailScreen)
         drawn = screen._drawn
         btc = snapshot.stream("BTC/USDT:USDT", "1m")
-        newer = dataclasses.replace(btc, recent_closes=(*btc.recent_closes, 1.0))
-        source.set_snapshot(dataclasses.replace(snapshot, streams=(newer, *snapshot.streams[1:])))
+        newer = msgspec.structs.replace(btc, recent_closes=(*btc.recent_closes, 1.0))
+        source.set_snapshot(
+            msgspec.structs.replace(snapshot, streams=(newer, *snapshot.streams[1:]))
+        )
         app.refresh_snapshot()
         assert screen._drawn == drawn  # frozen clock: < 1 s since the last draw
         app.clock.set_time(app.clock.time + 1.5)
@@ -242,10 +243,12 @@ async def test_main_screen_keeps_updating_under_the_backfill_modal():
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("b")
         btc = snapshot.stream("BTC/USDT:USDT", "1m")
-        moved = dataclasses.replace(
-            btc, last_candle=dataclasses.replace(btc.last_candle, close=1234.5)
+        moved = msgspec.structs.replace(
+            btc, last_candle=msgspec.structs.replace(btc.last_candle, close=1234.5)
         )
-        source.set_snapshot(dataclasses.replace(snapshot, streams=(moved, *snapshot.streams[1:])))
+        source.set_snapshot(
+            msgspec.structs.replace(snapshot, streams=(moved, *snapshot.streams[1:]))
+        )
         app.refresh_snapshot()
         await pilot.pause()
         main = app.screen_stack[-2]
@@ -308,7 +311,7 @@ async def test_symbols_changing_in_two_snapshots_in_a_row_do_not_crash_the_radar
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         first = snapshot.symbols[0]
-        fewer = dataclasses.replace(
+        fewer = msgspec.structs.replace(
             snapshot, streams=tuple(s for s in snapshot.streams if s.symbol != first)
         )
         for snap in (fewer, snapshot, fewer):  # no pause in between, as snapshots may come

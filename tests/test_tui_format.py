@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import msgspec
 
 from scalp_radar.core.snapshot import StreamState
 from scalp_radar.tui import format as fmt
@@ -43,7 +43,7 @@ def test_badges_name_the_state_in_words():
     assert fmt.badge(stale, compact=True).plain == "◌ stale"
     assert fmt.badge(retry).plain == "↻ retry#3 in 4s"
     assert fmt.badge(retry, compact=True).plain == "↻ #3 in 4s"
-    failed = dataclasses.replace(stale, state=StreamState.FAILED)
+    failed = msgspec.structs.replace(stale, state=StreamState.FAILED)
     assert fmt.badge(failed).plain == "✖ failed"
     assert fmt.badge(None).plain == "… waiting"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
+
+import msgspec
 
 from scalp_radar.tui.radar_view import RadarView, visible_rows
 from scalp_radar.tui.screens.ticker_detail import TickerDetailScreen
@@ -81,12 +82,12 @@ async def test_selection_stays_on_its_symbol_when_a_new_snapshot_reorders(tmp_pa
         assert snap is not None
         # The selected symbol becomes the biggest mover: it jumps to row 0, the cursor follows.
         rows = tuple(
-            dataclasses.replace(r, change_5m=25.0) if r.symbol == symbol else r
+            msgspec.structs.replace(r, change_5m=25.0) if r.symbol == symbol else r
             for r in snap.universe.rows
         )
-        universe = dataclasses.replace(snap.universe, rows=rows)
+        universe = msgspec.structs.replace(snap.universe, rows=rows)
         source.set_snapshot(
-            dataclasses.replace(snap, universe=universe, taken_at_ms=snap.taken_at_ms + 250)
+            msgspec.structs.replace(snap, universe=universe, taken_at_ms=snap.taken_at_ms + 250)
         )
         app.refresh_snapshot()
         await pilot.pause()
@@ -161,10 +162,12 @@ async def test_a_refresh_renders_only_visible_rows_and_their_sparklines(tmp_path
         assert source.radar.spark_calls == before_sparks
         # Every ticker new: only the visible rows are rendered again.
         rows = tuple(
-            dataclasses.replace(r, updated_ms=r.updated_ms + 1) for r in snap.universe.rows
+            msgspec.structs.replace(r, updated_ms=r.updated_ms + 1) for r in snap.universe.rows
         )
         source.set_snapshot(
-            dataclasses.replace(snap, universe=dataclasses.replace(snap.universe, rows=rows))
+            msgspec.structs.replace(
+                snap, universe=msgspec.structs.replace(snap.universe, rows=rows)
+            )
         )
         app.refresh_snapshot()
         await pilot.pause()
@@ -181,7 +184,7 @@ async def test_columns_refit_when_rows_arrive_and_the_scrollbar_appears(tmp_path
     # Regression: laid out for the empty table (no scrollbar), rows then took the scrollbar's
     # cell and the age column was cut off ("ag" / "0" at 80x24 in the demo).
     snap = universe_snapshot()
-    empty = dataclasses.replace(snap, universe=dataclasses.replace(snap.universe, rows=()))
+    empty = msgspec.structs.replace(snap, universe=msgspec.structs.replace(snap.universe, rows=()))
     app, source = radar_app(empty, state_file=tmp_path / "s.json")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()

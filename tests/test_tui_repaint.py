@@ -3,9 +3,9 @@ dashboard's start-up heap is frozen out of the collector's full passes."""
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 
+import msgspec
 from textual._compositor import Compositor
 from textual.clock import MockClock
 from textual.geometry import Region
@@ -59,9 +59,9 @@ async def test_a_snapshot_tick_repaints_the_radar_rows_not_the_whole_screen(tmp_
         # The third row on screen got a new price (a new snapshot object), then the same again.
         rows = list(snap.universe.rows)
         i = rows.index(radar.order[2])
-        rows[i] = dataclasses.replace(rows[i], last=rows[i].last * 1.01)
-        universe = dataclasses.replace(snap.universe, rows=tuple(rows))
-        source.set_snapshot(dataclasses.replace(snap, universe=universe))
+        rows[i] = msgspec.structs.replace(rows[i], last=rows[i].last * 1.01)
+        universe = msgspec.structs.replace(snap.universe, rows=tuple(rows))
+        source.set_snapshot(msgspec.structs.replace(snap, universe=universe))
         app.refresh_snapshot()
         await pilot.pause()
         app.refresh_snapshot()
@@ -93,7 +93,7 @@ async def test_folded_panes_skip_snapshots_and_catch_up_when_shown(tmp_path, mon
         assert not pane.region  # folded away
         shown.clear()
         for k in range(1, 4):
-            source.set_snapshot(dataclasses.replace(snap, taken_at_ms=snap.taken_at_ms + k))
+            source.set_snapshot(msgspec.structs.replace(snap, taken_at_ms=snap.taken_at_ms + k))
             app.refresh_snapshot()
             await pilot.pause()
         assert shown == []
@@ -109,7 +109,7 @@ async def test_the_dashboard_freezes_the_start_up_heap_once_the_radar_is_shown(t
     # rows on a loaded machine, 39 ms once frozen), pausing keys and the engine thread alike.
     gc.unfreeze()
     snap = universe_snapshot(60)
-    empty = dataclasses.replace(snap, universe=dataclasses.replace(snap.universe, rows=()))
+    empty = msgspec.structs.replace(snap, universe=msgspec.structs.replace(snap.universe, rows=()))
     source = StaticRadarSource(empty)
     app = make_app(source, clock=MockClock(), state_file=tmp_path / "s.json", freeze_heap=True)
     try:

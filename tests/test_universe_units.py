@@ -4,11 +4,11 @@ selection, the `universe:` config section, the connection gate and the status li
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import shutil
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from scalp_radar.app import arg_types
@@ -208,7 +208,7 @@ def test_parse_ticker_row_reads_bitgets_strings() -> None:
 
 def _row(symbol: str, **values: float) -> TickerRow:
     # Every float column blank (NaN) unless given: the columns are TickerRow's own.
-    base = {f.name: NAN for f in dataclasses.fields(TickerRow) if f.type in ("float", float)}
+    base = {f.name: NAN for f in msgspec.structs.fields(TickerRow) if f.type in ("float", float)}
     base.update(values)
     return TickerRow(symbol=symbol, next_funding_ms=None, updated_ms=0, **base)  # type: ignore[arg-type]
 

@@ -12,8 +12,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 CATEGORIES: tuple[str, ...] = ("market_data", "trade", "account", "position")
 
@@ -24,8 +25,7 @@ _EPSILON_TOKENS = 1e-9
 _MIN_SLEEP_S = 1e-6
 
 
-@dataclass(frozen=True, slots=True)
-class BucketStats:
+class BucketStats(msgspec.Struct, frozen=True):
     """What a UI shows of one rate-limiter category."""
 
     category: str

@@ -1,13 +1,17 @@
 """Immutable pictures of the engine's state that UIs and status lines read.
 
 The engine rebuilds an `EngineSnapshot` a few times a second and swaps one reference; readers on
-other threads only ever see a complete, frozen object.
+other threads only ever see a complete, frozen object. The pictures are frozen msgspec Structs:
+built in C (a tenth of a frozen dataclass's cost for a row of 22 fields, several hundred rows a
+second) and sent to the daemon's viewers as they are, in the same msgpack a dataclass gives.
+Copy one with a change through `msgspec.structs.replace`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from enum import StrEnum
+
+import msgspec
 
 # BucketStats lives with the limiter; re-exported here so market/ and tui/ import it from one place.
 from scalp_radar.core.limiter import BucketStats as BucketStats
@@ -24,8 +28,7 @@ class StreamState(StrEnum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True, slots=True)
-class CandleView:
+class CandleView(msgspec.Struct, frozen=True):
     """The last candle of a stream, in plain numbers."""
 
     timestamp: int
@@ -37,8 +40,7 @@ class CandleView:
     closed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class StreamSnapshot:
+class StreamSnapshot(msgspec.Struct, frozen=True):
     """One (symbol, timeframe) stream as seen at snapshot time."""
 
     symbol: str
@@ -73,21 +75,11 @@ class StreamSnapshot:
         return f"{self.symbol} {self.timeframe}"
 
     def without_candles(self) -> StreamSnapshot:
-        """This stream with no candles or closes (the daemon's deltas splice those): the same as
-        `dataclasses.replace(..., recent_candles=(), recent_closes=())` at a fifth of its cost,
-        copied through the slots (once per stream per snapshot sent)."""
-        copy: StreamSnapshot = object.__new__(StreamSnapshot)
-        for name, slot in _STREAM_SLOTS:
-            slot.__set__(copy, () if name in _CANDLE_FIELDS else slot.__get__(self))
-        return copy
+        """This stream with no candles or closes (the daemon's deltas splice those)."""
+        return msgspec.structs.replace(self, recent_candles=(), recent_closes=())
 
 
-_STREAM_SLOTS = tuple((f.name, getattr(StreamSnapshot, f.name)) for f in fields(StreamSnapshot))
-_CANDLE_FIELDS = frozenset({"recent_candles", "recent_closes"})
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
+class Incident(msgspec.Struct, frozen=True):
     """Something worth a trader's attention: a disconnect, a gap, a heal, an error."""
 
     at_ms: int
@@ -98,8 +90,7 @@ class Incident:
     duration_s: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionFacts:
+class ConnectionFacts(msgspec.Struct, frozen=True):
     """Process-wide connection facts."""
 
     exchange: str
@@ -119,16 +110,15 @@ class ConnectionFacts:
     write_latency_ms: float | None = None  # the last database flush's duration
 
 
-@dataclass(frozen=True, slots=True)
-class EngineSnapshot:
+class EngineSnapshot(msgspec.Struct, frozen=True):
     """Everything a UI shows, frozen at `taken_at_ms`."""
 
     taken_at_ms: int
     streams: tuple[StreamSnapshot, ...]
     limiter: tuple[BucketStats, ...]
     connection: ConnectionFacts
-    incidents: tuple[Incident, ...] = field(default_factory=tuple)  # newest first
-    universe: UniverseSnapshot = field(default_factory=lambda: UniverseSnapshot())
+    incidents: tuple[Incident, ...] = ()  # newest first
+    universe: UniverseSnapshot = msgspec.field(default_factory=lambda: UniverseSnapshot())
 
     def stream(self, symbol: str, timeframe: str) -> StreamSnapshot | None:
         """The stream for (symbol, timeframe), or None."""
@@ -155,8 +145,7 @@ class EngineSnapshot:
 ShardState = StreamState
 
 
-@dataclass(frozen=True, slots=True)
-class ShardSnapshot:
+class ShardSnapshot(msgspec.Struct, frozen=True):
     """One ticker websocket: its channels, state and how much of Bitget's budget it used."""
 
     shard_id: int
@@ -169,8 +158,7 @@ class ShardSnapshot:
     next_retry_in_s: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TickerRow:
+class TickerRow(msgspec.Struct, frozen=True):
     """One symbol of the radar; NaN where a metric is not known yet (e.g. 1 h change at start).
 
     Changes and basis are percent / bps of price; funding_rate is a fraction per interval
@@ -231,8 +219,7 @@ RANKED_BY_SIZE: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class UniverseSnapshot:
+class UniverseSnapshot(msgspec.Struct, frozen=True):
     """The whole-market radar: every symbol's ticker row and every shard, frozen."""
 
     mode: str = "off"  # "all", "top", "watchlist", or "off" (no universe running)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from scalp_radar.core.models import Candle
@@ -12,36 +11,6 @@ from scalp_radar.core.snapshot import CandleView, StreamSnapshot
 from scalp_radar.engine.buffer import CandleBuffer
 from scalp_radar.engine.problem import ConnectionProblem
 from scalp_radar.exchange.holder import ExchangeHolder
-
-# StreamSnapshot is a frozen dataclass: its generated __init__ stores each field through
-# object.__setattr__ (two lookups and a call, ~4x a plain store), 1600 times a second at 400
-# streams and 4 Hz. Storing through the slots' descriptors builds the same frozen object at half
-# the cost, and a constructor generated from the fields (as dataclasses generate __init__) skips
-# the loop and the keyword dict too: a third of the cost of __init__.
-assert all(f.default_factory is dataclasses.MISSING for f in dataclasses.fields(StreamSnapshot))
-
-
-def _snapshot_constructor() -> Callable[..., StreamSnapshot]:
-    """`StreamSnapshot(**fields)` without its frozen init: keyword-only, same defaults."""
-    scope: dict[str, Any] = {"_new": object.__new__, "_cls": StreamSnapshot}
-    params, stores = [], []
-    for f in dataclasses.fields(StreamSnapshot):
-        scope[f"_set_{f.name}"] = getattr(StreamSnapshot, f.name).__set__
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            scope[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-        stores.append(f"    _set_{f.name}(snap, {f.name})\n")
-    source = (
-        f"def new_stream_snapshot(*, {', '.join(params)}):\n"
-        "    snap = _new(_cls)\n" + "".join(stores) + "    return snap\n"
-    )
-    exec(source, scope)  # noqa: S102 - generated from the dataclass's own fields, as dataclasses do
-    return scope["new_stream_snapshot"]  # type: ignore[no-any-return]
-
-
-new_stream_snapshot = _snapshot_constructor()
 
 
 class FailureFacts(TypedDict):
@@ -187,7 +156,7 @@ def stream_snapshot(
         views, closes = cache.views(buf, points)
     age = None if s.last_update_ms is None else max(0.0, (now_ms - s.last_update_ms) / 1000 / speed)
     retry = None if s.next_retry_at is None else max(0.0, s.next_retry_at - time.monotonic())
-    return new_stream_snapshot(
+    return StreamSnapshot(
         symbol=s.symbol,
         timeframe=s.timeframe.value,
         state=s.state,

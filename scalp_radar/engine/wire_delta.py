@@ -13,10 +13,8 @@ the universe's counters) and, for the big ones, only what differs from the viewe
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import operator
-import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -32,9 +30,6 @@ from scalp_radar.core.snapshot import (
     TickerRow,
     UniverseSnapshot,
 )
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 T = TypeVar("T")
 
@@ -120,14 +115,11 @@ class StreamPatch(msgspec.Struct, frozen=True, array_like=True):
     closes: Splice[float] = Splice()
 
 
-def _array_form(cls: type[DataclassInstance], name: str) -> type[msgspec.Struct]:
-    """A frozen array-like Struct with the dataclass `cls`'s fields: names, types, defaults, order."""
-    types = typing.get_type_hints(cls)
+def _array_form(cls: type[msgspec.Struct], name: str) -> type[msgspec.Struct]:
+    """A frozen array-like Struct with the Struct `cls`'s fields: names, types, defaults, order."""
     spec = [
-        (f.name, types[f.name])
-        if f.default is dataclasses.MISSING
-        else (f.name, types[f.name], f.default)
-        for f in dataclasses.fields(cls)
+        (f.name, f.type) if f.required else (f.name, f.type, f.default)
+        for f in msgspec.structs.fields(cls)
     ]
     return msgspec.defstruct(name, spec, frozen=True, array_like=True, module=__name__)
 
@@ -221,7 +213,7 @@ def make_delta(base: EngineSnapshot, base_seq: int, new: EngineSnapshot, seq: in
         taken_at_ms=new.taken_at_ms,
         limiter=new.limiter,
         connection=new.connection,
-        universe=dataclasses.replace(new.universe, rows=()),
+        universe=msgspec.structs.replace(new.universe, rows=()),
         streams=streams,
         incidents=Splice(*inc),
         rows_at=tuple(at),
@@ -241,7 +233,7 @@ def apply_delta(base: EngineSnapshot, frame: DeltaFrame) -> EngineSnapshot:
             raise DeltaError(f"stream {p.base} of a base with {len(base.streams)}")
         b = base.streams[p.base]
         streams.append(
-            dataclasses.replace(
+            msgspec.structs.replace(
                 p.stream,
                 recent_candles=_spliced(b.recent_candles, p.candles),
                 recent_closes=_spliced(b.recent_closes, p.closes),
@@ -271,5 +263,5 @@ def apply_delta(base: EngineSnapshot, frame: DeltaFrame) -> EngineSnapshot:
         limiter=frame.limiter,
         connection=frame.connection,
         incidents=_spliced(base.incidents, frame.incidents),
-        universe=dataclasses.replace(frame.universe, rows=tuple(rows)),
+        universe=msgspec.structs.replace(frame.universe, rows=tuple(rows)),
     )

@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+import msgspec
+
 from scalp_radar.core.snapshot import EngineSnapshot, StreamState
 from scalp_radar.engine import wire
 from scalp_radar.engine.wire_delta import DeltaError, apply_delta
@@ -66,9 +68,9 @@ def format_uptime(seconds: float) -> str:
 def marked_stale(snapshot: EngineSnapshot, reason: str) -> EngineSnapshot:
     """`snapshot` with every stream STALE and `reason`: a daemon's last picture, honestly shown."""
     streams = tuple(
-        dataclasses.replace(s, state=StreamState.STALE, reason=reason) for s in snapshot.streams
+        msgspec.structs.replace(s, state=StreamState.STALE, reason=reason) for s in snapshot.streams
     )
-    return dataclasses.replace(snapshot, streams=streams)
+    return msgspec.structs.replace(snapshot, streams=streams)
 
 
 @dataclasses.dataclass(eq=False)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import random
 
+import msgspec
+
 from scalp_radar.core.models import TimeFrame
 from scalp_radar.core.snapshot import (
     BucketStats,
@@ -166,23 +168,21 @@ def degraded_snapshot(*, demo: bool = False, seed: int = 1) -> EngineSnapshot:
 
 
 def _replace(stream: StreamSnapshot, **changes: object) -> StreamSnapshot:
-    from dataclasses import replace
-
-    return replace(stream, **changes)  # type: ignore[arg-type]
+    return msgspec.structs.replace(stream, **changes)
 
 
 def many_symbols_snapshot(count: int = 10) -> EngineSnapshot:
     """A long watchlist (prices recycled from the three base symbols) to test scrolling."""
-    from dataclasses import replace
-
     base = healthy_snapshot()
     names = ["BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "AVAX", "LINK", "DOT", "LTC", "BNB", "TRX"]
     streams = []
     for i in range(count):
         source = SYMBOLS[i % len(SYMBOLS)]
         symbol = f"{names[i % len(names)]}{i // len(names) or ''}/USDT:USDT"
-        streams += [replace(s, symbol=symbol) for s in base.streams if s.symbol == source]
-    return replace(base, streams=tuple(streams))
+        streams += [
+            msgspec.structs.replace(s, symbol=symbol) for s in base.streams if s.symbol == source
+        ]
+    return msgspec.structs.replace(base, streams=tuple(streams))
 
 
 # ---------------------------------------------------------------- the market-wide radar
@@ -254,8 +254,6 @@ RADAR_BASES = [
 def universe_snapshot(count: int = 60, *, seed: int = 7, demo: bool = True) -> EngineSnapshot:
     """A healthy snapshot plus a deterministic radar of `count` symbols (~60 named, then numbered):
     one trending hard, one volume burst, one funding spike, one spread blow-out, two stale rows."""
-    from dataclasses import replace
-
     from scalp_radar.core.snapshot import ShardSnapshot, ShardState, TickerRow, UniverseSnapshot
 
     rng = random.Random(f"universe|{seed}")
@@ -325,7 +323,7 @@ def universe_snapshot(count: int = 60, *, seed: int = 7, demo: bool = True) -> E
         rest_polls=1,
         tickers_live=count - 1,
     )
-    return replace(healthy_snapshot(demo=demo), universe=universe)
+    return msgspec.structs.replace(healthy_snapshot(demo=demo), universe=universe)
 
 
 def universe_sparks(snapshot: EngineSnapshot, points: int = 60) -> dict[str, tuple[float, ...]]:

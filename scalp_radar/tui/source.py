@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
 import math
 import threading
 from collections.abc import Callable
 from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import msgspec
 
 from scalp_radar.core.models import TimeFrame
 from scalp_radar.core.snapshot import EngineSnapshot, StreamState
@@ -194,9 +195,10 @@ def engine_down(snapshot: EngineSnapshot) -> EngineSnapshot:
     """`snapshot` with every stream FAILED: what a dead engine's last picture really means."""
     reason = "engine stopped unexpectedly: see the log; restart scalp-radar"
     streams = tuple(
-        dataclasses.replace(s, state=StreamState.FAILED, reason=reason) for s in snapshot.streams
+        msgspec.structs.replace(s, state=StreamState.FAILED, reason=reason)
+        for s in snapshot.streams
     )
-    return dataclasses.replace(snapshot, streams=streams)
+    return msgspec.structs.replace(snapshot, streams=streams)
 
 
 class EngineSource:

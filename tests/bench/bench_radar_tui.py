@@ -16,7 +16,6 @@ Target: key -> frame p95 <= 50 ms.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import statistics
@@ -38,6 +37,8 @@ def child(args: argparse.Namespace) -> int:
     configure_textual_env()
     import random
 
+    import msgspec
+
     from scalp_radar.core.snapshot import EngineSnapshot
     from scalp_radar.tui.app import make_app
     from scalp_radar.tui.fixtures import universe_snapshot, universe_sparks
@@ -49,16 +50,16 @@ def child(args: argparse.Namespace) -> int:
     variants: list[EngineSnapshot] = []
     for k in range(16):  # prebuilt so the feeder costs nothing while measuring
         rows = tuple(
-            dataclasses.replace(
+            msgspec.structs.replace(
                 r, change_5m=r.change_5m + rng.gauss(0, 0.05), updated_ms=r.updated_ms + k * 250
             )
             for r in base.universe.rows
         )
         variants.append(
-            dataclasses.replace(
+            msgspec.structs.replace(
                 base,
                 taken_at_ms=base.taken_at_ms + k * 250,
-                universe=dataclasses.replace(base.universe, rows=rows),
+                universe=msgspec.structs.replace(base.universe, rows=rows),
             )
         )
     source = StaticRadarSource(variants[0], universe_sparks(base))
