@@ -234,10 +234,11 @@ def test_the_radar_over_the_wire_universe_sparklines_and_watchlist(daemon):
         viewer.stop()
 
 
-def test_sparklines_are_asked_again_once_a_second_not_after_every_snapshot(daemon):
+def test_sparklines_are_asked_again_every_few_seconds_not_after_every_snapshot(daemon):
     """Five viewers each asking after every snapshot cost the daemon a request per viewer per
-    snapshot; the shown rows' sparklines are asked again once SPARKLINE_REFRESH_S has passed."""
-    from scalp_radar.tui.attached import SPARKLINE_REFRESH_S
+    snapshot; the shown rows' sparklines are asked again once SPARKLINE_REFRESH_S has passed, a
+    newly shown row's once SPARKLINE_NEW_GAP_S has (re-sorting shows new rows all the time)."""
+    from scalp_radar.tui.attached import SPARKLINE_NEW_GAP_S, SPARKLINE_REFRESH_S
 
     now = [100.0]
     viewer = AttachedSource(str(daemon.socket), rate_hz=10, retry_s=0.1, clock=lambda: now[0])
@@ -262,7 +263,9 @@ def test_sparklines_are_asked_again_once_a_second_not_after_every_snapshot(daemo
 
         pictures(5, first)
         assert viewer.sparkline_requests == asked  # the clock stood still: nothing new to ask
-        viewer.sparkline(second, 30)  # a row not asked before (a scroll): asked at once
+        pictures(3, first, second)  # a row not asked before (a scroll)...
+        assert viewer.sparkline_requests == asked  # ...waits out the gap since the last request
+        now[0] += SPARKLINE_NEW_GAP_S
         wait_for("the new row's sparkline", lambda: viewer.sparkline(second, 30))
         pictures(2, first, second)
         assert viewer.sparkline_requests == asked + 1

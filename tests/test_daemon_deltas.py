@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import random
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -191,6 +193,34 @@ def test_splices_cover_a_sliding_window_and_items_pushed_on_top():
     assert splice_of((1, 2), (7, 8)) == ((), 0, 0, (7, 8))
     assert splice_of((), (1,)) == ((), 0, 0, (1,))
     assert splice_of((1,), ()) == ((), 0, 0, ())
+
+
+def test_every_splice_rebuilds_the_new_sequence_and_the_usual_step_sends_one_item():
+    rng = random.Random(5)
+    pool: list[object] = [float(i) for i in range(6)] + [math.nan, math.nan, "a", "b"]
+    shapes = ("forming step", "slide", "push on top", "same", "anything")
+    for _ in range(3000):
+        base = tuple(rng.choice(pool) for _ in range(rng.randint(0, 7)))
+        fresh = float(rng.randint(0, 9))  # equal to a pool item, never the same object
+        shape = rng.choice(shapes)
+        if shape == "forming step":
+            new = (*base[:-1], fresh)
+        elif shape == "slide":
+            new = (*base[1:], rng.choice(pool), fresh)
+        elif shape == "push on top":
+            new = (fresh, *base)
+        elif shape == "same":
+            new = base
+        else:
+            new = tuple(rng.choice(pool) for _ in range(rng.randint(0, 7)))
+        head, start, stop, tail = splice_of(base, new)
+        rebuilt = (*head, *base[start:stop], *tail)
+        assert len(rebuilt) == len(new), (shape, base, new)
+        assert all(a is b or a == b for a, b in zip(rebuilt, new, strict=True)), (shape, base, new)
+    window = tuple(float(i) for i in range(60))
+    forming = 1e9
+    assert splice_of(window, (*window[:-1], forming)) == ((), 0, 59, (forming,))
+    assert splice_of(window, window) == ((), 0, 60, ())
 
 
 def test_a_ticker_row_survives_its_array_form_on_the_wire():

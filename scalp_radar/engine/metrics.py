@@ -294,7 +294,7 @@ class MetricsBook:
             self._rows.pop(symbol, None)
             self._dirty.discard(symbol)
 
-    def rows(self, order: Iterable[str]) -> tuple[TickerRow, ...]:
+    def rows(self, order: Sequence[str]) -> tuple[TickerRow, ...]:
         """Rows of the symbols in `order` that have a ticker; only changed ones are rebuilt."""
         for symbol in self._dirty:
             series = self.series.get(symbol)
@@ -302,7 +302,10 @@ class MetricsBook:
                 self._rows[symbol] = series.row()
         self._dirty.clear()
         rows = self._rows
-        return tuple(rows[s] for s in order if s in rows)
+        try:
+            return tuple(map(rows.__getitem__, order))  # in C: every symbol has had a ticker
+        except KeyError:
+            return tuple(rows[s] for s in order if s in rows)
 
     def sparkline(self, symbol: str, minutes: int = 60, points: int = 60) -> list[float]:
         """On demand, for visible rows only."""

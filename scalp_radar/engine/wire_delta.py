@@ -65,6 +65,11 @@ def splice_of(base: Sequence[T], new: Sequence[T]) -> tuple[tuple[T, ...], int, 
     pushed on top (incidents, newest first)."""
     if not base or not new:
         return (), 0, 0, tuple(new)
+    n = len(new)
+    if len(base) == n and all(map(operator.is_, base[: n - 1], new[: n - 1])):
+        # The usual step, checked in C: the same closed candles, the forming one moved.
+        last = new[-1]
+        return ((), 0, n, ()) if base[-1] is last else ((), 0, n - 1, (last,))
     # A sliding window: new starts somewhere inside base.
     start = _find(base, new[0])
     if start >= 0:
@@ -198,7 +203,7 @@ def make_delta(base: EngineSnapshot, base_seq: int, new: EngineSnapshot, seq: in
     if len(brows) == len(nrows):
         # Same symbols in the same order (the usual case): the changed rows are those the engine
         # rebuilt, i.e. new objects.
-        at = [i for i, (b, r) in enumerate(zip(brows, nrows, strict=True)) if b is not r]
+        at = list(itertools.compress(itertools.count(), map(operator.is_not, brows, nrows)))
         if any(brows[i].symbol != nrows[i].symbol for i in at):
             order = tuple(r.symbol for r in nrows)
     else:

@@ -39,6 +39,9 @@ CONNECT_TIMEOUT_S = 2.0
 # Asking after every snapshot cost the daemon a request per viewer per snapshot, and once a
 # second a tenth of what five viewers cost it, for a last cell that seldom moves in 5 s.
 SPARKLINE_REFRESH_S = 5.0
+# A row not asked before (a scroll, a re-sort) waits at most this long since the last request:
+# re-sorting a 500-symbol radar brings new rows every snapshot.
+SPARKLINE_NEW_GAP_S = 1.0
 
 
 @runtime_checkable
@@ -205,14 +208,14 @@ class AttachedSource:
             self._send_threadsafe(wire.Unpin(symbol))
 
     def _ask_sparklines(self, conn: wire.DaemonConnection) -> None:
-        """Ask for the wanted sparklines if one was not asked last time (or wants more points),
-        else once SPARKLINE_REFRESH_S has passed since the last request."""
+        """Ask for the wanted sparklines once SPARKLINE_NEW_GAP_S has passed since the last request
+        if one was not asked then (or wants more points), else once SPARKLINE_REFRESH_S has."""
         wanted, now = self._wanted, self._clock()
         if not wanted:
             return
         # A copy taken in one step: the UI thread adds to `wanted` meanwhile.
         new = any(self._asked.get(symbol, 0) < points for symbol, points in tuple(wanted.items()))
-        if not new and now - self._asked_at < SPARKLINE_REFRESH_S:
+        if now - self._asked_at < (SPARKLINE_NEW_GAP_S if new else SPARKLINE_REFRESH_S):
             return  # the UI goes on asking for them: they stay wanted until the next request
         self._wanted = {}
         self._asked, self._asked_at = wanted, now
