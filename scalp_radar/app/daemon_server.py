@@ -191,6 +191,9 @@ class DaemonServer:
         if self._closing or self._loop is None:
             return
         try:
+            now = self._clock()
+            for viewer in list(self.viewers.values()):
+                self._check_stuck(viewer, now)
             self.pump()
         finally:
             self._timer = self._loop.call_later(STUCK_CHECK_S, self._tick)
@@ -208,10 +211,9 @@ class DaemonServer:
             self.pump()
 
     def pump(self) -> None:
-        """One round: encode the latest snapshot once, write it to every due viewer."""
+        """One round: encode the latest snapshot once, write it to every due viewer (stuck ones
+        are found by the tick, every STUCK_CHECK_S)."""
         now = self._clock()
-        for viewer in list(self.viewers.values()):
-            self._check_stuck(viewer, now)
         due = [
             v for v in self.viewers.values() if v.rate_hz > 0 and now >= v.next_due and not v.closed
         ]

@@ -221,6 +221,8 @@ class RateLimiter:
         if not buckets:
             raise ValueError("rate limiter: expected at least one category bucket")
         self._buckets: dict[str, TokenBucket] = dict(buckets)
+        # (category, bucket) in `categories` order, for stats() a few times a second.
+        self._ordered = tuple((c, self._buckets[c]) for c in self.categories)
 
     @classmethod
     def from_exchange_config(
@@ -280,4 +282,4 @@ class RateLimiter:
 
     def stats(self) -> list[BucketStats]:
         """One BucketStats per category: market_data, trade, account, position, then any extra."""
-        return [self._buckets[c].stats(c) for c in self.categories]
+        return [bucket.stats(category) for category, bucket in self._ordered]

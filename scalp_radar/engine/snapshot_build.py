@@ -27,13 +27,19 @@ class FailureFacts(TypedDict):
 def failure_facts(holders: Sequence[ExchangeHolder], problem: ConnectionProblem) -> FailureFacts:
     """Why nothing connects and how often each kind of failure happened (every shard summed),
     for `ConnectionFacts`."""
+    rest_429s = rest_errors = malformed = recycles = 0
+    for h in holders:  # one pass, a few times a second
+        rest_429s += h.rest.rate_limited
+        rest_errors += h.rest.errors
+        malformed += h.malformed_frames
+        recycles += h.recycles
     return FailureFacts(
         problem=problem.reason,
         connect_failures=problem.failures,
-        rest_429s=sum(h.rest.rate_limited for h in holders),
-        rest_errors=sum(h.rest.errors for h in holders),
-        malformed_frames=sum(h.malformed_frames for h in holders),
-        exchange_recreations=sum(h.recycles for h in holders),
+        rest_429s=rest_429s,
+        rest_errors=rest_errors,
+        malformed_frames=malformed,
+        exchange_recreations=recycles,
     )
 
 
