@@ -1,6 +1,6 @@
 """Attach benchmark: dashboards attached to a daemon under the simulator's firehose.
 
-Run: `.venv/bin/python tests/bench/bench_attach.py [--seconds 15] [--cost-rounds 8] [--only cost] [--presses 40] [--viewers 5]`
+Run: `.venv/bin/python tests/bench/bench_attach.py [--seconds 15] [--cost-rounds 8] [--only cost] [--cost-market demo|steady|both] [--presses 40] [--viewers 5]`
 
 A firehose simulator (no limits, pushes as fast as it can) runs in its own process, and the daemon
 (`scalp-radar --headless --sim-url ...`) in another. Measured:
@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import tty
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +107,25 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
+def bare_child(args: argparse.Namespace) -> int:
+    """A viewer without the dashboard: attached, decoding every frame, until `q` on its tty."""
+    from loguru import logger
+
+    logger.remove()
+    from scalp_radar.tui.attached import AttachedSource
+
+    source = AttachedSource(args.socket, rate_hz=args.refresh_hz)
+    if not source.start(wait_s=10):
+        raise SystemExit(f"could not attach to {args.socket}")
+    tty.setcbreak(sys.stdin.fileno())  # `q` arrives alone, without Enter
+    try:
+        while sys.stdin.read(1) not in ("q", ""):
+            pass
+    finally:
+        source.stop()
+    return 0
+
+
 # -- parent -------------------------------------------------------------------------------------
 
 
@@ -130,10 +150,10 @@ def _health(db: Path, sock: Path) -> dict:
     return json.loads(out.stdout) if out.stdout.strip() else {}
 
 
-def _viewer_cmd(sock: Path, result: Path, refresh_hz: float) -> list[str]:
+def _viewer_cmd(sock: Path, result: Path, refresh_hz: float, bare: bool = False) -> list[str]:
     return [
-        sys.executable, __file__, "--child", "viewer", "--socket", str(sock),
-        "--result", str(result), "--refresh-hz", str(refresh_hz),
+        sys.executable, __file__, "--child", "bare-viewer" if bare else "viewer",
+        "--socket", str(sock), "--result", str(result), "--refresh-hz", str(refresh_hz),
     ]  # fmt: skip
 
 
@@ -162,8 +182,8 @@ class _Daemon:
             time.sleep(0.5)
         time.sleep(WARMUP_S)
 
-    def viewer(self, name: str, refresh_hz: float) -> Pty:
-        return Pty(_viewer_cmd(self.sock, self.tmp / f"{name}.json", refresh_hz), (80, 24))
+    def viewer(self, name: str, refresh_hz: float, bare: bool = False) -> Pty:
+        return Pty(_viewer_cmd(self.sock, self.tmp / f"{name}.json", refresh_hz, bare), (80, 24))
 
     def lags(self) -> list[float]:
         return [x for p in self.tmp.glob("v*.json") for x in json.loads(p.read_text())["lags_ms"]]
@@ -177,6 +197,10 @@ class _Daemon:
 
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+MARKETS = {
+    "demo": "the --demo market: ~500 contracts, the daemon's radar on all of them",
+    "steady": "the configured symbols only, pushing every {}s",
+}
 
 
 def _status_times(daemon: _Daemon, n: int = 10) -> list[float]:
@@ -270,28 +294,65 @@ def firehose_phase(args: argparse.Namespace, symbols: list[str]) -> None:
     )
 
 
-def cost_phase(args: argparse.Namespace, symbols: list[str]) -> None:
+# The market `--demo` runs on (its ~500 contracts, default pushes and limits), in its own process.
+DEMO_SIM_CODE = """
+import asyncio, sys
+from loguru import logger
+from scalp_radar.sim import SimExchange
+
+async def main():
+    logger.remove()
+    async with SimExchange(symbols=sys.argv[1].split(",")) as sim:
+        print(sim.url, flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def _start_demo_sim(symbols: list[str]) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DEMO_SIM_CODE, ",".join(symbols)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def cost_phase(args: argparse.Namespace, symbols: list[str], market: str) -> None:
     """The CPU that `--viewers` attached dashboards cost a daemon, measured side by side.
 
-    Two daemons run on one simulator pushing at a steady rate (`--cost-push-interval`: under the
-    firehose a daemon saturates a core and the viewers' own CPU slows the simulator). Each round
+    Two daemons run on one simulator: `demo`, the market `--demo` runs (the radar's ~500
+    contracts, the daemon a user starts with `--headless --demo`), or `steady`, only the
+    configured symbols pushing every `--cost-push-interval` (a small daemon, a few % of a core;
+    under the firehose a daemon saturates a core and the viewers' own CPU slows the simulator,
+    so neither market is the firehose). Each round
     attaches the dashboards to one daemon and measures both daemons' CPU over the same window,
     the next round to the other: a busier moment of this shared machine slows both alike (one
     after the other, windows without viewers differed by up to a third), and swapping cancels
     any difference between the two daemons.
     """
-    sim_proc, sim_url = _start_sim(symbols, args.cost_push_interval)
+    if market == "demo":
+        sim_proc, sim_url = _start_demo_sim(symbols)
+    else:
+        sim_proc, sim_url = _start_sim(symbols, args.cost_push_interval)
     daemons: list[_Daemon] = []
     terms: list[Pty] = []
     stop = threading.Event()
     extras: list[float] = []
+    totals = [0.0, 0.0]  # CPU with viewers, without, summed over the rounds
     sockets: list[float] = []  # the watched daemon's socket thread: viewers' frames and requests
     try:
         daemons = [_Daemon(symbols, args.cost_push_interval, sim_url) for _ in range(2)]
         for i in range(args.cost_rounds):
             watched, alone = daemons[i % 2], daemons[1 - i % 2]
             stop.clear()
-            terms = [watched.viewer(f"c{i}-{k}", args.refresh_hz) for k in range(args.viewers)]
+            terms = [
+                watched.viewer(f"c{i}-{k}", args.refresh_hz, args.bare_viewers)
+                for k in range(args.viewers)
+            ]
             drains = [threading.Thread(target=_drain, args=(t, stop), daemon=True) for t in terms]
             for d in drains:
                 d.start()
@@ -310,6 +371,8 @@ def cost_phase(args: argparse.Namespace, symbols: list[str]) -> None:
                 terms.pop().close()
             extra = with_cpu / without_cpu - 1
             extras.append(extra)
+            totals[0] += with_cpu
+            totals[1] += without_cpu
             print(
                 f"  round {i + 1}: daemon {'AB'[i % 2]} with {args.viewers} viewers "
                 f"{with_cpu * 100:.2f}% (its socket thread {sockets[-1] * 100:.2f}%) | daemon "
@@ -325,18 +388,21 @@ def cost_phase(args: argparse.Namespace, symbols: list[str]) -> None:
             daemon.close()
         sim_proc.terminate()
         sim_proc.wait(5)
-    # Two daemons never cost quite the same (one was a few % dearer all along): each pair of
-    # rounds watches each daemon once, so its geometric mean cancels that difference.
+    # Two daemons never cost quite the same (one was a few % dearer all along), and a round of
+    # 15 s swings by +-10 %: every daemon is watched in half the rounds, so the CPU summed over
+    # all rounds with viewers against all rounds without cancels the first and averages the
+    # second; each pair of rounds (each daemon watched once) is also shown.
+    kind = "bare viewers" if args.bare_viewers else "dashboards"
     pairs = [
         math.sqrt((1 + a) * (1 + b)) - 1 for a, b in zip(extras[::2], extras[1::2], strict=False)
     ]
     print(
-        f"daemon CPU with {args.viewers} viewers vs none, side by side (sim push every "
-        f"{args.cost_push_interval}s, {args.cost_rounds} rounds x {args.seconds:.0f} s): "
-        f"{statistics.median(pairs or extras) * 100:+.1f}% (median of {len(pairs)} pairs of "
-        f"rounds, each daemon watched once per pair; target <= +5%); rounds alone: median "
-        f"{statistics.median(extras) * 100:+.1f}%; the socket thread serving them: "
-        f"{statistics.median(sockets) * 100:.2f}% of a core"
+        f"{market} market: daemon CPU with {args.viewers} {kind} vs none, side by side "
+        f"({MARKETS[market].format(args.cost_push_interval)}, {args.cost_rounds} rounds x "
+        f"{args.seconds:.0f} s): {(totals[0] / totals[1] - 1) * 100:+.1f}% (all rounds summed; "
+        f"target <= +5%); pairs of rounds: "
+        + ", ".join(f"{p * 100:+.1f}%" for p in pairs)
+        + f"; the socket thread serving them: {statistics.median(sockets) * 100:.2f}% of a core"
     )
 
 
@@ -348,7 +414,8 @@ def parent(args: argparse.Namespace) -> int:
     if args.only != "cost":
         firehose_phase(args, list(config.symbols))
     if args.only != "firehose":
-        cost_phase(args, list(config.symbols))
+        for market in MARKETS if args.cost_market == "both" else [args.cost_market]:
+            cost_phase(args, list(config.symbols), market)
     return 0
 
 
@@ -373,11 +440,25 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=["firehose", "cost"], help="run one phase (both by default)"
     )
-    parser.add_argument("--child", choices=["viewer"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--cost-market",
+        choices=[*MARKETS, "both"],
+        default="both",
+        help="the CPU phase's simulated market (see cost_phase)",
+    )
+    parser.add_argument(
+        "--bare-viewers",
+        action="store_true",
+        help="CPU phase: viewers without the dashboard (they decode every frame, draw nothing),"
+        " to tell the daemon's own work from the dashboards' CPU on the same machine",
+    )
+    parser.add_argument("--child", choices=["viewer", "bare-viewer"], help=argparse.SUPPRESS)
     parser.add_argument("--socket", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    return child(args) if args.child else parent(args)
+    if args.child:
+        return bare_child(args) if args.child == "bare-viewer" else child(args)
+    return parent(args)
 
 
 if __name__ == "__main__":
