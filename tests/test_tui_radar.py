@@ -175,6 +175,29 @@ async def test_a_refresh_renders_only_visible_rows_and_their_sparklines(tmp_path
         assert 0 < source.radar.spark_calls - before_sparks <= visible
 
 
+async def test_a_sparkline_that_comes_after_the_first_draw_shows_without_a_new_ticker(tmp_path):
+    """Regression: an attached dashboard's first ask for a row's sparkline gets nothing (the
+    daemon answers later); the row kept a blank sparkline until its next ticker, minutes on a
+    quiet symbol."""
+    snap = universe_snapshot()
+    app, source = radar_app(snap, state_file=tmp_path / "s.json")
+    answers, source.radar.sparks = source.radar.sparks, {}  # nothing has come yet
+    bars = set("▁▂▃▄▅▆▇█")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        radar = market(app)
+        first = radar.order[0].symbol
+        assert answers[first] and not bars & set(radar.render_line(1).text)
+        source.radar.sparks = answers  # the daemon's answer arrives
+        app.refresh_snapshot()  # the same snapshot: no ticker is new
+        await pilot.pause()
+        assert bars & set(radar.render_line(1).text)
+        drawn = radar.lines_rendered
+        app.refresh_snapshot()  # every sparkline there: nothing is drawn again
+        await pilot.pause()
+        assert radar.lines_rendered == drawn
+
+
 def test_order_matches_the_pure_logic():
     rows = universe_snapshot().universe.rows
     assert visible_rows(rows, RadarView())[0].symbol == "LINK/USDT:USDT"

@@ -2,7 +2,8 @@
 
 Only the rows on screen are rendered: a new snapshot costs one sort of the universe plus the
 visible lines, and a line whose ticker, age, selection and width did not change is reused as is.
-Sparklines are fetched on demand for visible rows only, once per new ticker of that row.
+Sparklines are fetched on demand for visible rows only, once per new ticker of that row (and at
+each refresh while none has come: an attached dashboard's arrive from the daemon).
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ class _Line:
     row: TickerRow
     key: tuple[tuple[str, Style], bool, bool, int]
     strip: Strip
+    # Drawn without its sparkline, which had not come yet (an attached dashboard asks the
+    # daemon): drawn again at the next refresh, not only at the row's next ticker.
+    spark_pending: bool = False
 
 
 class MarketRadar(ScrollView, can_focus=True):
@@ -336,7 +340,12 @@ class MarketRadar(ScrollView, can_focus=True):
                 continue
             row = self.order[index]
             key = self._line_key(row, index == self.cursor, width)
-            if painted is None or painted.row is not row or painted.key != key:
+            if (
+                painted is None
+                or painted.row is not row
+                or painted.key != key
+                or painted.spark_pending
+            ):
                 self.refresh(Region(0, y, self.size.width, 1))
 
     def _empty_text(self) -> str:
@@ -371,7 +380,10 @@ class MarketRadar(ScrollView, can_focus=True):
             self.spark_fetches += 1
             values = self.spark_provider(row.symbol, width)
         bars = spark_text(values, width)
-        self._sparks[row.symbol] = (row.updated_ms, bars)
+        if values:  # none yet (the daemon's answer is on its way): asked again at the next draw
+            self._sparks[row.symbol] = (row.updated_ms, bars)
+        else:
+            self._sparks.pop(row.symbol, None)
         return bars
 
     def _line_key(
@@ -384,13 +396,17 @@ class MarketRadar(ScrollView, can_focus=True):
         key = self._line_key(row, selected, width)
         age, _, watched, _ = key
         line = self._lines.get(row.symbol)
-        if line is not None and line.row is row and line.key == key:
+        if line is not None and line.row is row and line.key == key and not line.spark_pending:
             return line.strip
         self.lines_rendered += 1
         segments: list[Segment] = []
+        pending = False
         for column, w in zip(self._columns, self._widths, strict=True):
             if column.key == "spark":
                 text, style = self._spark(row, w).ljust(w), DIM
+                pending = (
+                    w > 0 and self.spark_provider is not None and row.symbol not in self._sparks
+                )
             elif column.key == "updated_ms":
                 text, style = age[0].rjust(w), age[1]
             elif column.key == "symbol":
@@ -409,5 +425,5 @@ class MarketRadar(ScrollView, can_focus=True):
             strip = strip.apply_style(SELECTED)
         if len(self._lines) > 4 * max(64, len(self.order)):
             self._lines.clear()  # symbols that left the universe
-        self._lines[row.symbol] = _Line(row, key, strip)
+        self._lines[row.symbol] = _Line(row, key, strip, pending)
         return strip
