@@ -170,34 +170,37 @@ class DeltaFrame(msgspec.Struct, frozen=True, tag="delta"):
     order: tuple[str, ...] | None = None
 
 
-def _stream_patch(
-    s: StreamSnapshot, base: tuple[StreamSnapshot, ...], index: dict[tuple[str, str], int], i: int
-) -> StreamPatch:
-    at = (
-        i
-        if i < len(base) and base[i].symbol == s.symbol and base[i].timeframe == s.timeframe
-        else -1
-    )
-    if at < 0:
-        at = index.get((s.symbol, s.timeframe), -1)
-    if at < 0:
-        return StreamPatch(s)
-    b = base[at]
-    c = splice_of(b.recent_candles, s.recent_candles)
-    f = splice_of(b.recent_closes, s.recent_closes)
-    return StreamPatch(
-        s.without_candles(),
-        at,
-        Splice(*c),
-        Splice(*f),
-    )
+def _stream_patches(
+    base: tuple[StreamSnapshot, ...], new: tuple[StreamSnapshot, ...]
+) -> tuple[StreamPatch, ...]:
+    """Each stream of `new` against the same stream of `base` (at the same position, as the
+    engine keeps them, else found by key), or whole when `base` has none."""
+    index: dict[tuple[str, str], int] | None = None  # built only when the streams moved
+    patches = []
+    for at, s in enumerate(new):
+        b = base[at] if at < len(base) else None
+        if b is None or b.symbol != s.symbol or b.timeframe != s.timeframe:
+            if index is None:
+                index = {(x.symbol, x.timeframe): k for k, x in enumerate(base)}
+            at = index.get((s.symbol, s.timeframe), -1)
+            if at < 0:
+                patches.append(StreamPatch(s))
+                continue
+            b = base[at]
+        patches.append(
+            StreamPatch(
+                s.without_candles(),
+                at,
+                Splice(*splice_of(b.recent_candles, s.recent_candles)),
+                Splice(*splice_of(b.recent_closes, s.recent_closes)),
+            )
+        )
+    return tuple(patches)
 
 
 def make_delta(base: EngineSnapshot, base_seq: int, new: EngineSnapshot, seq: int) -> DeltaFrame:
     """Snapshot `new` (number `seq`) as a change to `base` (number `base_seq`)."""
-    bstreams = base.streams
-    index = {(s.symbol, s.timeframe): i for i, s in enumerate(bstreams)}
-    streams = tuple(_stream_patch(s, bstreams, index, i) for i, s in enumerate(new.streams))
+    streams = _stream_patches(base.streams, new.streams)
     brows, nrows = base.universe.rows, new.universe.rows
     order: tuple[str, ...] | None = None
     if len(brows) == len(nrows):
