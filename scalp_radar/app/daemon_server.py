@@ -199,7 +199,8 @@ class DaemonServer:
             self._timer = self._loop.call_later(STUCK_CHECK_S, self._tick)
 
     def publish(self, snap: EngineSnapshot) -> None:
-        """The engine published `snap` (called on its thread): send it to due viewers."""
+        """The engine published `snap` (called on its thread): the socket thread sends due
+        viewers the latest snapshot, at once."""
         loop = self._loop
         if loop is None or loop.is_closed() or self._closing or not self.attached():
             return  # nobody to send it to (the tick still checks for stuck viewers)

@@ -35,9 +35,9 @@ ProgressCallback = Callable[[BackfillProgress], None]
 RETRY_S = 0.5
 CONNECT_TIMEOUT_S = 2.0
 # Sparklines are 60 minutes of prices in 6 to 24 cells (10 to 2.5 minutes a cell, 8 heights):
-# the shown rows' are asked again at most this often (at once for a symbol not asked before).
-# Asking after every snapshot cost the daemon a request per viewer per snapshot, and once a
-# second a tenth of what five viewers cost it, for a last cell that seldom moves in 5 s.
+# the shown rows' are asked again at most this often. Asking after every snapshot cost the daemon
+# a request per viewer per snapshot, and once a second a tenth of what five viewers cost it, for
+# a last cell that seldom moves in 5 s.
 SPARKLINE_REFRESH_S = 5.0
 # A row not asked before (a scroll, a re-sort) waits at most this long since the last request:
 # re-sorting a 500-symbol radar brings new rows every snapshot.

@@ -16,8 +16,9 @@ A firehose simulator (no limits, pushes as fast as it can) runs in its own proce
 - `scalp-radar status` wall time against the firehose daemon, 10 runs. Target <= 0.3 s.
 - the daemon's CPU (every thread's schedstat in /proc) with `--viewers` dashboards attached against a
   second daemon on the same steady simulator without any, side by side over the same windows,
-  the dashboards moving from one daemon to the other each round (see cost_phase); reported per
-  pair of rounds (each daemon watched once). Target: 5 viewers <= +5 % CPU.
+  the dashboards moving from one daemon to the other each round (see cost_phase); reported
+  summed over all rounds (each daemon watched in half of them), and per pair of rounds. Target:
+  5 viewers <= +5 % CPU.
 """
 
 from __future__ import annotations
