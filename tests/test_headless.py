@@ -25,8 +25,11 @@ def sim_options() -> dict:
     return {"symbols": None, "speed": 120}
 
 
-def _spawn(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    """`scalp-radar --headless ARGS` with its database and logs in tmp_path."""
+def _spawn(
+    tmp_path: Path, *args: str, env: dict | None = None, session: bool = False
+) -> subprocess.Popen:
+    """`scalp-radar --headless ARGS` with its database and logs in tmp_path; `session`: in a
+    process group of its own, as a shell runs it in a terminal (signal the group for Ctrl-C)."""
     cmd = [
         sys.executable,
         "-m",
@@ -44,7 +47,13 @@ def _spawn(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.Po
     # Run from an empty directory (no stray .env), importing this checkout.
     full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")])
     return subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=tmp_path
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=tmp_path,
+        start_new_session=session,
     )
 
 
@@ -132,6 +141,36 @@ def test_text_status_lines_say_demo_and_sigint_exits_zero(tmp_path, sim_thread):
     assert proc.returncode == 0, err[-2000:]
     status = [x for x in seen + err.splitlines() if "streams 12" in x]
     assert status and all("DEMO" in x for x in status)
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_the_demo_stops_the_engine_before_its_simulator(tmp_path):
+    # A Ctrl-C in a terminal signals the whole foreground process group: the demo's child
+    # simulator used to die with it, before the engine, whose last status then said it could
+    # not reach the exchange and whose shutdown stored "cannot reach" incidents as history.
+    proc = _spawn(tmp_path, "--demo", "--status-interval", "0.25", "--json", session=True)
+    try:
+        lines = _read_json_until(
+            proc, lambda d: d["states"].get("live", 0) == len(d["streams"]) > 0
+        )
+        assert lines[-1]["incidents"] == 0 and lines[-1]["problem"] is None, lines[-1]
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 0, err[-2000:]
+    final = json.loads(out.splitlines()[-1])
+    assert set(final["states"]) == {"stopped"}
+    assert final["problem"] is None and final["reconnects"] == 0, final
+    assert final["incidents"] == 0, final["last_incident"]
+
+    async def stored_incidents() -> list:
+        async with Database(tmp_path / "h.db") as db:
+            return await db.get_incidents()
+
+    assert asyncio.run(stored_incidents()) == []
 
 
 def test_websocket_disabled_still_serves_status(tmp_path):

@@ -128,7 +128,8 @@ async def start_child_simulator(
 ) -> ChildSimulator:
     """Spawn `python -m scalp_radar sim --port 0 ...` and wait for its SIM-READY line.
 
-    The child stops by itself when this process dies (PR_SET_PDEATHSIG plus a parent-pid watch).
+    The child stops by itself when this process dies (PR_SET_PDEATHSIG plus a parent-pid watch),
+    and only then or by `stop()`: terminal signals reach this process, not it.
     """
     argv = [sys.executable, "-m", "scalp_radar", "sim", "--port", "0", "--speed", repr(speed)]
     argv += ["--announce", "--parent-pid", str(os.getpid())]
@@ -141,6 +142,10 @@ async def start_child_simulator(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,  # never onto the dashboard's screen
+        # Its own session: a Ctrl-C in the terminal signals the whole foreground group, and a
+        # simulator that died first turned the engine's shutdown into "cannot reach the
+        # exchange" incidents, stored as history. This process stops it after the engine.
+        start_new_session=True,
     )
     assert proc.stdout is not None and proc.stderr is not None
     errors: deque[str] = deque(maxlen=5)
