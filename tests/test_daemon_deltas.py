@@ -302,7 +302,8 @@ async def test_attached_viewers_at_two_rates_see_exactly_the_engines_snapshots()
         await server.start()
         engine.on_snapshot(server.publish)
         viewers = [
-            AttachedSource(str(server.socket_path), rate_hz=rate, retry_s=0.1) for rate in (20, 3)
+            AttachedSource(str(server.socket_path), rate_hz=rate, pulses=False, retry_s=0.1)
+            for rate in (20, 3)
         ]
         try:
             for v in viewers:

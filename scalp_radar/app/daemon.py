@@ -65,8 +65,10 @@ class Daemon:
             handler=self.jobs,
             stall_timeout_s=options.stall_timeout_s,
             ready=lambda: self.ready,
+            want_pulses=stack.engine.want_pulses,
         )
         stack.engine.on_snapshot(self.server.publish)
+        stack.engine.on_pulse(self.server.publish_pulse)
         self.http: HealthHttp | None = None
         if options.http is not None:
             self.http = HealthHttp(

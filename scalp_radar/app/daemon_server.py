@@ -4,7 +4,8 @@ It runs on its own thread and loop (`serve_in_thread`), so viewers and `status` 
 milliseconds even while the engine's loop is saturated, and a viewer can never stall the engine.
 Nothing here waits on a viewer: each snapshot is encoded once (a full frame for new and 1.0
 viewers, one delta per distinct base for viewers that asked for deltas, shared by every viewer on
-that base) and written to every due viewer whose previous frame has left; a viewer still holding
+that base) and written to every due viewer whose previous frame has left; between snapshots,
+viewers that asked for pulses (1.2) get the engine's pulses, each encoded once. A viewer still holding
 an unsent frame skips snapshots (it always gets the latest, never a backlog), and one that has not
 taken a byte for `stall_timeout_s` (or whose buffer passes `MAX_VIEWER_BUFFER`) is dropped. So a
 slow viewer sees fewer frames, a stuck one is cut off, and neither grows the daemon's memory.
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 from loguru import logger
 
 from scalp_radar import __version__
@@ -29,6 +31,7 @@ from scalp_radar.core.daemon_paths import SOCKET_MODE, check_socket_path, privat
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.engine import wire
 from scalp_radar.engine.health import Health, assess
+from scalp_radar.engine.pulse import Pulse
 from scalp_radar.engine.wire_delta import make_delta
 
 # Fastest snapshot rate a viewer may ask for (the engine builds a few snapshots a second).
@@ -55,8 +58,10 @@ class Viewer:
     writer: asyncio.StreamWriter
     rate_hz: float = 0.0
     deltas: bool = False  # asked for DeltaFrames after the first full snapshot (protocol 1.1)
+    pulses: bool = False  # asked for PulseFrames between snapshots (protocol 1.2)
     next_due: float = 0.0
     sent_seq: int = -1
+    sent_pulse: Pulse | None = None  # the last pulse it got (on snapshot sent_seq)
     # Monotonic time since which the transport has held unsent bytes (None: all sent).
     owing_since: float | None = None
     closed: bool = False
@@ -85,9 +90,11 @@ class DaemonServer:
         handler: RequestHandler | None = None,
         stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
         ready: Callable[[], bool] = lambda: False,
+        want_pulses: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._snapshot = snapshot
+        self._want_pulses = want_pulses
         self.socket_path = check_socket_path(socket_path)
         self.db_path = db_path
         self.demo = demo
@@ -108,6 +115,11 @@ class DaemonServer:
         # Snapshots delta viewers last received (their bases), by seq; and this seq's deltas.
         self._bases: dict[int, EngineSnapshot] = {}
         self._deltas: dict[int, bytes] = {}
+        # Handed over by the engine's thread (one reference each): its last published snapshot
+        # and its last pulse; and the pulse encoded last, with its frame.
+        self._published: EngineSnapshot | None = None
+        self._pulse: Pulse | None = None
+        self._pulse_frame: tuple[Pulse, bytes] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -201,42 +213,83 @@ class DaemonServer:
     def publish(self, snap: EngineSnapshot) -> None:
         """The engine published `snap` (called on its thread): the socket thread sends due
         viewers the latest snapshot, at once."""
+        self._published = snap
+        self._wake()
+
+    def publish_pulse(self, pulse: Pulse) -> None:
+        """The engine published `pulse` (called on its thread): the socket thread sends it to
+        due pulse viewers, at once."""
+        self._pulse = pulse
+        self._wake()
+
+    def _wake(self) -> None:
         loop = self._loop
         if loop is None or loop.is_closed() or self._closing or not self.attached():
             return  # nobody to send it to (the tick still checks for stuck viewers)
         with contextlib.suppress(RuntimeError):  # the server loop already closed
-            loop.call_soon_threadsafe(self._published)
+            loop.call_soon_threadsafe(self._woken)
 
-    def _published(self) -> None:
+    def _woken(self) -> None:
         if not self._closing:
             self.pump()
 
     def pump(self) -> None:
-        """One round: encode the latest snapshot once, write it to every due viewer (stuck ones
-        are found by the tick, every STUCK_CHECK_S)."""
+        """One round: encode the latest snapshot (or pulse) once, write it to every due viewer
+        (stuck ones are found by the tick, every STUCK_CHECK_S)."""
         now = self._clock()
         due = [
             v for v in self.viewers.values() if v.rate_hz > 0 and now >= v.next_due and not v.closed
         ]
         if not due:
             return
-        snap = self._snapshot()
-        if snap is self._last and all(v.sent_seq == self._seq for v in due):
+        published = self._published
+        if published is not None and all(v.pulses for v in due):
+            # The engine's last published snapshot as it is: reading the engine's snapshot
+            # would ask it for full snapshots at full rate, which pulses replace.
+            self._want_pulses()
+            snap = published
+        else:
+            snap = self._snapshot()
+        pulse = self._pulse
+        if pulse is not None and pulse.snapshot is not snap:
+            pulse = None  # it moves another snapshot than the one viewers get
+        if snap is self._last and all(
+            v.sent_seq == self._seq and (pulse is None or not v.pulses or v.sent_pulse is pulse)
+            for v in due
+        ):
             return  # the common case between two snapshots: nothing to do
         if snap is not self._last:
             self._seq += 1
             self._last = snap
             self._frame = None
             self._deltas = {}
+        pulse_frame: bytes | None = None
         for viewer in due:
-            if viewer.sent_seq == self._seq or viewer.owed() > 0:
-                continue  # nothing new, or the previous frame is still leaving: skip, never queue
+            if viewer.owed() > 0:
+                continue  # the previous frame is still leaving: skip, never queue
+            if viewer.sent_seq != self._seq:
+                frame = self._frame_for(viewer, snap)
+                viewer.sent_seq, viewer.sent_pulse = self._seq, None
+            elif viewer.pulses and pulse is not None and viewer.sent_pulse is not pulse:
+                if pulse_frame is None:
+                    pulse_frame = self._frame_of_pulse(pulse)
+                frame = pulse_frame
+                viewer.sent_pulse = pulse
+            else:
+                continue  # nothing new
             # A little slack, so a snapshot built a hair early is not held back a whole period.
             viewer.next_due = now + RATE_SLACK / viewer.rate_hz
-            frame = self._frame_for(viewer, snap)
-            viewer.sent_seq = self._seq
             self._write(viewer, frame)
         self._keep_bases(snap)
+
+    def _frame_of_pulse(self, pulse: Pulse) -> bytes:
+        """`pulse` on the current snapshot, encoded once however many viewers get it."""
+        done = self._pulse_frame
+        if done is None or done[0] is not pulse:
+            frame = msgspec.structs.replace(pulse.frame, base=self._seq)
+            done = self._pulse_frame = (pulse, wire.encode_frame(frame))
+            self.frames_encoded += 1
+        return done[1]
 
     def _frame_for(self, viewer: Viewer, snap: EngineSnapshot) -> bytes:
         """A delta against what `viewer` last got if it asked for deltas and that snapshot is
@@ -365,7 +418,10 @@ class DaemonServer:
             first = viewer.rate_hz == 0
             viewer.rate_hz = min(MAX_RATE_HZ, rate) if rate == rate and rate > 0 else 0.0
             viewer.deltas = message.deltas
+            viewer.pulses = message.pulses and message.deltas  # pulses move a base, as deltas
             viewer.next_due = 0.0
+            if viewer.pulses:
+                self._want_pulses()
             self.pump()
             if first and viewer.rate_hz > 0:
                 logger.info("daemon: viewer {} attached ({} attached)", viewer.id, self.attached())

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import operator
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -39,13 +41,14 @@ from scalp_radar.engine.healer import Healer
 from scalp_radar.engine.history_ahead import reseed_without_future
 from scalp_radar.engine.hot import HotChange, HotSet
 from scalp_radar.engine.problem import ConnectionProblem
+from scalp_radar.engine.pulse import Mark, Pulse, build_pulse, marks_of
 from scalp_radar.engine.snapshot_build import (
     RateMeter,
     ViewCache,
     failure_facts,
     stream_snapshot,
 )
-from scalp_radar.engine.snapshot_demand import SnapshotDemand
+from scalp_radar.engine.snapshot_demand import READ_WINDOW_S, SnapshotDemand
 from scalp_radar.engine.stream import StreamWorker
 from scalp_radar.engine.tickers import UniverseEngine
 from scalp_radar.engine.validator import DataValidator
@@ -179,6 +182,12 @@ class DataEngine:
         self._snapshot_listeners: list[Callable[[EngineSnapshot], None]] = []
         self._snapshot_demand = SnapshotDemand()
         self._snapshot = self._build_snapshot()
+        self._pulse_listeners: list[Callable[[Pulse], None]] = []
+        self._pulses_wanted_at = -float("inf")
+        # The last snapshot handed to listeners and the streams it was built from: pulses move it.
+        self._published: EngineSnapshot | None = None
+        self._published_streams: tuple[StreamWorker, ...] = ()
+        self._published_marks: tuple[Mark, ...] = ()
 
     # ----- public API -------------------------------------------------------------------------
 
@@ -190,6 +199,37 @@ class DataEngine:
         Snapshots come `snapshot_hz` times a second while someone reads them, else once a second.
         """
         self._snapshot_listeners.append(listener)
+
+    def on_pulse(self, listener: Callable[[Pulse], None]) -> None:
+        """Call `listener(pulse)` on the engine's loop for each pulse (what moved since the last
+        published snapshot, engine/pulse.py): `snapshot_hz` times a second between snapshots,
+        while `want_pulses()` is called at least every READ_WINDOW_S seconds."""
+        self._pulse_listeners.append(listener)
+
+    def want_pulses(self) -> None:
+        """Someone wants pulses (any thread): build them for the next READ_WINDOW_S seconds."""
+        self._pulses_wanted_at = time.monotonic()
+
+    def build_pulse(self) -> Pulse | None:
+        """What moved since the last published snapshot; None when there is none yet, or
+        streams or radar rows came, went or moved since it (a snapshot is due then)."""
+        base, streams = self._published, self._published_streams
+        if (
+            base is None
+            or len(streams) != len(self.streams)
+            or not all(map(operator.is_, streams, self.streams))
+        ):
+            return None
+        return build_pulse(
+            base,
+            streams,
+            self._published_marks,
+            self._views,
+            points=self.engine_cfg.sparkline_points,
+            now_ms=self.clock.now_ms(),
+            speed=clock_speed(self.clock),
+            rows=self.universe.rows() if self.universe is not None else (),
+        )
 
     def on_candle(self, callback: CandleCallback) -> None:
         """Call `callback(candle)` (sync or async) once per closed candle the engine adds.
@@ -681,18 +721,31 @@ class DataEngine:
         interval = 1.0 / max(0.1, self.engine_cfg.snapshot_hz)
         while True:
             await asyncio.sleep(interval)
-            if not self._snapshot_demand.due():
-                continue
             try:
-                snap = self._snapshot = self._build_snapshot()
+                if self._snapshot_demand.due():
+                    self._publish_snapshot()
+                elif time.monotonic() - self._pulses_wanted_at <= READ_WINDOW_S:
+                    pulse = self.build_pulse()
+                    if pulse is None:
+                        self._publish_snapshot()
+                    else:
+                        self._hand_over(self._pulse_listeners, pulse)
             except Exception:  # noqa: BLE001 - never let the UI feed die
                 logger.exception("snapshot build failed")
-                continue
-            for listener in self._snapshot_listeners:
-                try:
-                    listener(snap)
-                except Exception:  # noqa: BLE001 - a listener's bug must not stop snapshots
-                    logger.exception("snapshot listener failed")
+
+    def _publish_snapshot(self) -> None:
+        snap = self._snapshot = self._build_snapshot()
+        self._published, self._published_streams = snap, tuple(self.streams)
+        self._published_marks = marks_of(self.streams)
+        self._hand_over(self._snapshot_listeners, snap)
+
+    @staticmethod
+    def _hand_over(listeners: Sequence[Callable[[Any], None]], item: object) -> None:
+        for listener in listeners:
+            try:
+                listener(item)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop snapshots
+                logger.exception("snapshot listener failed")
 
     async def _clock_loop(self) -> None:
         """Measure the exchange clock at start, once more soon after, then periodically."""

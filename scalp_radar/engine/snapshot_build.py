@@ -86,7 +86,8 @@ def _closed_views(buf: CandleBuffer, k: int) -> tuple[CandleView, ...]:
     )
 
 
-def _forming_view(f: Candle) -> CandleView:
+def forming_view(f: Candle) -> CandleView:
+    """The view of a forming candle."""
     return CandleView(f.timestamp, f.open, f.high, f.low, f.close, f.volume, False)
 
 
@@ -97,7 +98,7 @@ def candle_views(buf: CandleBuffer, n: int) -> tuple[CandleView, ...]:
     f = buf.forming
     if f is None:
         return _closed_views(buf, n)
-    return (*_closed_views(buf, n - 1), _forming_view(f))
+    return (*_closed_views(buf, n - 1), forming_view(f))
 
 
 class ViewCache:
@@ -133,7 +134,7 @@ class ViewCache:
         # Candles are immutable: the same forming object over the same closed views is the
         # same picture.
         if full is None or full[0] is not views or full[1] is not f:
-            full = (views, f, (*views, _forming_view(f)), (*closes, f.close))
+            full = (views, f, (*views, forming_view(f)), (*closes, f.close))
             self._full[key] = full
         return full[2], full[3]
 

@@ -20,7 +20,7 @@ from scalp_radar.core.clock import Clock, SystemClock, clock_speed
 from scalp_radar.core.config_models import AppConfig
 from scalp_radar.core.limiter import RateLimiter
 from scalp_radar.core.market_stats import MarketStatRow
-from scalp_radar.core.snapshot import ShardState, UniverseSnapshot
+from scalp_radar.core.snapshot import ShardState, TickerRow, UniverseSnapshot
 from scalp_radar.engine.metrics import MetricsBook
 from scalp_radar.engine.universe import select_universe, tradable_markets
 from scalp_radar.engine.warmup import StatsSource, Warmup
@@ -304,9 +304,13 @@ class UniverseEngine:
         return len(rows)
 
     # -- views -------------------------------------------------------------------------------
+    def rows(self) -> tuple[TickerRow, ...]:
+        """The radar's rows in universe order (changed rows rebuilt only, others reused)."""
+        return self.book.rows(self.symbols)
+
     def snapshot(self) -> UniverseSnapshot:
         """The radar, frozen (changed rows rebuilt only)."""
-        rows = self.book.rows(self.symbols)
+        rows = self.rows()
         live_shards = {s.shard_id for s in self.pool.shards if s.state is ShardState.LIVE}
         live = sum(1 for r in rows if r.source == "ws" and r.shard_id in live_shards)
         return UniverseSnapshot(

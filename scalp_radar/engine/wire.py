@@ -22,6 +22,7 @@ import msgspec
 
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.engine.health import Health
+from scalp_radar.engine.pulse import PulseFrame as PulseFrame
 from scalp_radar.engine.wire_delta import DeltaFrame as DeltaFrame
 from scalp_radar.history.types import (
     BackfillPlan,
@@ -32,7 +33,8 @@ from scalp_radar.history.types import (
 
 PROTOCOL_MAJOR = 1
 # 1.1: Subscribe(deltas=True) -> DeltaFrame after the first full snapshot; Pin / Unpin.
-PROTOCOL_MINOR = 1
+# 1.2: Subscribe(pulses=True) -> PulseFrame between snapshots (engine/pulse.py).
+PROTOCOL_MINOR = 2
 PROTOCOL = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 HELLO_PREFIX = "scalp-radar-protocol"
 MAX_HELLO_BYTES = 512
@@ -127,6 +129,7 @@ ServerMessage = (
     Welcome
     | SnapshotFrame
     | DeltaFrame
+    | PulseFrame
     | BackfillPlanned
     | BackfillProgressed
     | BackfillFinished
@@ -145,10 +148,13 @@ class Subscribe(msgspec.Struct, frozen=True, tag="subscribe"):
 
     `deltas` (1.1): after the first full snapshot, send DeltaFrames against the last snapshot
     sent; a 1.0 viewer never asks, and gets full frames only.
+    `pulses` (1.2): between snapshots, send PulseFrames (what moved) at `rate_hz`, and full
+    snapshots (or their deltas) about once a second; a 1.1 daemon ignores the field.
     """
 
     rate_hz: float
     deltas: bool = False
+    pulses: bool = False
 
 
 class PlanBackfill(msgspec.Struct, frozen=True, tag="plan_backfill"):

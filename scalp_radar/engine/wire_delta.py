@@ -104,7 +104,8 @@ class Splice(msgspec.Struct, Generic[T], frozen=True, array_like=True):
     tail: tuple[T, ...] = ()
 
 
-def _spliced(base: tuple[T, ...], s: Splice[T]) -> tuple[T, ...]:
+def spliced(base: tuple[T, ...], s: Splice[T]) -> tuple[T, ...]:
+    """The sequence `s` describes on `base`; DeltaError if it does not fit."""
     if not 0 <= s.start <= s.stop <= len(base):
         raise DeltaError(f"splice {s.start}:{s.stop} outside a base of {len(base)}")
     return (*s.head, *base[s.start : s.stop], *s.tail)
@@ -243,8 +244,8 @@ def apply_delta(base: EngineSnapshot, frame: DeltaFrame) -> EngineSnapshot:
         streams.append(
             msgspec.structs.replace(
                 p.stream,
-                recent_candles=_spliced(b.recent_candles, p.candles),
-                recent_closes=_spliced(b.recent_closes, p.closes),
+                recent_candles=spliced(b.recent_candles, p.candles),
+                recent_closes=spliced(b.recent_closes, p.closes),
             )
         )
     if len(frame.rows_at) != len(frame.rows):
@@ -270,6 +271,6 @@ def apply_delta(base: EngineSnapshot, frame: DeltaFrame) -> EngineSnapshot:
         streams=tuple(streams),
         limiter=frame.limiter,
         connection=frame.connection,
-        incidents=_spliced(base.incidents, frame.incidents),
+        incidents=spliced(base.incidents, frame.incidents),
         universe=msgspec.structs.replace(frame.universe, rows=tuple(rows)),
     )

@@ -23,6 +23,7 @@ import msgspec
 
 from scalp_radar.core.snapshot import EngineSnapshot, StreamState
 from scalp_radar.engine import wire
+from scalp_radar.engine.pulse import apply_pulse
 from scalp_radar.engine.wire_delta import DeltaError, apply_delta
 from scalp_radar.history.types import (
     BackfillPlan,
@@ -84,19 +85,25 @@ class _Job:
 
 
 class AttachedSource:
-    """Snapshots from a daemon's socket; backfills run on the daemon, through its limiter."""
+    """Snapshots from a daemon's socket; backfills run on the daemon, through its limiter.
+
+    With `pulses` (protocol 1.2) prices, candles, radar rows and ages move `rate_hz` times a
+    second and the rest about once a second; without, every frame is a whole snapshot (1.1).
+    """
 
     def __init__(
         self,
         socket_path: str,
         *,
         rate_hz: float = 4.0,
+        pulses: bool = True,
         retry_s: float = RETRY_S,
         wall_clock: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.socket_path = socket_path
         self.rate_hz = rate_hz
+        self.pulses = pulses
         self.retry_s = retry_s
         self._wall = wall_clock
         self._clock = clock
@@ -105,7 +112,8 @@ class AttachedSource:
         self.attaches = 0  # successful attaches so far (re-attaches count)
         self.refusal: str | None = None  # the daemon's one-line refusal, if it refused us
         self._latest: EngineSnapshot | None = None
-        # The last snapshot received on this connection and its seq: what deltas apply to.
+        # The last snapshot received on this connection and its seq: what deltas and pulses
+        # apply to (a pulse moves it into `_latest`, and leaves it as it is).
         self._base: tuple[int, EngineSnapshot] | None = None
         self._lost_at: float | None = None  # wall time the daemon went away
         self._stale: tuple[EngineSnapshot, EngineSnapshot] | None = None
@@ -308,7 +316,7 @@ class AttachedSource:
         try:
             self._base = None
             self._asked = {}  # a new connection (maybe a new daemon): ask at once
-            await conn.send(wire.Subscribe(self.rate_hz, deltas=True))
+            await conn.send(wire.Subscribe(self.rate_hz, deltas=True, pulses=self.pulses))
             watchlist = self._watchlist
             if watchlist is not None:  # a re-attach: the daemon may be a new one
                 await conn.send(wire.SetWatchlist(watchlist))
@@ -317,7 +325,9 @@ class AttachedSource:
             while True:
                 message = await conn.receive()
                 self._handle(message)
-                picture = isinstance(message, wire.SnapshotFrame | wire.DeltaFrame)
+                picture = isinstance(
+                    message, wire.SnapshotFrame | wire.DeltaFrame | wire.PulseFrame
+                )
                 if picture:
                     self._ask_sparklines(conn)
                 if first and picture:
@@ -357,6 +367,15 @@ class AttachedSource:
                 raise wire.ProtocolError(f"delta {message.seq} does not apply: {exc}") from None
             self._base = (message.seq, snapshot)
             self._latest = snapshot
+        elif isinstance(message, wire.PulseFrame):
+            base = self._base
+            if base is None or base[0] != message.base:
+                have = "none" if base is None else base[0]
+                raise wire.ProtocolError(f"pulse on snapshot {message.base}, have {have}")
+            try:
+                self._latest = apply_pulse(base[1], message)  # the base stays: pulses move it
+            except DeltaError as exc:
+                raise wire.ProtocolError(f"pulse does not apply: {exc}") from None
         elif isinstance(message, wire.Sparklines):
             self._sparks = {**self._sparks, **message.series}  # one reference swap for the UI
         elif isinstance(message, wire.WatchlistChanged):
