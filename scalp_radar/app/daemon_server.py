@@ -68,9 +68,13 @@ class Viewer:
     jobs: set[int] = field(default_factory=set)
     pins: set[str] = field(default_factory=set)  # symbols this viewer keeps streaming candles
 
+    def __post_init__(self) -> None:
+        # Held once: StreamWriter.transport is a property, read for every viewer of every frame.
+        self.transport = self.writer.transport
+
     def owed(self) -> int:
         """Bytes written but not yet taken by the viewer's socket."""
-        return self.writer.transport.get_write_buffer_size()
+        return self.transport.get_write_buffer_size()
 
 
 # Handles one decoded request from a viewer (backfills, watchlist): the app wires it up.
@@ -193,8 +197,11 @@ class DaemonServer:
         if viewer.owed() + len(frame) > MAX_VIEWER_BUFFER:
             self._close(viewer, f"dropped: {viewer.owed()} bytes unread", drop=True)
             return
+        self._put(viewer, frame)
+
+    def _put(self, viewer: Viewer, frame: bytes) -> None:
         try:
-            viewer.writer.write(frame)
+            viewer.transport.write(frame)
         except (ConnectionError, RuntimeError) as exc:
             self._close(viewer, f"gone ({type(exc).__name__})")
 
@@ -224,7 +231,7 @@ class DaemonServer:
 
     def _wake(self) -> None:
         loop = self._loop
-        if loop is None or loop.is_closed() or self._closing or not self.attached():
+        if loop is None or loop.is_closed() or self._closing or not self.viewers:
             return  # nobody to send it to (the tick still checks for stuck viewers)
         with contextlib.suppress(RuntimeError):  # the server loop already closed
             loop.call_soon_threadsafe(self._woken)
@@ -258,7 +265,8 @@ class DaemonServer:
             for v in due
         ):
             return  # the common case between two snapshots: nothing to do
-        if snap is not self._last:
+        sent_snapshot = snap is not self._last
+        if sent_snapshot:
             self._seq += 1
             self._last = snap
             self._frame = None
@@ -270,6 +278,7 @@ class DaemonServer:
             if viewer.sent_seq != self._seq:
                 frame = self._frame_for(viewer, snap)
                 viewer.sent_seq, viewer.sent_pulse = self._seq, None
+                sent_snapshot = True
             elif viewer.pulses and pulse is not None and viewer.sent_pulse is not pulse:
                 if pulse_frame is None:
                     pulse_frame = self._frame_of_pulse(pulse)
@@ -279,8 +288,9 @@ class DaemonServer:
                 continue  # nothing new
             # A little slack, so a snapshot built a hair early is not held back a whole period.
             viewer.next_due = now + RATE_SLACK / viewer.rate_hz
-            self._write(viewer, frame)
-        self._keep_bases(snap)
+            self._put(viewer, frame)  # it owes nothing, and a frame is far below the limit
+        if sent_snapshot:
+            self._keep_bases(snap)  # pulses leave every viewer's base as it was
 
     def _frame_of_pulse(self, pulse: Pulse) -> bytes:
         """`pulse` on the current snapshot, encoded once however many viewers get it."""
@@ -338,7 +348,7 @@ class DaemonServer:
             logger.warning("daemon: viewer {} {}", viewer.id, reason)
         if drop:
             self.dropped += 1
-            viewer.writer.transport.abort()  # discard what it owes at once
+            viewer.transport.abort()  # discard what it owes at once
         else:
             viewer.writer.close()
 
