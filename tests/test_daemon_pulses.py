@@ -69,7 +69,8 @@ async def test_a_pulse_on_its_snapshot_shows_what_a_snapshot_built_then_shows():
         universe.set_user_watchlist((OUTSIDER,))
         await wait_for(lambda: OUTSIDER in {r.symbol for r in engine.snapshot().universe.rows}, 60)
         await engine.pin(OUTSIDER)
-        pulse = engine.build_pulse()
+        await wait_for(lambda: any(s.symbol == OUTSIDER for s in engine.streams), 60)
+        pulse = engine.build_pulse()  # at once: published since only if the loop just did
         assert pulse is None or len(pulse.snapshot.streams) == len(engine.streams)
 
 
