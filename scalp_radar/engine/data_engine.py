@@ -31,6 +31,7 @@ from scalp_radar.core.snapshot import (
     EngineSnapshot,
     Incident,
     StreamState,
+    TickerRow,
     UniverseSnapshot,
 )
 from scalp_radar.core.timefmt import utc_minute
@@ -52,6 +53,7 @@ from scalp_radar.engine.snapshot_demand import READ_WINDOW_S, SnapshotDemand
 from scalp_radar.engine.stream import StreamWorker
 from scalp_radar.engine.tickers import UniverseEngine
 from scalp_radar.engine.validator import DataValidator
+from scalp_radar.engine.wire_delta import WireRow
 from scalp_radar.engine.writer import CandleKey, CandleWriter, candle_key
 from scalp_radar.exchange.backoff import Backoff
 from scalp_radar.exchange.clock_sync import ClockSync
@@ -188,6 +190,7 @@ class DataEngine:
         self._published: EngineSnapshot | None = None
         self._published_streams: tuple[StreamWorker, ...] = ()
         self._published_marks: tuple[Mark, ...] = ()
+        self._pulse_rows: dict[int, tuple[TickerRow, WireRow]] = {}  # see build_pulse
 
     # ----- public API -------------------------------------------------------------------------
 
@@ -229,6 +232,7 @@ class DataEngine:
             now_ms=self.clock.now_ms(),
             speed=clock_speed(self.clock),
             rows=self.universe.rows() if self.universe is not None else (),
+            wired=self._pulse_rows,
         )
 
     def on_candle(self, callback: CandleCallback) -> None:
@@ -737,6 +741,7 @@ class DataEngine:
         snap = self._snapshot = self._build_snapshot()
         self._published, self._published_streams = snap, tuple(self.streams)
         self._published_marks = marks_of(self.streams)
+        self._pulse_rows = {}
         self._hand_over(self._snapshot_listeners, snap)
 
     @staticmethod

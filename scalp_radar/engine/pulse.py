@@ -81,10 +81,13 @@ def build_pulse(
     now_ms: int,
     speed: float,
     rows: tuple[TickerRow, ...],
+    wired: dict[int, tuple[TickerRow, WireRow]] | None = None,
 ) -> Pulse | None:
     """The pulse on `base` of `workers` (the engine's `StreamWorker`s `base` was built from, in
     its order, with their `marks` then) and of the radar's current `rows`; None when rows came,
-    went or moved since `base` (the engine builds a full snapshot then)."""
+    went or moved since `base` (the engine builds a full snapshot then). `wired` keeps, by
+    position, the array forms made for `base`'s pulses: a row that changed once is re-sent by
+    every pulse until the next snapshot, converted once."""
     streams = base.streams
     if not len(workers) == len(marks) == len(streams) or len(rows) != len(base.universe.rows):
         return None
@@ -115,13 +118,22 @@ def build_pulse(
     at = list(itertools.compress(itertools.count(), map(operator.is_not, brows, rows)))
     if any(brows[i].symbol != rows[i].symbol for i in at):
         return None
+    if wired is None:
+        wired = {}
+    sent: list[WireRow] = []
+    for i in at:
+        row = rows[i]
+        done = wired.get(i)
+        if done is None or done[0] is not row:
+            done = wired[i] = (row, wire_row(row))
+        sent.append(done[1])
     frame = PulseFrame(
         base=0,
         taken_at_ms=now_ms,
         ages=tuple(ages),
         moves=tuple(moves),
         rows_at=tuple(at),
-        rows=tuple(wire_row(rows[i]) for i in at),
+        rows=tuple(sent),
     )
     return Pulse(base, frame)
 
