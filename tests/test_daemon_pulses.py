@@ -11,14 +11,16 @@ import tempfile
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from scalp_radar.app.daemon_server import DaemonServer
 from scalp_radar.core.clock import clock_speed
 from scalp_radar.core.snapshot import EngineSnapshot
 from scalp_radar.engine import wire
-from scalp_radar.engine.pulse import Pulse, PulseFrame, apply_pulse
-from scalp_radar.engine.wire_delta import make_delta
+from scalp_radar.engine.pulse import Pulse, PulseFrame, StreamMove, apply_pulse
+from scalp_radar.engine.wire_delta import DeltaError, Splice, make_delta
 from scalp_radar.tui.attached import AttachedSource
+from scalp_radar.tui.fixtures import healthy_snapshot
 from tests.engine_support import wait_for
 from tests.test_daemon_deltas import OUTSIDER, as_full_frame, over_the_wire, radar_engine, same
 
@@ -32,7 +34,7 @@ async def test_a_pulse_on_its_snapshot_shows_what_a_snapshot_built_then_shows():
             60,
             "the radar's rows",
         )
-        pulses = moves = rows = 0
+        pulses = moves = slides = rows = 0
         while pulses < 20:
             await asyncio.sleep(0.1)
             pulse = engine.build_pulse()
@@ -60,8 +62,10 @@ async def test_a_pulse_on_its_snapshot_shows_what_a_snapshot_built_then_shows():
             assert len(wire.encode_frame(frame)) < len(wire.encode_frame(delta))
             pulses += 1
             moves += len(frame.moves)
+            slides += sum(1 for m in frame.moves if m.candles.start > 0)  # a candle closed
             rows += len(frame.rows)
-        assert moves > 0 and rows > 0  # candles and rows did move under these pulses
+        # Forming candles moved, candles closed (1m closes every 0.5 s here), rows changed.
+        assert moves > slides > 0 and rows > 0
 
         # A new stream: no pulse on a snapshot without it.
         universe = engine.universe
@@ -149,3 +153,20 @@ async def test_pulse_viewers_see_the_engines_pictures_and_a_1_1_viewer_only_snap
             for v in viewers:
                 await asyncio.to_thread(v.stop)
             await server.stop()
+
+
+def test_a_pulse_that_does_not_fit_its_snapshot_is_refused():
+    base = healthy_snapshot()
+    n = len(base.streams)
+    ages = tuple(0.1 for _ in range(n))
+    for bad in (
+        PulseFrame(1, base.taken_at_ms, ages[1:]),  # an age short
+        PulseFrame(1, base.taken_at_ms, ages, moves=(StreamMove(n, Splice()),)),
+        PulseFrame(1, base.taken_at_ms, ages, moves=(StreamMove(0, Splice(stop=10_000)),)),
+        PulseFrame(1, base.taken_at_ms, ages, rows_at=(10_000,), rows=()),
+    ):
+        with pytest.raises(DeltaError):
+            apply_pulse(base, bad)
+    moved = apply_pulse(base, PulseFrame(1, base.taken_at_ms + 250, ages))
+    assert [s.last_update_age_s for s in moved.streams] == list(ages)
+    assert moved.streams[0].recent_candles is base.streams[0].recent_candles

@@ -14,11 +14,10 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import msgspec
 
-from scalp_radar.core.models import Candle
 from scalp_radar.core.snapshot import CandleView, EngineSnapshot, TickerRow
 from scalp_radar.engine.snapshot_build import ViewCache, forming_view
 from scalp_radar.engine.wire_delta import (
@@ -30,6 +29,9 @@ from scalp_radar.engine.wire_delta import (
     ticker_row,
     wire_row,
 )
+
+if TYPE_CHECKING:
+    from scalp_radar.core.models import Candle
 
 
 class StreamMove(msgspec.Struct, frozen=True, array_like=True):
@@ -55,7 +57,7 @@ class PulseFrame(msgspec.Struct, frozen=True, tag="pulse"):
 
 # What a stream's candles were when a snapshot was built: its forming candle (candles are
 # immutable: the same object is the same candle) and its closed history's version.
-Mark = tuple[Candle | None, int]
+Mark: TypeAlias = "tuple[Candle | None, int]"
 
 
 def marks_of(workers: Sequence[Any]) -> tuple[Mark, ...]:

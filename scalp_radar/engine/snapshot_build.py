@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from scalp_radar.core.models import Candle
 from scalp_radar.core.snapshot import CandleView, StreamSnapshot
-from scalp_radar.engine.buffer import CandleBuffer
-from scalp_radar.engine.problem import ConnectionProblem
-from scalp_radar.exchange.holder import ExchangeHolder
+
+if TYPE_CHECKING:  # `status` imports the wire, and so pulses: not the exchange (aiohttp)
+    from scalp_radar.core.models import Candle
+    from scalp_radar.engine.buffer import CandleBuffer
+    from scalp_radar.engine.problem import ConnectionProblem
+    from scalp_radar.exchange.holder import ExchangeHolder
 
 
 class FailureFacts(TypedDict):
