@@ -5,10 +5,11 @@
     then both ways     4-byte big-endian length + one msgpack-encoded message (tagged Struct)
 
 The hello is text so a refused viewer of any version can print the reason as one line. Messages
-carry the engine's frozen dataclasses (EngineSnapshot, BackfillRequest, ...) as they are: msgspec
-encodes dataclasses and StrEnums natively, so a new snapshot field travels without a protocol
-change. A different major version is refused; a newer minor only adds messages or fields with
-defaults (msgspec ignores unknown fields when decoding).
+carry the engine's frozen Structs and dataclasses (EngineSnapshot, BackfillRequest, ...) as they
+are: msgspec encodes them and StrEnums natively, so a new snapshot field travels without a
+protocol change. A different major version is refused; a newer minor only adds messages or fields
+with defaults (msgspec ignores unknown fields when decoding), and the daemon sends a message a
+minor added only to a viewer that asked for it (deltas, pulses).
 """
 
 from __future__ import annotations
