@@ -352,28 +352,29 @@ class AttachedSource:
                 self._fail_job(job, ConnectionError("the daemon went away; rerun the backfill"))
             await conn.close()
 
+    def _base_of(self, kind: str, seq: int) -> EngineSnapshot:
+        """The snapshot a delta or pulse names; ProtocolError when it is not the one we have."""
+        base = self._base
+        if base is None or base[0] != seq:
+            have = "none" if base is None else base[0]
+            raise wire.ProtocolError(f"{kind} on snapshot {seq}, have {have}")
+        return base[1]
+
     def _handle(self, message: wire.ServerMessage) -> None:
         if isinstance(message, wire.SnapshotFrame):
             self._base = (message.seq, message.snapshot)
             self._latest = message.snapshot
         elif isinstance(message, wire.DeltaFrame):
-            base = self._base
-            if base is None or base[0] != message.base:
-                have = "none" if base is None else base[0]
-                raise wire.ProtocolError(f"delta on snapshot {message.base}, have {have}")
             try:
-                snapshot = apply_delta(base[1], message)
+                snapshot = apply_delta(self._base_of("delta", message.base), message)
             except DeltaError as exc:
                 raise wire.ProtocolError(f"delta {message.seq} does not apply: {exc}") from None
             self._base = (message.seq, snapshot)
             self._latest = snapshot
         elif isinstance(message, wire.PulseFrame):
-            base = self._base
-            if base is None or base[0] != message.base:
-                have = "none" if base is None else base[0]
-                raise wire.ProtocolError(f"pulse on snapshot {message.base}, have {have}")
             try:
-                self._latest = apply_pulse(base[1], message)  # the base stays: pulses move it
+                # The base stays: pulses move it, and the next delta applies to it.
+                self._latest = apply_pulse(self._base_of("pulse", message.base), message)
             except DeltaError as exc:
                 raise wire.ProtocolError(f"pulse does not apply: {exc}") from None
         elif isinstance(message, wire.Sparklines):
