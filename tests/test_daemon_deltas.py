@@ -115,6 +115,25 @@ async def join_and_leave(engine: DataEngine, published: list[EngineSnapshot]) ->
     await wait_for(lambda: len(published) > n + 10, 60, "more snapshots")
 
 
+@asynccontextmanager
+async def checking_meanwhile(check: Callable[[], object]) -> AsyncIterator[None]:
+    """Call `check` every 20 ms while the block runs; an assertion it raises fails the test
+    when the block ends."""
+
+    async def keep_checking() -> None:
+        while True:
+            check()
+            await asyncio.sleep(0.02)
+
+    checking = asyncio.create_task(keep_checking())
+    try:
+        yield
+    finally:
+        checking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checking
+
+
 def replay(published: list[EngineSnapshot], every: int) -> tuple[int, int]:
     """A viewer that gets one snapshot in `every`: full first, deltas after, each checked equal
     to the engine's. (delta rows sent, rows in those snapshots)."""
@@ -322,19 +341,9 @@ async def test_attached_viewers_at_two_rates_see_exactly_the_engines_snapshots()
                         checked[i].add(seen.taken_at_ms)
                 return min(len(c) for c in checked) >= 15
 
-            async def keep_checking() -> None:
-                while True:
-                    check()
-                    await asyncio.sleep(0.02)
-
-            checking = asyncio.create_task(keep_checking())
-            try:
+            async with checking_meanwhile(check):
                 await join_and_leave(engine, published)
                 await wait_for(check, 60, "both viewers checked 15 times")
-            finally:
-                checking.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await checking  # an assertion inside it fails the test here
             assert all(v.attaches == 1 for v in viewers)  # no delta ever failed to apply
             assert server.frames_encoded < 2 * len(published)  # one per snapshot and base
         finally:

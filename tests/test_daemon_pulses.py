@@ -6,7 +6,6 @@ viewer gets whole snapshots at its rate and never a pulse."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 from pathlib import Path
 
@@ -22,7 +21,14 @@ from scalp_radar.engine.wire_delta import DeltaError, Splice, make_delta
 from scalp_radar.tui.attached import AttachedSource
 from scalp_radar.tui.fixtures import healthy_snapshot
 from tests.engine_support import wait_for
-from tests.test_daemon_deltas import OUTSIDER, as_full_frame, over_the_wire, radar_engine, same
+from tests.test_daemon_deltas import (
+    OUTSIDER,
+    as_full_frame,
+    checking_meanwhile,
+    over_the_wire,
+    radar_engine,
+    same,
+)
 
 _encode = msgspec.msgpack.encode
 
@@ -125,21 +131,11 @@ async def test_pulse_viewers_see_the_engines_pictures_and_a_1_1_viewer_only_snap
                         checked[i][kind].add(seen.taken_at_ms)
                 return all(len(c["pulse"]) >= 8 and len(c["snapshot"]) >= 2 for c in checked)
 
-            async def keep_checking() -> None:
-                while True:
-                    check()
-                    await asyncio.sleep(0.02)
-
-            checking = asyncio.create_task(keep_checking())
-            try:
+            async with checking_meanwhile(check):
                 fulls, n = len(published), len(pulses)
                 await wait_for(check, 60, "both viewers checked on pulses and snapshots")
                 # Between snapshots, pulses: a snapshot about once a second, pulses the rest.
                 assert len(pulses) - n >= 2 * (len(published) - fulls)
-            finally:
-                checking.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await checking  # an assertion inside it fails the test here
             assert all(v.attaches == 1 for v in viewers)  # no pulse or delta failed to apply
 
             # A 1.1 viewer: whole snapshots (full, then deltas) at its rate, never a pulse; and

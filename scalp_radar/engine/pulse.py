@@ -11,8 +11,6 @@ incidents, shards) comes with the next full snapshot.
 
 from __future__ import annotations
 
-import itertools
-import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
@@ -24,9 +22,10 @@ from scalp_radar.engine.wire_delta import (
     DeltaError,
     Splice,
     WireRow,
+    place_rows,
+    rebuilt_rows,
     splice_of,
     spliced,
-    ticker_row,
     wire_row,
 )
 
@@ -91,7 +90,7 @@ def build_pulse(
     position, the array forms made for `base`'s pulses: a row that changed once is re-sent by
     every pulse until the next snapshot, converted once."""
     streams = base.streams
-    if not len(workers) == len(marks) == len(streams) or len(rows) != len(base.universe.rows):
+    if not len(workers) == len(marks) == len(streams):
         return None
     ages: list[float | None] = []
     moves: list[StreamMove] = []
@@ -116,9 +115,8 @@ def build_pulse(
                 moves.append(StreamMove(index, Splice(*splice_of(b.recent_candles, candles))))
         last = s.last_update_ms
         ages.append(None if last is None else max(0.0, (now_ms - last) / 1000 / speed))
-    brows = base.universe.rows
-    at = list(itertools.compress(itertools.count(), map(operator.is_not, brows, rows)))
-    if any(brows[i].symbol != rows[i].symbol for i in at):
+    at = rebuilt_rows(base.universe.rows, rows)
+    if at is None:
         return None
     if wired is None:
         wired = {}
@@ -166,13 +164,8 @@ def apply_pulse(base: EngineSnapshot, frame: PulseFrame) -> EngineSnapshot:
             )
         )
     universe = base.universe
-    if frame.rows_at:
-        if len(frame.rows_at) != len(frame.rows):
-            raise DeltaError("rows_at and rows differ in length")
+    if frame.rows_at or frame.rows:
         rows = list(universe.rows)
-        for i, r in zip(frame.rows_at, frame.rows, strict=True):
-            if not 0 <= i < len(rows):
-                raise DeltaError(f"row position {i} outside {len(rows)} rows")
-            rows[i] = ticker_row(r)
+        place_rows(rows, frame.rows_at, frame.rows)
         universe = replace(universe, rows=tuple(rows))
     return replace(base, taken_at_ms=frame.taken_at_ms, streams=tuple(new), universe=universe)

@@ -199,20 +199,36 @@ def _stream_patches(
     return tuple(patches)
 
 
+def rebuilt_rows(base: tuple[TickerRow, ...], rows: tuple[TickerRow, ...]) -> list[int] | None:
+    """Positions of the rows the engine rebuilt since `base` (new objects; found in C), or None
+    when symbols came, went or moved (no longer the same symbols at the same positions)."""
+    if len(base) != len(rows):
+        return None
+    at = list(itertools.compress(itertools.count(), map(operator.is_not, base, rows)))
+    if any(base[i].symbol != rows[i].symbol for i in at):
+        return None
+    return at
+
+
+def place_rows(rows: list[TickerRow], at: Sequence[int], sent: Sequence[WireRow]) -> None:
+    """Put each of the `sent` rows at its position in `at`; DeltaError if they do not fit."""
+    if len(at) != len(sent):
+        raise DeltaError("rows_at and rows differ in length")
+    for i, r in zip(at, sent, strict=True):
+        if not 0 <= i < len(rows):
+            raise DeltaError(f"row position {i} outside {len(rows)} rows")
+        rows[i] = ticker_row(r)
+
+
 def make_delta(base: EngineSnapshot, base_seq: int, new: EngineSnapshot, seq: int) -> DeltaFrame:
     """Snapshot `new` (number `seq`) as a change to `base` (number `base_seq`)."""
     streams = _stream_patches(base.streams, new.streams)
     brows, nrows = base.universe.rows, new.universe.rows
     order: tuple[str, ...] | None = None
-    if len(brows) == len(nrows):
-        # Same symbols in the same order (the usual case): the changed rows are those the engine
-        # rebuilt, i.e. new objects.
-        at = list(itertools.compress(itertools.count(), map(operator.is_not, brows, nrows)))
-        if any(brows[i].symbol != nrows[i].symbol for i in at):
-            order = tuple(r.symbol for r in nrows)
-    else:
+    # Same symbols in the same order (the usual case): the changed rows are the rebuilt ones.
+    at = rebuilt_rows(brows, nrows)
+    if at is None:
         order = tuple(r.symbol for r in nrows)
-    if order is not None:
         old = {r.symbol: r for r in brows}
         at = [i for i, r in enumerate(nrows) if old.get(r.symbol) is not r]
     inc = splice_of(base.incidents, new.incidents)
@@ -248,9 +264,7 @@ def apply_delta(base: EngineSnapshot, frame: DeltaFrame) -> EngineSnapshot:
                 recent_closes=spliced(b.recent_closes, p.closes),
             )
         )
-    if len(frame.rows_at) != len(frame.rows):
-        raise DeltaError("rows_at and rows differ in length")
-    changed = dict(zip(frame.rows_at, frame.rows, strict=True))
+    changed = set(frame.rows_at)
     rows: list[TickerRow]
     if frame.order is None:
         rows = list(base.universe.rows)
@@ -262,10 +276,7 @@ def apply_delta(base: EngineSnapshot, frame: DeltaFrame) -> EngineSnapshot:
             if kept is None and i not in changed:
                 raise DeltaError(f"no row for {symbol} in the base or the delta")
             rows.append(kept)  # type: ignore[arg-type]  # replaced below when None
-    for i, r in changed.items():
-        if not 0 <= i < len(rows):
-            raise DeltaError(f"row position {i} outside {len(rows)} rows")
-        rows[i] = ticker_row(r)
+    place_rows(rows, frame.rows_at, frame.rows)
     return EngineSnapshot(
         taken_at_ms=frame.taken_at_ms,
         streams=tuple(streams),
